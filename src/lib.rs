@@ -1,0 +1,12 @@
+//! ramtid: a context-aware frame time (*ramtid*) for Swedish home care, learned from how
+//! long efficiently performed visits really take.
+//!
+//! The statistics core (catalog, visit log, features, fitting, planning a week of visits,
+//! estimating) lives here and knows nothing about gRPC or storage. The binary `ramtid`
+//! wires it to the command line.
+
+pub mod catalog;
+pub mod fingerprint;
+pub mod needs;
+pub mod simulate;
+pub mod slot;

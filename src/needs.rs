@@ -1,0 +1,269 @@
+//! One recipient's set of needs (data contract, section 3) and its validation against a
+//! catalog. Validation collects every problem with the path of the field at fault
+//! (`needs[3].per_week`), so that a CLI line or a gRPC call can report them all at once.
+
+use crate::catalog::Catalog;
+use crate::slot::Slot;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Most occasions per week a single need may ask for: eight a day. More is not a home-care
+/// order but a data-entry error (or a care home).
+pub const MAX_PER_WEEK: f64 = 56.0;
+
+/// A needs object as it arrives (JSON line or gRPC request), before validation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NeedsSet {
+    #[serde(default)]
+    pub recipient_id: String,
+    #[serde(default)]
+    pub context: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    pub needs: Vec<Need>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Need {
+    pub code: String,
+    pub per_week: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staff: Option<u32>,
+}
+
+/// One problem with one field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldViolation {
+    pub field: String,
+    pub description: String,
+}
+
+impl fmt::Display for FieldViolation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.description)
+    }
+}
+
+/// All problems with one needs object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NeedsError {
+    pub violations: Vec<FieldViolation>,
+}
+
+impl fmt::Display for NeedsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self.violations.iter().map(|v| v.to_string()).collect();
+        f.write_str(&parts.join("; "))
+    }
+}
+
+impl std::error::Error for NeedsError {}
+
+/// A need that passed validation, with its code resolved to a catalog index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidNeed {
+    pub insats: usize,
+    pub per_week: f64,
+    pub slot: Option<Slot>,
+    pub staff: u8,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidNeeds {
+    pub recipient_id: String,
+    /// One value per catalog context variable, in catalog order.
+    pub context: Vec<f64>,
+    pub needs: Vec<ValidNeed>,
+}
+
+/// Longest recipient id accepted; ids are pseudonymous keys, not free text.
+pub const MAX_ID_LEN: usize = 128;
+
+impl NeedsSet {
+    pub fn validate(&self, catalog: &Catalog) -> Result<ValidNeeds, NeedsError> {
+        let mut v = Vec::new();
+        let mut bad = |field: String, description: String| {
+            v.push(FieldViolation { field, description })
+        };
+        if self.recipient_id.trim().is_empty() {
+            bad("recipient_id".into(), "is required".into());
+        } else if self.recipient_id.len() > MAX_ID_LEN {
+            bad(
+                "recipient_id".into(),
+                format!("is longer than {MAX_ID_LEN} characters"),
+            );
+        }
+        let mut context = vec![f64::NAN; catalog.contexts.len()];
+        for (key, value) in &self.context {
+            match catalog.context_index(key) {
+                Some(i) => match catalog.contexts[i].parse_json(value) {
+                    Ok(x) => context[i] = x,
+                    Err(e) => bad(format!("context.{key}"), e),
+                },
+                None => bad(
+                    format!("context.{key}"),
+                    format!(
+                        "is not a context variable of this model's catalog (known: {})",
+                        catalog
+                            .contexts
+                            .iter()
+                            .map(|c| c.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ),
+            }
+        }
+        for (i, var) in catalog.contexts.iter().enumerate() {
+            if !self.context.contains_key(&var.name) {
+                bad(
+                    format!("context.{}", var.name),
+                    format!("is required; expected {}", var.expected()),
+                );
+            }
+            let _ = i;
+        }
+        if self.needs.is_empty() {
+            bad("needs".into(), "must list at least one need".into());
+        }
+        let codes = catalog.code_index();
+        let mut needs = Vec::with_capacity(self.needs.len());
+        for (i, n) in self.needs.iter().enumerate() {
+            let mut ok = true;
+            let insats = match codes.get(n.code.trim()) {
+                Some(&k) => k,
+                None => {
+                    ok = false;
+                    bad(
+                        format!("needs[{i}].code"),
+                        format!("'{}' is not an insats code in this model's catalog", n.code),
+                    );
+                    0
+                }
+            };
+            if !n.per_week.is_finite() || n.per_week <= 0.0 || n.per_week > MAX_PER_WEEK {
+                ok = false;
+                bad(
+                    format!("needs[{i}].per_week"),
+                    format!(
+                        "{} is not a frequency; expected occasions per week above 0 and at most {MAX_PER_WEEK}",
+                        n.per_week
+                    ),
+                );
+            }
+            let slot = match n.slot.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(s) => match s.parse::<Slot>() {
+                    Ok(slot) => Some(slot),
+                    Err(e) => {
+                        ok = false;
+                        bad(format!("needs[{i}].slot"), e);
+                        None
+                    }
+                },
+            };
+            let staff = match n.staff {
+                None | Some(0) | Some(1) => 1,
+                Some(2) => 2,
+                Some(other) => {
+                    ok = false;
+                    bad(
+                        format!("needs[{i}].staff"),
+                        format!("{other} staff is not supported; expected 1 or 2"),
+                    );
+                    1
+                }
+            };
+            if ok {
+                needs.push(ValidNeed {
+                    insats,
+                    per_week: n.per_week,
+                    slot,
+                    staff,
+                });
+            }
+        }
+        if v.is_empty() {
+            Ok(ValidNeeds {
+                recipient_id: self.recipient_id.clone(),
+                context,
+                needs,
+            })
+        } else {
+            Err(NeedsError { violations: v })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog() -> Catalog {
+        Catalog::from_toml(
+            r#"
+[[insats]]
+code = "SHOWER"
+category = "personal_care"
+schablon_min = 30
+[[context]]
+name = "cognition"
+kind = "ordinal"
+levels = [0, 1, 2, 3]
+[[context]]
+name = "lives_alone"
+kind = "boolean"
+"#,
+            "t",
+        )
+        .unwrap()
+    }
+
+    fn parse(json: &str) -> NeedsSet {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn a_good_needs_object_validates() {
+        let n = parse(
+            r#"{"recipient_id":"H-1","context":{"cognition":2,"lives_alone":true},
+                "needs":[{"code":"SHOWER","per_week":1,"slot":"morning","staff":2}]}"#,
+        );
+        let v = n.validate(&catalog()).unwrap();
+        assert_eq!(v.context, vec![2.0, 1.0]);
+        assert_eq!(v.needs[0].slot, Some(Slot::Morning));
+        assert_eq!(v.needs[0].staff, 2);
+    }
+
+    #[test]
+    fn every_bad_field_is_named() {
+        let n = parse(
+            r#"{"recipient_id":"","context":{"cognition":7,"shoe_size":44},
+                "needs":[{"code":"SHOWER","per_week":-1},{"code":"FLY","per_week":1,"slot":"dawn","staff":3},
+                         {"code":"SHOWER","per_week":1000}]}"#,
+        );
+        let e = n.validate(&catalog()).unwrap_err();
+        let fields: Vec<&str> = e.violations.iter().map(|v| v.field.as_str()).collect();
+        for f in [
+            "recipient_id",
+            "context.cognition",
+            "context.shoe_size",
+            "context.lives_alone",
+            "needs[0].per_week",
+            "needs[1].code",
+            "needs[1].slot",
+            "needs[1].staff",
+            "needs[2].per_week",
+        ] {
+            assert!(fields.contains(&f), "{f} missing from {fields:?}");
+        }
+    }
+
+    #[test]
+    fn empty_needs_are_refused() {
+        let n = parse(r#"{"recipient_id":"x","context":{"cognition":0,"lives_alone":false},"needs":[]}"#);
+        let e = n.validate(&catalog()).unwrap_err();
+        assert_eq!(e.violations[0].field, "needs");
+    }
+}

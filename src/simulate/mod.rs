@@ -1,0 +1,1 @@
+//! Placeholder: the simulated municipality is being written.
