@@ -6,7 +6,16 @@
 //! wires it to the command line.
 
 pub mod catalog;
+pub mod estimate;
+pub mod features;
 pub mod fingerprint;
+pub mod fit;
+pub mod linalg;
+pub mod model;
 pub mod needs;
+pub mod plan;
+pub mod progress;
 pub mod simulate;
 pub mod slot;
+pub mod train;
+pub mod visits;

@@ -1,1 +1,380 @@
-fn main() {}
+//! `ramtid`: the command line. Each subcommand is a thin wrapper around the library.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use ramtid::estimate::{estimate, Estimate};
+use ramtid::fit::{Efficiency, FitSettings};
+use ramtid::model::{resolve, Model};
+use ramtid::needs::NeedsSet;
+use ramtid::simulate::{simulate, Municipality, SimConfig};
+use ramtid::train::{check_model_name, train, TrainRequest};
+use ramtid::visits::CleaningRules;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "ramtid", version, about = "Context-aware frame time (ramtid) for home care")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a synthetic municipality: catalog, visit log, held-out needs and their truth.
+    Simulate {
+        #[arg(long, default_value = "nordstad")]
+        municipality: Municipality,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value_t = 2000)]
+        recipients: usize,
+        #[arg(long, default_value_t = 8)]
+        weeks: usize,
+        /// Held-out recipients (not in the log) with their true weekly minutes.
+        #[arg(long, default_value_t = 500)]
+        holdout: usize,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Train a model from a visit log and a catalog, and publish it as a new version.
+    Train {
+        #[arg(long)]
+        catalog: PathBuf,
+        #[arg(long)]
+        visits: PathBuf,
+        /// Models root; the model is written to <out>/<name>/<version>/.
+        #[arg(long, default_value = "models")]
+        out: PathBuf,
+        #[arg(long, default_value = "default")]
+        name: String,
+        /// Where rejected rows go (row, column, reason). Default: beside the visit log.
+        #[arg(long)]
+        rejects: Option<PathBuf>,
+        /// How efficient time is defined.
+        #[arg(long, value_enum, default_value_t = EfficiencyArg::TeamReference)]
+        efficiency: EfficiencyArg,
+        /// team-reference: the fastest teams that together performed this share of visits
+        /// set the efficient level.
+        #[arg(long, default_value_t = 0.5)]
+        reference_quantile: f64,
+        /// team-reference: teams slower than the reference by more than this are reported.
+        #[arg(long, default_value_t = 0.10)]
+        tolerance: f64,
+        #[arg(long, default_value_t = 5)]
+        folds: usize,
+        /// Visits shorter than this many minutes are check-in errors.
+        #[arg(long, default_value_t = 2.0)]
+        min_visit_min: f64,
+        /// Visits longer than this (and than 3× their schablon) are forgotten check-outs.
+        #[arg(long, default_value_t = 180.0)]
+        max_visit_min: f64,
+        /// Print the full training summary as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Estimate the frame time for one needs object or a needs.jsonl file.
+    Estimate {
+        /// A model version folder, a model name folder (its newest version) or a models root.
+        #[arg(long, default_value = "models")]
+        model: PathBuf,
+        #[arg(long)]
+        needs: PathBuf,
+        #[arg(long, value_enum, default_value_t = Format::Json)]
+        format: Format,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum EfficiencyArg {
+    TeamReference,
+    Pooled,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Json,
+    Csv,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RAMTID_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(command: Command) -> Result<ExitCode, String> {
+    match command {
+        Command::Simulate {
+            municipality,
+            seed,
+            recipients,
+            weeks,
+            holdout,
+            out,
+        } => {
+            let summary = simulate(
+                &SimConfig {
+                    municipality,
+                    seed,
+                    recipients,
+                    weeks,
+                    holdout_recipients: holdout,
+                },
+                &out,
+            )
+            .map_err(|e| e.to_string())?;
+            eprintln!(
+                "wrote {} visit rows ({} visits) for {} recipients and {} held-out recipients to {}",
+                summary.rows_written,
+                summary.visits_written,
+                summary.recipients,
+                summary.holdout_recipients,
+                out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Train {
+            catalog,
+            visits,
+            out,
+            name,
+            rejects,
+            efficiency,
+            reference_quantile,
+            tolerance,
+            folds,
+            min_visit_min,
+            max_visit_min,
+            json,
+        } => {
+            check_model_name(&name)?;
+            let rejects = rejects.unwrap_or_else(|| visits.with_extension("rejects.csv"));
+            let settings = FitSettings {
+                efficiency: match efficiency {
+                    EfficiencyArg::TeamReference => Efficiency::TeamReference {
+                        quantile: reference_quantile,
+                        tolerance,
+                    },
+                    EfficiencyArg::Pooled => Efficiency::Pooled,
+                },
+                folds,
+                ..FitSettings::default()
+            };
+            let req = TrainRequest {
+                catalog,
+                visits,
+                models_dir: out,
+                name,
+                rejects: Some(rejects),
+                cleaning: CleaningRules {
+                    min_duration_min: min_visit_min,
+                    max_duration_min: max_visit_min,
+                    ..CleaningRules::default()
+                },
+                settings,
+                progress: true,
+            };
+            let (_, s) = train(&req, |_| {}).map_err(|e| e.to_string())?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&s).expect("summary serializes")
+                );
+            }
+            let r = &s.read;
+            eprintln!("model {} version {} written to {}", s.name, s.version, s.model_dir);
+            eprintln!(
+                "rows: {} read, {} used, {} rejected, {} flagged (duplicates {}, forgotten check-outs {}, 0–1 minute {})",
+                r.rows_read, r.rows_used, r.rows_rejected, r.rows_flagged,
+                r.flagged_duplicate, r.flagged_forgotten_checkout, r.flagged_too_short
+            );
+            for (code, n) in &r.unknown_codes {
+                eprintln!("  unknown insats code '{code}': {n} rows rejected");
+            }
+            for (col, n) in &r.rejected_by_column {
+                eprintln!("  rejected for column '{col}': {n} rows");
+            }
+            if let Some(first) = r.first_rejects.first() {
+                eprintln!(
+                    "  first reject: row {}, column '{}': {} (all in {})",
+                    first.row,
+                    first.column,
+                    first.reason,
+                    r.rejects_file.as_deref().unwrap_or("-")
+                );
+            }
+            if !r.ignored_columns.is_empty() {
+                eprintln!("  ignored columns: {}", r.ignored_columns.join(", "));
+            }
+            let f = &s.fit;
+            eprintln!(
+                "fit: {} visits, {} recipients, {} features ({} task pairs), λ = {}",
+                f.visits, f.recipients, f.features, f.pairs, f.lambda
+            );
+            eprintln!(
+                "efficiency: {:.1}% of visits by teams judged inefficient, on average {:.1}% slower; logged time is {:.1}% above efficient",
+                100.0 * f.share_visits_inefficient,
+                100.0 * f.mean_excess_inefficient,
+                100.0 * (f.logged_over_efficient - 1.0)
+            );
+            for t in f.teams.iter().filter(|t| t.inefficient) {
+                eprintln!(
+                    "  team {}: {:+.1}% ({} visits)",
+                    t.unit_id,
+                    100.0 * (t.multiplier - 1.0),
+                    t.visits
+                );
+            }
+            eprintln!(
+                "held-out recipients (cross-validated): visit MAE {:.2} min, R² {:.3}, recipient MAPE {:.1}%, P10–P90 coverage {:.1}%",
+                f.oof_visit_mae_min,
+                f.oof_visit_r2,
+                100.0 * f.oof_recipient_mape,
+                100.0 * f.oof_visit_interval_coverage
+            );
+            eprintln!(
+                "time: reading {:.1} s, fitting {:.1} s; peak memory {} MB (visit table {:.0} MB)",
+                s.seconds_reading,
+                s.seconds_fitting,
+                s.peak_rss_mb.map_or("?".into(), |m| format!("{m:.0}")),
+                s.table_mb
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Estimate {
+            model,
+            needs,
+            format,
+            out,
+        } => {
+            let dir = resolve(&model).map_err(|e| e.to_string())?;
+            let model = Model::load(&dir).map_err(|e| e.to_string())?;
+            let text = std::fs::read_to_string(&needs)
+                .map_err(|e| format!("cannot read {}: {e}", needs.display()))?;
+            let results = estimate_text(&model, &text);
+            let sink: Box<dyn Write> = match &out {
+                Some(p) => Box::new(
+                    std::fs::File::create(p)
+                        .map_err(|e| format!("cannot write {}: {e}", p.display()))?,
+                ),
+                None => Box::new(std::io::stdout().lock()),
+            };
+            let mut w = BufWriter::new(sink);
+            let failed = write_results(&mut w, &results, format, &needs.display().to_string())
+                .map_err(|e| format!("cannot write results: {e}"))?;
+            w.flush().map_err(|e| format!("cannot write results: {e}"))?;
+            if failed > 0 {
+                eprintln!(
+                    "{failed} of {} needs objects had errors; the others were estimated",
+                    results.len()
+                );
+                Ok(ExitCode::from(1))
+            } else {
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    }
+}
+
+/// One line's outcome: (line number, recipient id if known, estimate or error).
+type LineResult = (usize, String, Result<Estimate, String>);
+
+/// A file is either one needs object (possibly pretty-printed) or one per line.
+fn estimate_text(model: &Model, text: &str) -> Vec<LineResult> {
+    if let Ok(single) = serde_json::from_str::<NeedsSet>(text) {
+        return vec![estimate_one(model, 1, single)];
+    }
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, line)| match serde_json::from_str::<NeedsSet>(line) {
+            Ok(set) => estimate_one(model, i + 1, set),
+            Err(e) => (i + 1, String::new(), Err(format!("not a needs object: {e}"))),
+        })
+        .collect()
+}
+
+fn estimate_one(model: &Model, line: usize, set: NeedsSet) -> LineResult {
+    match set.validate(&model.catalog) {
+        Ok(valid) => (line, set.recipient_id, Ok(estimate(model, &valid))),
+        Err(e) => (line, set.recipient_id, Err(e.to_string())),
+    }
+}
+
+fn write_results(
+    w: &mut impl Write,
+    results: &[LineResult],
+    format: Format,
+    file: &str,
+) -> std::io::Result<usize> {
+    let mut failed = 0;
+    if let Format::Csv = format {
+        writeln!(w, "recipient_id,weekly_min,weekly_staff_min,monthly_min,monthly_staff_min,p10_weekly_min,p90_weekly_min,schablon_weekly_min,visits_per_week,model_version,error")?;
+    }
+    for (line, id, result) in results {
+        match (result, format) {
+            (Ok(e), Format::Json) => {
+                serde_json::to_writer(&mut *w, e)?;
+                writeln!(w)?;
+            }
+            (Ok(e), Format::Csv) => writeln!(
+                w,
+                "{},{:.1},{:.1},{:.1},{:.1},{:.1},{:.1},{:.1},{:.2},{},",
+                csv_field(&e.recipient_id),
+                e.weekly_min,
+                e.weekly_staff_min,
+                e.monthly_min,
+                e.monthly_staff_min,
+                e.p10_weekly_min,
+                e.p90_weekly_min,
+                e.schablon_weekly_min,
+                e.visits_per_week,
+                csv_field(&format!("{}/{}", e.model_name, e.model_version))
+            )?,
+            (Err(msg), fmt) => {
+                failed += 1;
+                eprintln!("{file}, line {line}: {msg}");
+                match fmt {
+                    Format::Json => {
+                        serde_json::to_writer(
+                            &mut *w,
+                            &serde_json::json!({"line": line, "recipient_id": id, "error": msg}),
+                        )?;
+                        writeln!(w)?;
+                    }
+                    Format::Csv => writeln!(
+                        w,
+                        "{},,,,,,,,,,{}",
+                        csv_field(id),
+                        csv_field(&format!("line {line}: {msg}"))
+                    )?,
+                }
+            }
+        }
+    }
+    Ok(failed)
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}

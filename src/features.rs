@@ -1,0 +1,332 @@
+//! The features of one visit: per-visit overhead, each task, pairs of tasks done in the same
+//! visit, task × context interactions, double staffing and the time-of-day slot.
+//!
+//! Context is encoded once per visit into centred columns `z` (centred on the training log's
+//! mean, so that a task's main effect is its time for an average recipient and the
+//! interactions only say how context moves it). Categorical variables become one indicator
+//! per non-baseline label.
+
+use crate::catalog::{Catalog, ContextKind};
+use crate::slot::Slot;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// One encoded context column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContextColumn {
+    /// Index of the catalog context variable it comes from.
+    pub var: usize,
+    /// Readable name: `cognition`, or `area=rural` for a categorical label.
+    pub name: String,
+    /// For a categorical: the label index this column indicates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<usize>,
+    pub center: f64,
+    pub scale: f64,
+}
+
+impl ContextColumn {
+    fn raw(&self, value: f64) -> f64 {
+        match self.label {
+            Some(l) => f64::from(u8::from(value as usize == l)),
+            None => value,
+        }
+    }
+
+    pub fn encode(&self, value: f64) -> f64 {
+        (self.raw(value) - self.center) / self.scale
+    }
+}
+
+/// Where each kind of feature starts in the coefficient vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    pub slots: usize,
+    pub staff2: usize,
+    pub context: usize,
+    pub tasks: usize,
+    pub interactions: usize,
+    pub pairs: usize,
+    pub len: usize,
+}
+
+/// The group a coefficient belongs to (penalties and explanations differ by group).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    Overhead,
+    Slot,
+    Staff2,
+    OverheadContext,
+    Task,
+    TaskContext,
+    Pair,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureSpace {
+    pub n_tasks: usize,
+    pub context: Vec<ContextColumn>,
+    /// Task pairs seen together often enough to be given their own coefficient.
+    pub pairs: Vec<(u16, u16)>,
+    #[serde(skip)]
+    pair_index: HashMap<(u16, u16), usize>,
+}
+
+/// The non-baseline slots, in coefficient order (morning is the baseline).
+const SLOT_COLUMNS: [Slot; 4] = [Slot::Midday, Slot::Afternoon, Slot::Evening, Slot::Night];
+
+impl FeatureSpace {
+    /// `means` holds, per catalog variable, the training mean (categorical: per label share).
+    pub fn new(
+        catalog: &Catalog,
+        numeric_stats: &[(f64, f64)],
+        label_shares: &[Vec<f64>],
+        pairs: Vec<(u16, u16)>,
+    ) -> Self {
+        let mut context = Vec::new();
+        for (v, var) in catalog.contexts.iter().enumerate() {
+            match var.kind {
+                ContextKind::Categorical => {
+                    for (l, label) in var.labels.iter().enumerate().skip(1) {
+                        context.push(ContextColumn {
+                            var: v,
+                            name: format!("{}={}", var.name, label),
+                            label: Some(l),
+                            center: label_shares[v].get(l).copied().unwrap_or(0.0),
+                            scale: 1.0,
+                        });
+                    }
+                }
+                ContextKind::Numeric => {
+                    let (mean, sd) = numeric_stats[v];
+                    context.push(ContextColumn {
+                        var: v,
+                        name: var.name.clone(),
+                        label: None,
+                        center: mean,
+                        // Numeric variables (age) are put in units of ten so that their
+                        // coefficients are on the scale of an ordinal level.
+                        scale: if sd > 0.0 { 10.0 } else { 1.0 },
+                    });
+                }
+                ContextKind::Ordinal | ContextKind::Boolean => context.push(ContextColumn {
+                    var: v,
+                    name: var.name.clone(),
+                    label: None,
+                    center: numeric_stats[v].0,
+                    scale: 1.0,
+                }),
+            }
+        }
+        let mut space = FeatureSpace {
+            n_tasks: catalog.insatser.len(),
+            context,
+            pairs,
+            pair_index: HashMap::new(),
+        };
+        space.rebuild_index();
+        space
+    }
+
+    /// Restores the lookup table after deserialization.
+    pub fn rebuild_index(&mut self) {
+        self.pair_index = self
+            .pairs
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| (p, i))
+            .collect();
+    }
+
+    pub fn layout(&self) -> Layout {
+        let k = self.context.len();
+        let slots = 1;
+        let staff2 = slots + SLOT_COLUMNS.len();
+        let context = staff2 + 1;
+        let tasks = context + k;
+        let interactions = tasks + self.n_tasks;
+        let pairs = interactions + self.n_tasks * k;
+        Layout {
+            slots,
+            staff2,
+            context,
+            tasks,
+            interactions,
+            pairs,
+            len: pairs + self.pairs.len(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.layout().len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Encodes raw context values (one per catalog variable) into centred columns.
+    pub fn encode_context<T: Copy + Into<f64>>(&self, raw: &[T], z: &mut Vec<f64>) {
+        z.clear();
+        z.extend(self.context.iter().map(|c| c.encode(raw[c.var].into())));
+    }
+
+    /// The non-zero features of one visit, as (column, value). `tasks` must be sorted and
+    /// free of repeats.
+    pub fn encode(
+        &self,
+        tasks: &[u16],
+        slot: Slot,
+        staff: u8,
+        z: &[f64],
+        out: &mut Vec<(u32, f64)>,
+    ) {
+        let l = self.layout();
+        let k = self.context.len();
+        out.clear();
+        out.push((0, 1.0));
+        if let Some(s) = SLOT_COLUMNS.iter().position(|&c| c == slot) {
+            out.push(((l.slots + s) as u32, 1.0));
+        }
+        if staff >= 2 {
+            out.push((l.staff2 as u32, 1.0));
+        }
+        for (j, &zj) in z.iter().enumerate() {
+            if zj != 0.0 {
+                out.push(((l.context + j) as u32, zj));
+            }
+        }
+        for &t in tasks {
+            out.push(((l.tasks + t as usize) as u32, 1.0));
+            let base = l.interactions + t as usize * k;
+            for (j, &zj) in z.iter().enumerate() {
+                if zj != 0.0 {
+                    out.push(((base + j) as u32, zj));
+                }
+            }
+        }
+        for (a_i, &a) in tasks.iter().enumerate() {
+            for &b in &tasks[a_i + 1..] {
+                if let Some(&p) = self.pair_index.get(&(a, b)) {
+                    out.push(((l.pairs + p) as u32, 1.0));
+                }
+            }
+        }
+    }
+
+    /// Which group a coefficient belongs to.
+    pub fn group(&self, column: usize) -> Group {
+        let l = self.layout();
+        match column {
+            0 => Group::Overhead,
+            c if c < l.staff2 => Group::Slot,
+            c if c < l.context => Group::Staff2,
+            c if c < l.tasks => Group::OverheadContext,
+            c if c < l.interactions => Group::Task,
+            c if c < l.pairs => Group::TaskContext,
+            _ => Group::Pair,
+        }
+    }
+
+    /// The catalog context variable a coefficient depends on, if any.
+    pub fn context_var_of(&self, column: usize) -> Option<usize> {
+        let l = self.layout();
+        let k = self.context.len();
+        match self.group(column) {
+            Group::OverheadContext => Some(self.context[column - l.context].var),
+            Group::TaskContext if k > 0 => Some(self.context[(column - l.interactions) % k].var),
+            _ => None,
+        }
+    }
+
+    /// A readable name for every coefficient, used in the model file.
+    pub fn names(&self, catalog: &Catalog) -> Vec<String> {
+        let l = self.layout();
+        let mut names = Vec::with_capacity(l.len);
+        names.push("overhead".to_string());
+        for s in SLOT_COLUMNS {
+            names.push(format!("slot:{s}"));
+        }
+        names.push("staff:2".to_string());
+        for c in &self.context {
+            names.push(format!("overhead×{}", c.name));
+        }
+        for i in &catalog.insatser {
+            names.push(format!("task:{}", i.code));
+        }
+        for i in &catalog.insatser {
+            for c in &self.context {
+                names.push(format!("task:{}×{}", i.code, c.name));
+            }
+        }
+        for &(a, b) in &self.pairs {
+            names.push(format!(
+                "pair:{}+{}",
+                catalog.insatser[a as usize].code, catalog.insatser[b as usize].code
+            ));
+        }
+        names
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog() -> Catalog {
+        Catalog::from_toml(
+            r#"
+[[insats]]
+code = "A"
+category = "personal_care"
+schablon_min = 10
+[[insats]]
+code = "B"
+category = "service"
+schablon_min = 20
+[[context]]
+name = "cognition"
+kind = "ordinal"
+levels = [0, 1, 2, 3]
+[[context]]
+name = "area"
+kind = "categorical"
+levels = ["urban", "suburban", "rural"]
+"#,
+            "t",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_visit_encodes_to_its_columns() {
+        let c = catalog();
+        let space = FeatureSpace::new(
+            &c,
+            &[(1.0, 1.0), (0.0, 0.0)],
+            &[vec![], vec![0.5, 0.3, 0.2]],
+            vec![(0, 1)],
+        );
+        let l = space.layout();
+        assert_eq!(space.context.len(), 3); // cognition, area=suburban, area=rural
+        assert_eq!(l.len, 1 + 4 + 1 + 3 + 2 + 2 * 3 + 1);
+        assert_eq!(space.names(&c).len(), l.len);
+        let mut z = Vec::new();
+        space.encode_context(&[2.0f64, 2.0], &mut z);
+        assert_eq!(z, vec![1.0, -0.3, 0.8]);
+        let mut x = Vec::new();
+        space.encode(&[0, 1], Slot::Evening, 2, &z, &mut x);
+        let cols: Vec<u32> = x.iter().map(|(c, _)| *c).collect();
+        assert!(cols.contains(&0));
+        assert!(cols.contains(&((l.slots + 2) as u32)));
+        assert!(cols.contains(&(l.staff2 as u32)));
+        assert!(cols.contains(&(l.tasks as u32)));
+        assert!(cols.contains(&((l.tasks + 1) as u32)));
+        assert!(cols.contains(&(l.pairs as u32)));
+        assert_eq!(space.group(l.pairs), Group::Pair);
+        assert_eq!(space.context_var_of(l.interactions + 3 + 2), Some(1));
+        // morning, one staff, one task: no slot, staff or pair column
+        space.encode(&[1], Slot::Morning, 1, &z, &mut x);
+        assert_eq!(x.len(), 1 + 3 + 1 + 3);
+    }
+}

@@ -1,0 +1,709 @@
+//! Fitting what efficient visits take.
+//!
+//! The model: a logged duration is `θ_team × x'β + noise`, where `x` are the visit's
+//! features ([`crate::features`]) and `θ_team` is how much slower or faster than the
+//! reference the team works. Teams and coefficients are estimated together by alternating
+//! (β given θ is a ridge regression on `y/θ`; θ given β is each team's ratio of logged to
+//! predicted time). The *efficient* prediction is `θ_ref × x'β`, with `θ_ref` the level of
+//! the fastest teams that together performed `quantile` of the visits: what visits take
+//! when performed as the efficient part of the municipality performs them, not the mean of
+//! all logged time (which carries slow teams' time).
+//!
+//! Everything after one pass over the visits works on sufficient statistics: a Gram matrix
+//! per cross-validation fold and a few vectors per (fold, team). Folds are grouped by
+//! recipient, so no recipient is in both the training and the validation part. The penalty
+//! λ is chosen by that cross-validation; a second pass collects out-of-fold residual ratios
+//! for the conformal prediction intervals (per visit and per recipient).
+
+use crate::catalog::Catalog;
+use crate::features::{FeatureSpace, Group};
+use crate::linalg::{quad_form, Factor, NotPositiveDefinite};
+use crate::visits::{VisitRow, VisitTable};
+use ndarray::{Array1, Array2};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "method", rename_all = "snake_case")]
+pub enum Efficiency {
+    /// Team effects estimated; predictions at the level of the fastest teams that performed
+    /// `quantile` of the visits. Teams slower than that level by more than `tolerance` are
+    /// reported as inefficient.
+    TeamReference { quantile: f64, tolerance: f64 },
+    /// No team adjustment: the mean of all (cleaned) logged visits.
+    Pooled,
+}
+
+impl Default for Efficiency {
+    fn default() -> Self {
+        Efficiency::TeamReference {
+            quantile: 0.5,
+            tolerance: 0.10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FitSettings {
+    pub efficiency: Efficiency,
+    /// Cross-validation folds, grouped by recipient.
+    pub folds: usize,
+    /// Ridge penalties tried, in pseudo-visits.
+    pub lambdas: Vec<f64>,
+    /// A task pair gets its own coefficient when seen together in at least this many visits.
+    pub min_pair_visits: u64,
+    /// Teams with fewer visits keep the reference level (too few to judge).
+    pub min_team_visits: u64,
+    pub team_iterations: usize,
+    /// Prediction interval quantiles (P10–P90 by default).
+    pub interval: [f64; 2],
+    /// Recipients with fewer visits do not enter the weekly interval calibration.
+    pub min_recipient_visits: u64,
+    pub seed: u64,
+    pub threads: usize,
+}
+
+impl Default for FitSettings {
+    fn default() -> Self {
+        FitSettings {
+            efficiency: Efficiency::default(),
+            folds: 5,
+            lambdas: vec![0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0],
+            min_pair_visits: 30,
+            min_team_visits: 50,
+            team_iterations: 50,
+            interval: [0.1, 0.9],
+            min_recipient_visits: 10,
+            seed: 20_250_303,
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .min(8),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FitError {
+    #[error("invalid fit settings: {0}")]
+    Settings(String),
+    #[error("too little data to fit: {0}")]
+    TooLittleData(String),
+    #[error(transparent)]
+    Singular(#[from] NotPositiveDefinite),
+}
+
+/// The fitted visit-time model: efficient minutes of one visit, and its interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VisitModel {
+    pub space: FeatureSpace,
+    /// Efficient-level coefficients, minutes.
+    pub coef: Vec<f64>,
+    /// Multipliers on a visit's prediction for its P-low and P-high.
+    pub visit_interval: [f64; 2],
+    /// Multipliers on a week's prediction for its P-low and P-high.
+    pub weekly_interval: [f64; 2],
+}
+
+impl VisitModel {
+    /// Predicted efficient minutes of one visit, from its encoded features.
+    pub fn predict_encoded(&self, x: &[(u32, f64)]) -> f64 {
+        x.iter().map(|&(c, v)| self.coef[c as usize] * v).sum()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TeamEffect {
+    pub unit_id: String,
+    pub visits: u64,
+    /// Logged time relative to the efficient reference (1.25 = 25% slower).
+    pub multiplier: f64,
+    pub inefficient: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CvPoint {
+    pub lambda: f64,
+    /// Root mean squared error per visit on validation recipients, minutes (team-adjusted).
+    pub rmse_min: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FitReport {
+    pub visits: u64,
+    pub recipients: usize,
+    pub features: usize,
+    pub pairs: usize,
+    pub lambda: f64,
+    pub cv: Vec<CvPoint>,
+    pub teams: Vec<TeamEffect>,
+    /// Share of visits performed by teams judged inefficient.
+    pub share_visits_inefficient: f64,
+    /// Mean excess time of those teams' visits over the efficient level.
+    pub mean_excess_inefficient: f64,
+    /// Logged minutes (cleaned) over efficient minutes: what efficiency removes.
+    pub logged_over_efficient: f64,
+    /// Out-of-fold figures on held-out recipients, efficient scale.
+    pub oof_visit_mae_min: f64,
+    pub oof_visit_r2: f64,
+    pub oof_visit_interval_coverage: f64,
+    pub oof_recipient_mape: f64,
+    pub visit_interval: [f64; 2],
+    pub weekly_interval: [f64; 2],
+    pub calibration_recipients: usize,
+}
+
+/// Statistics of one (fold, team) cell.
+#[derive(Debug, Clone)]
+struct Cell {
+    xy: Array1<f64>,
+    xs: Array1<f64>,
+    y: f64,
+    yy: f64,
+    n: u64,
+}
+
+impl Cell {
+    fn new(p: usize) -> Cell {
+        Cell {
+            xy: Array1::zeros(p),
+            xs: Array1::zeros(p),
+            y: 0.0,
+            yy: 0.0,
+            n: 0,
+        }
+    }
+
+    fn add(&mut self, other: &Cell) {
+        self.xy += &other.xy;
+        self.xs += &other.xs;
+        self.y += other.y;
+        self.yy += other.yy;
+        self.n += other.n;
+    }
+}
+
+/// Sufficient statistics of one pass: per fold a Gram matrix, per (fold, team) a cell.
+struct Stats {
+    gram: Vec<Array2<f64>>,
+    cells: Vec<Vec<Cell>>,
+}
+
+impl Stats {
+    fn new(folds: usize, teams: usize, p: usize) -> Stats {
+        Stats {
+            gram: (0..folds).map(|_| Array2::zeros((p, p))).collect(),
+            cells: (0..folds)
+                .map(|_| (0..teams).map(|_| Cell::new(p)).collect())
+                .collect(),
+        }
+    }
+
+    fn merge(&mut self, other: Stats) {
+        for (g, o) in self.gram.iter_mut().zip(other.gram) {
+            *g += &o;
+        }
+        for (cs, os) in self.cells.iter_mut().zip(other.cells) {
+            for (c, o) in cs.iter_mut().zip(os) {
+                c.add(&o);
+            }
+        }
+    }
+}
+
+/// Fold of a recipient: a fixed pseudo-random function of its index and the seed.
+pub fn fold_of(recipient: u32, seed: u64, folds: usize) -> usize {
+    let mut z = u64::from(recipient) ^ seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z % folds as u64) as usize
+}
+
+/// The feature space learned from the log: context centres and the pairs common enough.
+pub fn learn_space(table: &VisitTable, catalog: &Catalog, min_pair_visits: u64) -> FeatureSpace {
+    let nv = catalog.contexts.len();
+    let mut sum = vec![0.0; nv];
+    let mut sum2 = vec![0.0; nv];
+    let mut label_counts: Vec<Vec<f64>> = catalog
+        .contexts
+        .iter()
+        .map(|c| vec![0.0; c.labels.len()])
+        .collect();
+    let mut pairs: HashMap<(u16, u16), u64> = HashMap::new();
+    for row in table.iter() {
+        for (v, &x) in row.context.iter().enumerate() {
+            let x = f64::from(x);
+            sum[v] += x;
+            sum2[v] += x * x;
+            if let Some(c) = label_counts[v].get_mut(x as usize) {
+                *c += 1.0;
+            }
+        }
+        for (i, &a) in row.tasks.iter().enumerate() {
+            for &b in &row.tasks[i + 1..] {
+                *pairs.entry((a, b)).or_default() += 1;
+            }
+        }
+    }
+    let n = table.len().max(1) as f64;
+    let stats: Vec<(f64, f64)> = (0..nv)
+        .map(|v| {
+            let mean = sum[v] / n;
+            (mean, (sum2[v] / n - mean * mean).max(0.0).sqrt())
+        })
+        .collect();
+    let shares: Vec<Vec<f64>> = label_counts
+        .iter()
+        .map(|c| c.iter().map(|x| x / n).collect())
+        .collect();
+    let mut kept: Vec<(u16, u16)> = pairs
+        .into_iter()
+        .filter(|&(_, count)| count >= min_pair_visits)
+        .map(|(p, _)| p)
+        .collect();
+    kept.sort_unstable();
+    FeatureSpace::new(catalog, &stats, &shares, kept)
+}
+
+fn accumulate(
+    table: &VisitTable,
+    space: &FeatureSpace,
+    rows: std::ops::Range<usize>,
+    folds: usize,
+    teams: usize,
+    seed: u64,
+    progress: &indicatif::ProgressBar,
+) -> Stats {
+    let p = space.len();
+    let mut stats = Stats::new(folds, teams, p);
+    let mut z = Vec::new();
+    let mut x = Vec::new();
+    for (done, i) in rows.enumerate() {
+        let row = table.row(i);
+        space.encode_context(row.context, &mut z);
+        space.encode(row.tasks, row.slot, row.staff, &z, &mut x);
+        x.sort_unstable_by_key(|e| e.0);
+        let f = fold_of(row.recipient, seed, folds);
+        let g = stats.gram[f]
+            .as_slice_mut()
+            .expect("standard layout");
+        for (a, &(ca, va)) in x.iter().enumerate() {
+            let base = ca as usize * p;
+            for &(cb, vb) in &x[a..] {
+                g[base + cb as usize] += va * vb;
+            }
+        }
+        let cell = &mut stats.cells[f][row.unit as usize];
+        let y = row.duration;
+        for &(c, v) in &x {
+            cell.xy[c as usize] += v * y;
+            cell.xs[c as usize] += v;
+        }
+        cell.y += y;
+        cell.yy += y * y;
+        cell.n += 1;
+        if done % 65_536 == 65_535 {
+            progress.inc(65_536);
+        }
+    }
+    stats
+}
+
+/// The penalty weight of each coefficient and the value it is shrunk towards.
+fn penalty(space: &FeatureSpace, catalog: &Catalog, table: &VisitTable) -> (Vec<f64>, Vec<f64>) {
+    let p = space.len();
+    // Tasks shrink towards their schablon scaled to the log's level, so that a rare task
+    // gets a sensible time rather than zero; everything else shrinks towards zero.
+    let (mut logged, mut schablon) = (0.0, 0.0);
+    for row in table.iter() {
+        logged += row.duration;
+        schablon += row
+            .tasks
+            .iter()
+            .map(|&t| catalog.insatser[t as usize].schablon_min)
+            .sum::<f64>();
+    }
+    let kappa = if schablon > 0.0 {
+        (logged / schablon).clamp(0.2, 2.0) * 0.8
+    } else {
+        0.0
+    };
+    let layout = space.layout();
+    let mut weight = vec![1.0; p];
+    let mut prior = vec![0.0; p];
+    weight[0] = 0.0;
+    for c in 0..p {
+        if space.group(c) == Group::Task {
+            prior[c] = kappa * catalog.insatser[c - layout.tasks].schablon_min;
+        }
+    }
+    (weight, prior)
+}
+
+struct Solution {
+    beta: Array1<f64>,
+    theta: Vec<f64>,
+}
+
+/// Alternates β (ridge on y/θ) and θ (team ratio) on pooled statistics.
+#[allow(clippy::too_many_arguments)]
+fn solve(
+    gram: &Array2<f64>,
+    cells: &[Cell],
+    lambda: f64,
+    weight: &[f64],
+    prior: &[f64],
+    adjust_teams: bool,
+    settings: &FitSettings,
+) -> Result<Solution, FitError> {
+    let p = gram.nrows();
+    let mut a = gram.clone();
+    let mut shrink = Array1::zeros(p);
+    for c in 0..p {
+        a[[c, c]] += lambda * weight[c] + 1e-9;
+        shrink[c] = lambda * weight[c] * prior[c];
+    }
+    let factor = Factor::new(&a)?;
+    let mut theta = vec![1.0; cells.len()];
+    let total: u64 = cells.iter().map(|c| c.n).sum();
+    let mut beta = Array1::zeros(p);
+    for _ in 0..settings.team_iterations.max(1) {
+        let mut rhs = shrink.clone();
+        for (cell, &t) in cells.iter().zip(&theta) {
+            if cell.n > 0 {
+                rhs.scaled_add(1.0 / t, &cell.xy);
+            }
+        }
+        beta = factor.solve(&rhs);
+        if !adjust_teams {
+            break;
+        }
+        let mut next: Vec<f64> = cells
+            .iter()
+            .zip(&theta)
+            .map(|(cell, &old)| {
+                let predicted = beta.dot(&cell.xs);
+                if cell.n >= settings.min_team_visits && predicted > 0.0 {
+                    (cell.y / predicted).clamp(0.25, 4.0)
+                } else {
+                    old
+                }
+            })
+            .collect();
+        // θ is identified only up to a common factor (β absorbs it): fix the visit-weighted
+        // mean at 1 while iterating; the efficient reference is chosen afterwards.
+        let mean: f64 = cells
+            .iter()
+            .zip(&next)
+            .map(|(c, t)| c.n as f64 * t)
+            .sum::<f64>()
+            / total.max(1) as f64;
+        next.iter_mut().for_each(|t| *t /= mean);
+        let change = next
+            .iter()
+            .zip(&theta)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        theta = next;
+        if change < 1e-7 {
+            break;
+        }
+    }
+    Ok(Solution { beta, theta })
+}
+
+/// Sum of squared validation errors of y/θ against x'β, from statistics alone.
+fn validation_sse(gram: &Array2<f64>, cells: &[Cell], s: &Solution) -> f64 {
+    let mut sse = quad_form(gram, &s.beta);
+    for (cell, &t) in cells.iter().zip(&s.theta) {
+        if cell.n > 0 {
+            sse += cell.yy / (t * t) - 2.0 * s.beta.dot(&cell.xy) / t;
+        }
+    }
+    sse.max(0.0)
+}
+
+fn sum_cells(stats: &Stats, skip: Option<usize>, teams: usize, p: usize) -> Vec<Cell> {
+    let mut out: Vec<Cell> = (0..teams).map(|_| Cell::new(p)).collect();
+    for (f, cells) in stats.cells.iter().enumerate() {
+        if Some(f) == skip {
+            continue;
+        }
+        for (o, c) in out.iter_mut().zip(cells) {
+            o.add(c);
+        }
+    }
+    out
+}
+
+/// Level of the efficient reference, as a multiple of the visit-weighted mean team level.
+fn reference_level(efficiency: &Efficiency, theta: &[f64], visits: &[u64]) -> f64 {
+    match efficiency {
+        Efficiency::Pooled => 1.0,
+        Efficiency::TeamReference { quantile, .. } => {
+            let total: u64 = visits.iter().sum();
+            let mut order: Vec<usize> = (0..theta.len()).filter(|&k| visits[k] > 0).collect();
+            order.sort_by(|&a, &b| theta[a].total_cmp(&theta[b]));
+            let (mut covered, mut weighted, mut count) = (0u64, 0.0, 0u64);
+            for k in order {
+                if covered as f64 >= quantile * total as f64 && count > 0 {
+                    break;
+                }
+                covered += visits[k];
+                weighted += theta[k] * visits[k] as f64;
+                count += visits[k];
+            }
+            if count == 0 {
+                1.0
+            } else {
+                weighted / count as f64
+            }
+        }
+    }
+}
+
+fn quantile(values: &mut [f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let k = ((values.len() - 1) as f64 * q).round() as usize;
+    let (_, v, _) = values.select_nth_unstable_by(k, |a, b| a.total_cmp(b));
+    *v
+}
+
+/// Fits the visit-time model. `units` names the teams by their index in the table.
+pub fn fit(
+    table: &VisitTable,
+    units: &[String],
+    catalog: &Catalog,
+    settings: &FitSettings,
+    show_progress: bool,
+) -> Result<(VisitModel, FitReport), FitError> {
+    if settings.folds < 2 {
+        return Err(FitError::Settings("folds must be at least 2".into()));
+    }
+    if settings.lambdas.is_empty() || settings.lambdas.iter().any(|l| !(*l > 0.0)) {
+        return Err(FitError::Settings("lambdas must be positive".into()));
+    }
+    if let Efficiency::TeamReference { quantile, .. } = settings.efficiency {
+        if !(quantile > 0.0 && quantile <= 1.0) {
+            return Err(FitError::Settings(
+                "the reference quantile must be in (0, 1]".into(),
+            ));
+        }
+    }
+    if table.len() < 50 {
+        return Err(FitError::TooLittleData(format!(
+            "{} usable visits; at least 50 are needed",
+            table.len()
+        )));
+    }
+    let teams = units.len().max(1);
+    let adjust_teams = !matches!(settings.efficiency, Efficiency::Pooled);
+    let k = settings.folds;
+
+    let space = learn_space(table, catalog, settings.min_pair_visits);
+    let p = space.len();
+    let (weight, prior) = penalty(&space, catalog, table);
+
+    // One pass, split over threads: each accumulates its own statistics.
+    let progress = if show_progress {
+        crate::progress::steps_bar(table.len() as u64, "fitting")
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let threads = settings.threads.max(1).min(table.len() / 10_000 + 1);
+    let chunk = table.len().div_ceil(threads);
+    let stats = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let range = t * chunk..((t + 1) * chunk).min(table.len());
+                let (space, progress) = (&space, &progress);
+                s.spawn(move || accumulate(table, space, range, k, teams, settings.seed, progress))
+            })
+            .collect();
+        let mut it = handles.into_iter().map(|h| h.join().expect("fit thread"));
+        let mut first = it.next().expect("at least one thread");
+        for other in it {
+            first.merge(other);
+        }
+        first
+    });
+    progress.finish_and_clear();
+    let mut gram_total = Array2::zeros((p, p));
+    for g in &stats.gram {
+        gram_total += g;
+    }
+    let symmetrize = |g: &mut Array2<f64>| {
+        for i in 0..p {
+            for j in i + 1..p {
+                g[[j, i]] = g[[i, j]];
+            }
+        }
+    };
+    symmetrize(&mut gram_total);
+    let mut fold_grams = stats.gram.clone();
+    fold_grams.iter_mut().for_each(symmetrize);
+
+    // Cross-validation over λ, grouped by recipient.
+    let mut cv = Vec::new();
+    let mut best: Option<(f64, f64, Vec<Solution>)> = None;
+    let n_total = table.len() as f64;
+    for &lambda in &settings.lambdas {
+        let mut sse = 0.0;
+        let mut sols = Vec::with_capacity(k);
+        for f in 0..k {
+            let train_gram = &gram_total - &fold_grams[f];
+            let train_cells = sum_cells(&stats, Some(f), teams, p);
+            let sol = solve(&train_gram, &train_cells, lambda, &weight, &prior, adjust_teams, settings)?;
+            sse += validation_sse(&fold_grams[f], &stats.cells[f], &sol);
+            sols.push(sol);
+        }
+        let rmse = (sse / n_total).sqrt();
+        cv.push(CvPoint {
+            lambda,
+            rmse_min: rmse,
+        });
+        tracing::debug!(lambda, rmse, "cross-validation");
+        if best.as_ref().is_none_or(|b| rmse < b.1) {
+            best = Some((lambda, rmse, sols));
+        }
+    }
+    let (lambda, _, fold_solutions) = best.expect("at least one λ");
+
+    let all_cells = sum_cells(&stats, None, teams, p);
+    let full = solve(&gram_total, &all_cells, lambda, &weight, &prior, adjust_teams, settings)?;
+    let visits: Vec<u64> = all_cells.iter().map(|c| c.n).collect();
+    let reference = reference_level(&settings.efficiency, &full.theta, &visits);
+    let coef: Vec<f64> = full.beta.iter().map(|b| b * reference).collect();
+
+    // Out-of-fold pass: residual ratios on held-out recipients calibrate the intervals.
+    let fold_refs: Vec<f64> = fold_solutions
+        .iter()
+        .map(|s| {
+            let v: Vec<u64> = (0..teams)
+                .map(|t| visits[t])
+                .collect();
+            reference_level(&settings.efficiency, &s.theta, &v)
+        })
+        .collect();
+    let mut ratios = Vec::with_capacity(table.len());
+    let mut per_recipient: HashMap<u32, (f64, f64, u64)> = HashMap::new();
+    let (mut abs_err, mut sq_err, mut sum_y, mut sum_y2) = (0.0, 0.0, 0.0, 0.0);
+    let mut z = Vec::new();
+    let mut x = Vec::new();
+    for row in table.iter() {
+        let f = fold_of(row.recipient, settings.seed, k);
+        let sol = &fold_solutions[f];
+        let VisitRow {
+            tasks,
+            slot,
+            staff,
+            context,
+            unit,
+            duration,
+            recipient,
+            ..
+        } = row;
+        space.encode_context(context, &mut z);
+        space.encode(tasks, slot, staff, &z, &mut x);
+        let efficient_pred: f64 =
+            x.iter().map(|&(c, v)| sol.beta[c as usize] * v).sum::<f64>() * fold_refs[f];
+        // The visit's time at the efficient level: its log time with its team's excess taken out.
+        let team_rel = sol.theta[unit as usize] / fold_refs[f];
+        let efficient_obs = duration / team_rel;
+        if efficient_pred > 0.0 {
+            ratios.push(efficient_obs / efficient_pred);
+        }
+        abs_err += (efficient_obs - efficient_pred).abs();
+        sq_err += (efficient_obs - efficient_pred).powi(2);
+        sum_y += efficient_obs;
+        sum_y2 += efficient_obs * efficient_obs;
+        let e = per_recipient.entry(recipient).or_default();
+        e.0 += efficient_obs;
+        e.1 += efficient_pred;
+        e.2 += 1;
+    }
+    let [lo_q, hi_q] = settings.interval;
+    let visit_interval = [quantile(&mut ratios, lo_q), quantile(&mut ratios, hi_q)];
+    let covered = ratios
+        .iter()
+        .filter(|&&r| r >= visit_interval[0] && r <= visit_interval[1])
+        .count();
+    let mut weekly: Vec<f64> = per_recipient
+        .values()
+        .filter(|e| e.2 >= settings.min_recipient_visits && e.1 > 0.0)
+        .map(|e| e.0 / e.1)
+        .collect();
+    let recipient_mape = weekly.iter().map(|r| (1.0 - 1.0 / r).abs()).sum::<f64>()
+        / weekly.len().max(1) as f64;
+    let calibration_recipients = weekly.len();
+    let weekly_interval = if weekly.len() >= 20 {
+        [quantile(&mut weekly, lo_q), quantile(&mut weekly, hi_q)]
+    } else {
+        visit_interval
+    };
+
+    let tolerance = match settings.efficiency {
+        Efficiency::TeamReference { tolerance, .. } => tolerance,
+        Efficiency::Pooled => f64::INFINITY,
+    };
+    let team_effects: Vec<TeamEffect> = (0..units.len())
+        .map(|t| {
+            let m = full.theta[t] / reference;
+            TeamEffect {
+                unit_id: units[t].clone(),
+                visits: visits[t],
+                multiplier: m,
+                inefficient: m > 1.0 + tolerance,
+            }
+        })
+        .collect();
+    let ineff_visits: u64 = team_effects
+        .iter()
+        .filter(|t| t.inefficient)
+        .map(|t| t.visits)
+        .sum();
+    let ineff_excess = team_effects
+        .iter()
+        .filter(|t| t.inefficient)
+        .map(|t| (t.multiplier - 1.0) * t.visits as f64)
+        .sum::<f64>()
+        / ineff_visits.max(1) as f64;
+    let logged: f64 = all_cells.iter().map(|c| c.y).sum();
+    let efficient_total: f64 = all_cells
+        .iter()
+        .map(|c| full.beta.dot(&c.xs) * reference)
+        .sum();
+    let n = table.len() as f64;
+    let var_y = sum_y2 / n - (sum_y / n).powi(2);
+    let report = FitReport {
+        visits: table.len() as u64,
+        recipients: per_recipient.len(),
+        features: p,
+        pairs: space.pairs.len(),
+        lambda,
+        cv,
+        teams: team_effects,
+        share_visits_inefficient: ineff_visits as f64 / n,
+        mean_excess_inefficient: ineff_excess,
+        logged_over_efficient: logged / efficient_total,
+        oof_visit_mae_min: abs_err / n,
+        oof_visit_r2: 1.0 - (sq_err / n) / var_y,
+        oof_visit_interval_coverage: covered as f64 / ratios.len().max(1) as f64,
+        oof_recipient_mape: recipient_mape,
+        visit_interval,
+        weekly_interval,
+        calibration_recipients,
+    };
+    Ok((
+        VisitModel {
+            space,
+            coef,
+            visit_interval,
+            weekly_interval,
+        },
+        report,
+    ))
+}
