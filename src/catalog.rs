@@ -126,11 +126,11 @@ impl ContextVar {
                     Err(format!("{x} is not a level; expected {}", self.expected()))
                 }
             }
-            ContextKind::Boolean => match x {
-                v if v == 0.0 => Ok(0.0),
-                v if v == 1.0 => Ok(1.0),
-                _ => Err(format!("{x} is not a boolean; expected {}", self.expected())),
-            },
+            ContextKind::Boolean if x == 0.0 || x == 1.0 => Ok(x),
+            ContextKind::Boolean => Err(format!(
+                "{x} is not a boolean; expected {}",
+                self.expected()
+            )),
             ContextKind::Categorical => Err(format!("expected {}", self.expected())),
         }
     }

@@ -16,7 +16,7 @@
 //! for the conformal prediction intervals (per visit and per recipient).
 
 use crate::catalog::Catalog;
-use crate::features::{FeatureSpace, Group};
+use crate::features::FeatureSpace;
 use crate::linalg::{quad_form, Factor, NotPositiveDefinite};
 use crate::visits::{VisitRow, VisitTable};
 use ndarray::{Array1, Array2};
@@ -333,10 +333,8 @@ fn penalty(space: &FeatureSpace, catalog: &Catalog, table: &VisitTable) -> (Vec<
     let mut weight = vec![1.0; p];
     let mut prior = vec![0.0; p];
     weight[0] = 0.0;
-    for c in 0..p {
-        if space.group(c) == Group::Task {
-            prior[c] = kappa * catalog.insatser[c - layout.tasks].schablon_min;
-        }
+    for (t, insats) in catalog.insatser.iter().enumerate() {
+        prior[layout.tasks + t] = kappa * insats.schablon_min;
     }
     (weight, prior)
 }
@@ -483,7 +481,7 @@ pub fn fit(
     if settings.folds < 2 {
         return Err(FitError::Settings("folds must be at least 2".into()));
     }
-    if settings.lambdas.is_empty() || settings.lambdas.iter().any(|l| !(*l > 0.0)) {
+    if settings.lambdas.is_empty() || settings.lambdas.iter().any(|l| l.is_nan() || *l <= 0.0) {
         return Err(FitError::Settings("lambdas must be positive".into()));
     }
     if let Efficiency::TeamReference { quantile, .. } = settings.efficiency {
@@ -553,11 +551,11 @@ pub fn fit(
     for &lambda in &settings.lambdas {
         let mut sse = 0.0;
         let mut sols = Vec::with_capacity(k);
-        for f in 0..k {
-            let train_gram = &gram_total - &fold_grams[f];
+        for (f, fold_gram) in fold_grams.iter().enumerate() {
+            let train_gram = &gram_total - fold_gram;
             let train_cells = sum_cells(&stats, Some(f), teams, p);
             let sol = solve(&train_gram, &train_cells, lambda, &weight, &prior, adjust_teams, settings)?;
-            sse += validation_sse(&fold_grams[f], &stats.cells[f], &sol);
+            sse += validation_sse(fold_gram, &stats.cells[f], &sol);
             sols.push(sol);
         }
         let rmse = (sse / n_total).sqrt();

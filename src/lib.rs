@@ -7,6 +7,7 @@
 
 pub mod catalog;
 pub mod estimate;
+pub mod evaluate;
 pub mod features;
 pub mod fingerprint;
 pub mod fit;
@@ -15,6 +16,7 @@ pub mod model;
 pub mod needs;
 pub mod plan;
 pub mod progress;
+pub mod service;
 pub mod simulate;
 pub mod slot;
 pub mod train;

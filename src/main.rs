@@ -13,7 +13,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "ramtid", version, about = "Context-aware frame time (ramtid) for home care")]
+#[command(
+    name = "ramtid",
+    version,
+    about = "Context-aware frame time (ramtid) for home care"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -86,6 +90,81 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Evaluate a model on held-out recipients: person-week and per-visit error beside the
+    /// stacked schablon and the best achievable; writes evaluation.json and report.html.
+    Evaluate {
+        /// A model version folder, a model name folder (its newest version) or a models root.
+        #[arg(long, default_value = "models")]
+        model: PathBuf,
+        /// needs.jsonl of the held-out recipients.
+        #[arg(long)]
+        needs: PathBuf,
+        /// truth.csv: recipient_id,true_weekly_min[,best_weekly_min,...].
+        #[arg(long)]
+        truth: PathBuf,
+        /// Held-out visits (visits.csv columns plus efficient_min) for per-visit figures.
+        #[arg(long)]
+        visits: Option<PathBuf>,
+        /// Folder for evaluation.json, report.html and recipients.csv.
+        #[arg(long)]
+        out: PathBuf,
+        /// Store the figures in the model's manifest.
+        #[arg(long)]
+        record: bool,
+    },
+    /// Serve the gRPC API (estimation, models, health, reflection) and /metrics.
+    /// Configuration: defaults < ramtid.toml (or --config) < RAMTID__SECTION__KEY < flags.
+    Serve {
+        /// Configuration file (TOML); default: ./ramtid.toml if present.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Overrides server.listen, e.g. 0.0.0.0:50051.
+        #[arg(long)]
+        listen: Option<String>,
+        /// Overrides models.dir.
+        #[arg(long)]
+        models: Option<PathBuf>,
+    },
+    /// Ask a running server's health service; exit 0 when SERVING (container health checks).
+    Health {
+        #[arg(long, default_value = "127.0.0.1:50051")]
+        addr: String,
+        /// Service to ask about; empty: the whole server.
+        #[arg(long, default_value = "")]
+        service: String,
+        #[arg(long, default_value_t = 2000)]
+        timeout_ms: u64,
+    },
+    /// Load harness: drive Estimate (or EstimateBatch) over loopback at fixed concurrency and
+    /// print requests/s and p50/p99 latency. Without --addr, starts a server in-process.
+    Load {
+        /// A running server; default: start one in this process from the configuration.
+        #[arg(long)]
+        addr: Option<String>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        #[arg(long, default_value_t = 4)]
+        connections: usize,
+        /// Drive an empty handler that returns a response of the same size (the ceiling).
+        #[arg(long)]
+        ceiling: bool,
+        /// Activate this model (name/version) while the harness runs.
+        #[arg(long)]
+        activate: Option<String>,
+        /// Seconds into the run to activate --activate.
+        #[arg(long, default_value_t = 2.0)]
+        activate_at: f64,
+        /// EstimateBatch mode: stream this needs.jsonl repeatedly (totals only).
+        #[arg(long)]
+        batch: Option<PathBuf>,
+        /// Needs sets per EstimateBatch message.
+        #[arg(long, default_value_t = 1000)]
+        chunk: usize,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -101,14 +180,17 @@ enum Format {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("RAMTID_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
     let cli = Cli::parse();
+    // `serve` installs the log format its configuration asks for (text or JSON).
+    if !matches!(cli.command, Command::Serve { .. }) {
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_env("RAMTID_LOG")
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            )
+            .init();
+    }
     match run(cli.command) {
         Ok(code) => code,
         Err(message) => {
@@ -120,6 +202,69 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<ExitCode, String> {
     match command {
+        Command::Serve {
+            config,
+            listen,
+            models,
+        } => {
+            let mut overrides = Vec::new();
+            if let Some(l) = listen {
+                overrides.push(("server.listen".to_string(), l));
+            }
+            if let Some(m) = models {
+                overrides.push(("models.dir".to_string(), m.display().to_string()));
+            }
+            ramtid::service::server::run_serve(config, overrides)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Health {
+            addr,
+            service,
+            timeout_ms,
+        } => {
+            let serving = ramtid::service::server::run_health(
+                &addr,
+                &service,
+                std::time::Duration::from_millis(timeout_ms),
+            )?;
+            Ok(if serving {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Load {
+            addr,
+            config,
+            concurrency,
+            seconds,
+            connections,
+            ceiling,
+            activate,
+            activate_at,
+            batch,
+            chunk,
+        } => {
+            let report =
+                ramtid::service::server::run_load(&ramtid::service::client::LoadOptions {
+                    addr,
+                    config,
+                    concurrency,
+                    seconds,
+                    connections,
+                    ceiling,
+                    activate,
+                    activate_at,
+                    batch,
+                    chunk,
+                })?;
+            println!("{report}");
+            Ok(if report.failures == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
         Command::Simulate {
             municipality,
             seed,
@@ -198,7 +343,10 @@ fn run(command: Command) -> Result<ExitCode, String> {
                 );
             }
             let r = &s.read;
-            eprintln!("model {} version {} written to {}", s.name, s.version, s.model_dir);
+            eprintln!(
+                "model {} version {} written to {}",
+                s.name, s.version, s.model_dir
+            );
             eprintln!(
                 "rows: {} read, {} used, {} rejected, {} flagged (duplicates {}, forgotten check-outs {}, 0–1 minute {})",
                 r.rows_read, r.rows_used, r.rows_rejected, r.rows_flagged,
@@ -278,7 +426,8 @@ fn run(command: Command) -> Result<ExitCode, String> {
             let mut w = BufWriter::new(sink);
             let failed = write_results(&mut w, &results, format, &needs.display().to_string())
                 .map_err(|e| format!("cannot write results: {e}"))?;
-            w.flush().map_err(|e| format!("cannot write results: {e}"))?;
+            w.flush()
+                .map_err(|e| format!("cannot write results: {e}"))?;
             if failed > 0 {
                 eprintln!(
                     "{failed} of {} needs objects had errors; the others were estimated",
@@ -288,6 +437,46 @@ fn run(command: Command) -> Result<ExitCode, String> {
             } else {
                 Ok(ExitCode::SUCCESS)
             }
+        }
+        Command::Evaluate {
+            model,
+            needs,
+            truth,
+            visits,
+            out,
+            record,
+        } => {
+            let dir = resolve(&model).map_err(|e| e.to_string())?;
+            let mut model = Model::load(&dir).map_err(|e| e.to_string())?;
+            let inputs = ramtid::evaluate::EvaluateInputs {
+                needs,
+                truth,
+                visits,
+            };
+            let evaluation =
+                ramtid::evaluate::evaluate(&model, &inputs).map_err(|e| e.to_string())?;
+            let written =
+                ramtid::evaluate::write_report(&evaluation, &out).map_err(|e| e.to_string())?;
+            eprint!("{}", evaluation.summary_table());
+            for p in &written {
+                eprintln!("wrote {}", p.display());
+            }
+            if record {
+                model
+                    .record_evaluation(evaluation.to_json())
+                    .map_err(|e| e.to_string())?;
+                eprintln!("recorded in {}", dir.join("manifest.json").display());
+            }
+            if evaluation.data.needs_failed > 0 {
+                for p in &evaluation.data.needs_problems {
+                    eprintln!("{}, line {}: {}", inputs.needs.display(), p.line, p.message);
+                }
+                eprintln!(
+                    "warning: {} of {} needs lines failed and were left out (listed in report.html)",
+                    evaluation.data.needs_failed, evaluation.data.needs_lines
+                );
+            }
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
@@ -305,7 +494,11 @@ fn estimate_text(model: &Model, text: &str) -> Vec<LineResult> {
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, line)| match serde_json::from_str::<NeedsSet>(line) {
             Ok(set) => estimate_one(model, i + 1, set),
-            Err(e) => (i + 1, String::new(), Err(format!("not a needs object: {e}"))),
+            Err(e) => (
+                i + 1,
+                String::new(),
+                Err(format!("not a needs object: {e}")),
+            ),
         })
         .collect()
 }

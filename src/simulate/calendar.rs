@@ -30,6 +30,7 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+#[cfg(test)]
 /// Weekday of a day count since 1970-01-01: 0 = Monday … 6 = Sunday.
 pub fn weekday(days: i64) -> u32 {
     // 1970-01-01 was a Thursday.
@@ -40,16 +41,6 @@ pub fn weekday(days: i64) -> u32 {
 pub fn date_string(offset: i64) -> String {
     let (y, m, d) = civil_from_days(days_from_civil(START.0, START.1, START.2) + offset);
     format!("{y:04}-{m:02}-{d:02}")
-}
-
-/// `YYYY-MM-DDTHH:MM:00` of minute `minute` (0..1440) of simulation day `offset`.
-pub fn timestamp(offset: i64, minute: u32) -> String {
-    format!(
-        "{}T{:02}:{:02}:00",
-        date_string(offset),
-        minute / 60,
-        minute % 60
-    )
 }
 
 #[cfg(test)]
@@ -64,10 +55,12 @@ mod tests {
         assert_eq!(date_string(6), "2025-03-09");
         assert_eq!(date_string(29), "2025-04-01");
         assert_eq!(date_string(304), "2026-01-01");
-        assert_eq!(timestamp(0, 7 * 60 + 40), "2025-03-03T07:40:00");
         assert_eq!(days_from_civil(1970, 1, 1), 0);
         assert_eq!(civil_from_days(days_from_civil(2024, 2, 29)), (2024, 2, 29));
-        assert_eq!(civil_from_days(days_from_civil(2024, 2, 29) + 1), (2024, 3, 1));
+        assert_eq!(
+            civil_from_days(days_from_civil(2024, 2, 29) + 1),
+            (2024, 3, 1)
+        );
         for z in -1000..100_000 {
             let (y, m, d) = civil_from_days(z);
             assert_eq!(days_from_civil(y, m, d), z);

@@ -630,7 +630,7 @@ fn parameters_json(
     json!({
         "synthetic": true,
         "note": "Synthetic data from ramtid::simulate. No real persons, municipalities or logs.",
-        "municipality": cfg.municipality.as_str(),
+        "municipality": p.municipality.as_str(),
         "seed": cfg.seed,
         "recipients": cfg.recipients,
         "holdout_recipients": cfg.holdout_recipients,

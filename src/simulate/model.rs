@@ -40,7 +40,11 @@ pub(crate) fn cycle_occasions(per_week: f64) -> usize {
 /// of the day in order). At most five.
 pub(crate) fn daily_slots(own: Option<Slot>, preferred: &[Slot], m: usize) -> Vec<Slot> {
     let mut out: Vec<Slot> = Vec::with_capacity(5);
-    for s in own.into_iter().chain(preferred.iter().copied()).chain(Slot::ALL) {
+    for s in own
+        .into_iter()
+        .chain(preferred.iter().copied())
+        .chain(Slot::ALL)
+    {
         if out.len() == m {
             break;
         }
@@ -197,10 +201,16 @@ mod tests {
         let own_first = occasions(&need(0, 14.0, Some(Slot::Night)), &pref);
         assert_eq!(&own_first[..2], &[(0, Slot::Night), (0, Slot::Morning)]);
         let thrice = occasions(&need(0, 21.0, Some(Slot::Evening)), &pref);
-        assert_eq!(&thrice[..3], &[(0, Slot::Evening), (0, Slot::Morning), (0, Slot::Midday)]);
+        assert_eq!(
+            &thrice[..3],
+            &[(0, Slot::Evening), (0, Slot::Morning), (0, Slot::Midday)]
+        );
         // 10.5 a week → 42 occasions → round(1.5) = 2 slots a day
         assert_eq!(occasions(&need(0, 10.5, None), &pref).len(), 56);
-        assert_eq!(daily_slots(None, &[Slot::Night], 2), vec![Slot::Night, Slot::Morning]);
+        assert_eq!(
+            daily_slots(None, &[Slot::Night], 2),
+            vec![Slot::Night, Slot::Morning]
+        );
     }
 
     #[test]
@@ -236,7 +246,9 @@ mod tests {
         assert_eq!(day7[1].tasks, vec![cleaning]);
         assert_eq!(day7[1].slot, Slot::Midday);
         assert_eq!(day7[1].staff, 1);
-        assert!(visits.windows(2).all(|w| (w[0].day, w[0].slot) <= (w[1].day, w[1].slot)));
+        assert!(visits
+            .windows(2)
+            .all(|w| (w[0].day, w[0].slot) <= (w[1].day, w[1].slot)));
     }
 
     #[test]
@@ -246,12 +258,18 @@ mod tests {
         let f = [1.0; 5];
         let morning = p.code_index("MORNING_CARE");
         let shower = p.code_index("SHOWER");
+        let (o, bm, bs) = (
+            p.overhead_min[Slot::Morning.index()],
+            p.codes[morning].base_min,
+            p.codes[shower].base_min,
+        );
         let m = visit_mean(&p, &s, &f, Slot::Morning, &[morning, shower], 1);
-        assert!((m - (4.0 + 12.0 + 24.0 - 5.0)).abs() < 1e-9);
+        assert!((m - (o + bm + bs - 5.0)).abs() < 1e-9);
         let m2 = visit_mean(&p, &s, &f, Slot::Morning, &[morning, shower], 2);
-        assert!((m2 - m - 3.0).abs() < 1e-9);
+        assert!((m2 - m - p.staff2_extra_min).abs() < 1e-9);
+        // personal care ×1.5, overhead ×2
         let f = [1.5, 1.0, 1.0, 1.0, 2.0];
         let m = visit_mean(&p, &s, &f, Slot::Morning, &[morning], 1);
-        assert!((m - (8.0 + 18.0)).abs() < 1e-9);
+        assert!((m - (2.0 * o + 1.5 * bm)).abs() < 1e-9);
     }
 }

@@ -135,13 +135,13 @@ fn draw_needs<R: Rng>(
     };
     let al = if alone { 1.0 } else { 0.0 };
     // Dependency score: mobility and cognition dominate.
-    let s = (0.55 * m + 0.45 * c + 0.08 * normal(rng)).clamp(0.0, 1.0);
+    let s = (0.5 * m + 0.4 * c + 0.08 * normal(rng)).clamp(0.0, 1.0);
     let u = rng.gen::<f64>();
     // Nested care visits: everyone with evening help has morning help, everyone with
     // midday help has both.
-    let morning = u < (0.10 + 1.6 * s).min(0.98);
-    let evening = u < (1.4 * s - 0.10).clamp(0.0, 0.95);
-    let midday = u < (1.2 * s - 0.30).clamp(0.0, 0.90);
+    let morning = u < (1.6 * s - 0.05).clamp(0.0, 0.97);
+    let evening = u < (1.6 * s - 0.30).clamp(0.0, 0.92);
+    let midday = u < (1.5 * s - 0.45).clamp(0.0, 0.88);
     let care_visits = [morning, midday, evening].iter().filter(|x| **x).count();
     if morning {
         n.add(Role::MorningCare, 7.0, None, 1);
@@ -154,9 +154,11 @@ fn draw_needs<R: Rng>(
     }
     let mut r = || rng.gen::<f64>();
 
-    if r() < 0.25 + 0.55 * m {
+    if r() < 0.15 + 0.6 * m {
         let pw = if m > 0.6 && r() < 0.35 { 2.0 } else { 1.0 };
-        let code = profile.role_code(Role::Shower).expect("every profile has showers");
+        let code = profile
+            .role_code(Role::Shower)
+            .expect("every profile has showers");
         let slots = profile.codes[code].slots;
         let slot = if !morning && slots.len() > 1 && r() < 0.5 {
             Some(slots[1])
@@ -165,15 +167,15 @@ fn draw_needs<R: Rng>(
         };
         n.add(Role::Shower, pw, slot, 1);
     }
-    if morning && r() < 0.2 + 0.8 * m {
-        let pw = if evening && m >= 0.5 { 14.0 } else { 7.0 };
+    if morning && r() < 0.1 + 0.6 * m {
+        let pw = if evening && m >= 0.66 { 14.0 } else { 7.0 };
         n.add(Role::Dressing, pw, None, 1);
     }
-    if morning && r() < 0.35 + 0.5 * s {
+    if morning && r() < 0.2 + 0.35 * s {
         let pw = if evening && r() < 0.5 { 14.0 } else { 7.0 };
         n.add(Role::Hygiene, pw, None, 1);
     }
-    if m >= 0.6 && care_visits > 0 {
+    if (m >= 0.999 || (m >= 0.6 && r() < 0.4)) && care_visits > 0 {
         let staff = if m >= 0.999 && r() < profile.population.staff2_p_top {
             2
         } else {
@@ -189,50 +191,67 @@ fn draw_needs<R: Rng>(
         }
     }
     if morning && r() < 0.05 + 0.35 * s.max(c) {
-        let pw = if evening { 14.0 } else { 7.0 };
+        let pw = if evening && s > 0.6 && r() < 0.5 {
+            21.0 // morning, evening and a night round
+        } else if evening {
+            14.0
+        } else {
+            7.0
+        };
         n.add(Role::Incontinence, pw, None, 1);
     }
     if morning && r() < 0.15 {
         n.add(Role::Compression, 14.0, None, 1);
     }
     if (c >= 0.66 || m >= 0.999) && (midday || evening) && r() < 0.4 {
-        let slot = if midday { Slot::Midday } else { Slot::Evening };
-        n.add(Role::EatingSupport, 7.0, Some(slot), 1);
+        if midday && evening {
+            n.add(Role::EatingSupport, 14.0, None, 1);
+        } else {
+            let slot = if midday { Slot::Midday } else { Slot::Evening };
+            n.add(Role::EatingSupport, 7.0, Some(slot), 1);
+        }
     }
     if (morning || evening) && r() < 0.15 {
         let pw = if r() < 0.5 { 7.0 } else { 3.0 };
-        let slot = if evening { Slot::Evening } else { Slot::Morning };
+        let slot = if evening {
+            Slot::Evening
+        } else {
+            Slot::Morning
+        };
         n.add(Role::SkinCare, pw, Some(slot), 1);
     }
     if r() < 0.03 {
         n.add(Role::Stoma, 7.0, None, 1);
     }
-    if r() < 0.15 + 0.7 * c + 0.1 * m {
-        let times = 1 + usize::from(r() < c) + usize::from(r() < 0.5 * c);
+    if r() < 0.08 + 0.75 * c + 0.1 * m {
+        let times = 1 + usize::from(r() < c + 0.2) + usize::from(r() < 0.6 * c);
         n.add(Role::Medication, 7.0 * times as f64, None, 1);
     }
-    if r() < 0.04 + 0.45 * c + 0.08 * al {
-        let pw = if c >= 0.6 && r() < 0.5 {
+    if r() < 0.08 + 0.6 * c + 0.1 * m + 0.1 * al {
+        let x = r();
+        let pw = if c >= 0.6 && x < 0.25 {
+            21.0
+        } else if c >= 0.3 && x < 0.6 {
             14.0
-        } else if r() < 0.3 {
-            3.0
-        } else {
+        } else if x < 0.8 {
             7.0
+        } else {
+            3.0
         };
         n.add(Role::Tillsyn, pw, None, 1);
     }
-    if r() < (-0.05 + 0.45 * c + 0.25 * m + 0.05 * al).max(0.02) {
+    if r() < (0.5 * c + 0.3 * m + 0.05 * al).max(0.02) {
         n.add(Role::NightCheck, 7.0, None, 1);
     }
-    if morning && c >= 0.3 && r() < 0.6 {
+    if morning && c >= 0.3 && r() < 0.4 {
         n.add(Role::Breakfast, 7.0, None, 1);
     }
-    let meals = if r() < 0.08 + 0.55 * c.max(0.8 * m) {
-        let pw = if r() < 0.4 { 14.0 } else { 7.0 };
+    let meals = if r() < 0.05 + 0.45 * c.max(0.8 * m) {
+        let pw = if r() < 0.3 { 14.0 } else { 7.0 };
         n.add(Role::MealPrep, pw, None, 1)
     } else {
-        if r() < 0.25 + 0.1 * al {
-            let pw = if r() < 0.5 { 7.0 } else { 3.0 };
+        if r() < 0.4 + 0.1 * al {
+            let pw = if r() < 0.7 { 7.0 } else { 3.0 };
             n.add(Role::MealDelivery, pw, None, 1);
         }
         false
@@ -240,7 +259,7 @@ fn draw_needs<R: Rng>(
     if meals && r() < 0.4 {
         n.add(Role::Dishes, 7.0, None, 1);
     }
-    if morning && r() < 0.35 {
+    if morning && r() < 0.25 {
         n.add(Role::BedMaking, 7.0, None, 1);
     }
     if r() < 0.25 {
@@ -250,25 +269,25 @@ fn draw_needs<R: Rng>(
     if rural && r() < 0.35 {
         n.add(Role::Firewood, 2.0, None, 1);
     }
-    if r() < 0.85 {
-        let pw = if r() < 0.1 { 1.0 } else { 0.5 };
+    if r() < 0.8 {
+        let pw = if r() < 0.05 { 1.0 } else { 0.5 };
         n.add(Role::Cleaning, pw, None, 1);
     }
-    if r() < 0.5 + 0.15 * al + 0.1 * m {
+    if r() < 0.3 + 0.15 * al + 0.1 * m {
         n.add(Role::Shopping, 1.0, None, 1);
     }
     if r() < 0.2 {
         let pw = if r() < 0.5 { 0.25 } else { 0.5 };
         n.add(Role::Errand, pw, None, 1);
     }
-    if r() < 0.3 + 0.3 * m {
+    if r() < 0.25 + 0.25 * m {
         let pw = if r() < 0.6 { 0.5 } else { 1.0 };
         n.add(Role::Laundry, pw, None, 1);
     }
     if r() < 0.3 {
         n.add(Role::BedLinen, 0.5, None, 1);
     }
-    if r() < 0.08 + 0.12 * al * (1.0 - c) {
+    if r() < 0.05 + 0.1 * al * (1.0 - c) {
         let pw = if r() < 0.6 { 1.0 } else { 2.0 };
         n.add(Role::Walk, pw, None, 1);
     }

@@ -171,10 +171,7 @@ impl Profile {
         let mut out = Vec::new();
         for c in &self.contexts {
             match c.kind {
-                ContextKind::Numeric => out.push(format!(
-                    "({}-{AGE_CENTER})/{AGE_SCALE}",
-                    c.name
-                )),
+                ContextKind::Numeric => out.push(format!("({}-{AGE_CENTER})/{AGE_SCALE}", c.name)),
                 ContextKind::Ordinal | ContextKind::Boolean => out.push(c.name.clone()),
                 ContextKind::Categorical => {
                     for l in c.labels.iter().skip(1) {
@@ -288,43 +285,48 @@ fn categorical(name: &str, labels: &[&str]) -> ContextVar {
     }
 }
 
-/// Nordstad: a mid-sized town with suburbs and a rural fringe. Meals are visits of their
-/// own; showers are done within the morning visit.
-fn nordstad() -> Profile {
+#[rustfmt::skip]
+fn nordstad_codes() -> Vec<CodeSpec> {
     use Category::{Other, PersonalCare as Pc, Service, Supervision};
     use Role as R;
-    let codes = vec![
-        code("MORNING_CARE", "Morgonhjälp", Pc, 20.0, 12.0, &[Morning], true, R::MorningCare),
-        code("MIDDAY_CARE", "Middagshjälp", Pc, 15.0, 8.0, &[Midday], true, R::MiddayCare),
-        code("EVENING_CARE", "Kvällshjälp", Pc, 20.0, 10.0, &[Evening], true, R::EveningCare),
-        code("SHOWER", "Dusch", Pc, 40.0, 24.0, &[Morning, Afternoon], true, R::Shower),
-        code("DRESSING", "På- och avklädning", Pc, 10.0, 6.0, &[Morning, Evening], true, R::Dressing),
-        code("TOILET", "Toalettbesök", Pc, 10.0, 6.0, &[Midday, Evening, Afternoon, Morning], true, R::Toilet),
-        code("TRANSFER", "Förflyttning", Pc, 10.0, 5.0, &[Morning, Evening, Midday, Afternoon], true, R::Transfer),
-        code("INCONTINENCE", "Inkontinenshjälp", Pc, 10.0, 5.0, &[Morning, Evening, Midday], true, R::Incontinence),
-        code("COMPRESSION", "Stödstrumpor på och av", Pc, 10.0, 5.0, &[Morning, Evening], true, R::Compression),
-        code("EATING_SUPPORT", "Hjälp att äta", Pc, 20.0, 13.0, &[Midday, Evening], true, R::EatingSupport),
+    vec![
+        code("MORNING_CARE", "Morgonhjälp", Pc, 20.0, 6.0, &[Morning], true, R::MorningCare),
+        code("MIDDAY_CARE", "Middagshjälp", Pc, 15.0, 6.0, &[Midday], true, R::MiddayCare),
+        code("EVENING_CARE", "Kvällshjälp", Pc, 20.0, 6.0, &[Evening], true, R::EveningCare),
+        code("SHOWER", "Dusch", Pc, 40.0, 20.0, &[Morning, Afternoon], true, R::Shower),
+        code("DRESSING", "På- och avklädning", Pc, 10.0, 3.0, &[Morning, Evening], true, R::Dressing),
+        code("TOILET", "Toalettbesök", Pc, 10.0, 4.0, &[Midday, Evening, Afternoon, Morning], true, R::Toilet),
+        code("TRANSFER", "Förflyttning", Pc, 10.0, 2.5, &[Morning, Evening, Midday, Afternoon], true, R::Transfer),
+        code("INCONTINENCE", "Inkontinenshjälp", Pc, 10.0, 3.5, &[Morning, Evening, Night], true, R::Incontinence),
+        code("COMPRESSION", "Stödstrumpor på och av", Pc, 10.0, 4.0, &[Morning, Evening], true, R::Compression),
+        code("EATING_SUPPORT", "Hjälp att äta", Pc, 20.0, 10.0, &[Midday, Evening], true, R::EatingSupport),
         code("SKIN_CARE", "Smörjning och hudvård", Pc, 10.0, 5.0, &[Evening, Morning], true, R::SkinCare),
         code("STOMA", "Stomivård (delegerad)", Pc, 15.0, 10.0, &[Morning, Evening], true, R::Stoma),
-        code("MEDICATION", "Läkemedelsöverlämning", Supervision, 5.0, 3.0, &[Morning, Evening, Midday, Night], true, R::Medication),
-        code("TILLSYN", "Tillsyn", Supervision, 15.0, 8.0, &[Afternoon, Evening], false, R::Tillsyn),
+        code("MEDICATION", "Läkemedelsöverlämning", Supervision, 5.0, 2.5, &[Morning, Evening, Midday, Night], true, R::Medication),
+        code("TILLSYN", "Tillsyn", Supervision, 15.0, 6.0, &[Afternoon, Evening, Midday], false, R::Tillsyn),
         code("NIGHT_CHECK", "Nattillsyn", Supervision, 5.0, 3.0, &[Night], false, R::NightCheck),
-        code("BREAKFAST", "Frukost", Service, 10.0, 7.0, &[Morning], true, R::Breakfast),
-        code("MEAL_PREP", "Måltid: värma och servera", Service, 20.0, 11.0, &[Midday, Evening], false, R::MealPrep),
+        code("BREAKFAST", "Frukost", Service, 10.0, 4.0, &[Morning], true, R::Breakfast),
+        code("MEAL_PREP", "Måltid: värma och servera", Service, 20.0, 8.0, &[Midday, Evening], false, R::MealPrep),
         code("MEAL_DELIVERY", "Matleverans", Service, 10.0, 4.0, &[Midday], false, R::MealDelivery),
         code("DISHES", "Disk", Service, 10.0, 6.0, &[Evening, Midday], true, R::Dishes),
-        code("BED_MAKING", "Bäddning", Service, 10.0, 4.0, &[Morning], true, R::BedMaking),
+        code("BED_MAKING", "Bäddning", Service, 10.0, 3.0, &[Morning], true, R::BedMaking),
         code("WASTE", "Sophantering", Service, 5.0, 3.0, &[Evening], true, R::Waste),
-        code("CLEANING", "Städning", Service, 90.0, 62.0, &[Midday], false, R::Cleaning),
+        code("CLEANING", "Städning", Service, 90.0, 52.0, &[Midday], false, R::Cleaning),
         code("LAUNDRY", "Tvätt", Service, 30.0, 24.0, &[Afternoon], false, R::Laundry),
         code("BED_LINEN", "Byte av sängkläder", Service, 15.0, 10.0, &[Midday], true, R::BedLinen),
-        code("SHOPPING", "Inköp", Service, 45.0, 38.0, &[Afternoon], false, R::Shopping),
+        code("SHOPPING", "Inköp", Service, 45.0, 30.0, &[Afternoon], false, R::Shopping),
         code("PHARMACY", "Apoteksärende", Service, 45.0, 28.0, &[Afternoon], false, R::Errand),
-        code("WALK", "Promenad", Other, 45.0, 38.0, &[Afternoon], false, R::Walk),
+        code("WALK", "Promenad", Other, 45.0, 30.0, &[Afternoon], false, R::Walk),
         code("SOCIAL", "Social samvaro", Other, 30.0, 27.0, &[Afternoon], false, R::Social),
         code("ESCORT", "Ledsagning", Other, 60.0, 55.0, &[Midday], false, R::Escort),
         code("RELIEF", "Avlösning i hemmet", Other, 120.0, 112.0, &[Afternoon], false, R::Relief),
-    ];
+    ]
+}
+
+/// Nordstad: a mid-sized town with suburbs and a rural fringe. Meals are visits of their
+/// own; showers are done within the morning visit.
+fn nordstad() -> Profile {
+    let codes = nordstad_codes();
     let contexts = vec![
         numeric("age", 60.0, 110.0),
         boolean("lives_alone"),
@@ -336,7 +338,7 @@ fn nordstad() -> Profile {
     // features: (age-80)/10, lives_alone, cognition, mobility, interpreter,
     //           area=suburban, area=rural
     let beta = [
-        vec![0.03, 0.00, 0.14, 0.16, 0.20, 0.00, 0.02], // personal_care
+        vec![0.03, 0.00, 0.13, 0.15, 0.20, 0.00, 0.02], // personal_care
         vec![0.04, 0.06, 0.05, 0.05, 0.05, 0.00, 0.04], // service
         vec![0.02, 0.05, 0.15, 0.03, 0.10, 0.00, 0.00], // supervision
         vec![0.00, 0.05, 0.08, 0.08, 0.10, 0.00, 0.00], // other
@@ -348,16 +350,16 @@ fn nordstad() -> Profile {
         codes,
         contexts,
         beta,
-        overhead_min: [4.0, 3.0, 3.0, 3.5, 2.0],
+        overhead_min: [3.5, 3.0, 3.0, 3.0, 2.0],
         staff2_extra_min: 3.0,
         savings: vec![
             ("SHOWER", "MORNING_CARE", 5.0),
-            ("DRESSING", "MORNING_CARE", 3.0),
-            ("DRESSING", "EVENING_CARE", 2.0),
+            ("DRESSING", "MORNING_CARE", 2.0),
+            ("DRESSING", "EVENING_CARE", 1.5),
             ("TOILET", "MIDDAY_CARE", 2.0),
             ("MEDICATION", "MORNING_CARE", 1.5),
             ("MEDICATION", "EVENING_CARE", 1.5),
-            ("COMPRESSION", "DRESSING", 2.0),
+            ("COMPRESSION", "DRESSING", 1.5),
             ("BED_MAKING", "MORNING_CARE", 1.5),
             ("INCONTINENCE", "TOILET", 2.0),
             ("SKIN_CARE", "SHOWER", 3.0),
@@ -376,40 +378,45 @@ fn nordstad() -> Profile {
     }
 }
 
-/// Sjöbygd: a sparsely populated lake and forest municipality. Showers are a midday visit
-/// of their own, meals are served within the midday and evening help, and the districts
-/// far from the centre add overhead (lock boxes, long walks from the car, boats).
-fn sjobygd() -> Profile {
+#[rustfmt::skip]
+fn sjobygd_codes() -> Vec<CodeSpec> {
     use Category::{Other, PersonalCare as Pc, Service, Supervision};
     use Role as R;
-    let codes = vec![
-        code("MORNING_HELP", "Morgoninsats", Pc, 25.0, 13.0, &[Morning], true, R::MorningCare),
-        code("MIDDAY_HELP", "Lunchinsats", Pc, 20.0, 7.0, &[Midday], true, R::MiddayCare),
-        code("EVENING_HELP", "Kvällsinsats", Pc, 25.0, 11.0, &[Evening], true, R::EveningCare),
-        code("HYGIENE", "Personlig hygien", Pc, 15.0, 8.0, &[Morning, Evening], true, R::Hygiene),
+    vec![
+        code("MORNING_HELP", "Morgoninsats", Pc, 25.0, 7.0, &[Morning], true, R::MorningCare),
+        code("MIDDAY_HELP", "Lunchinsats", Pc, 20.0, 5.0, &[Midday], true, R::MiddayCare),
+        code("EVENING_HELP", "Kvällsinsats", Pc, 25.0, 7.0, &[Evening], true, R::EveningCare),
+        code("HYGIENE", "Personlig hygien", Pc, 15.0, 5.0, &[Morning, Evening], true, R::Hygiene),
         code("SHOWER", "Dusch", Pc, 20.0, 22.0, &[Midday, Afternoon], false, R::Shower),
-        code("DRESSING", "Av- och påklädning", Pc, 10.0, 5.0, &[Morning, Evening], true, R::Dressing),
-        code("TOILET", "Toalettstöd", Pc, 10.0, 6.0, &[Midday, Evening, Morning], true, R::Toilet),
-        code("TRANSFER", "Förflyttning med lyft", Pc, 15.0, 6.0, &[Morning, Evening, Midday], true, R::Transfer),
-        code("INCONTINENCE", "Inkontinensvård", Pc, 10.0, 5.0, &[Morning, Evening], true, R::Incontinence),
-        code("EATING_SUPPORT", "Matning", Pc, 25.0, 14.0, &[Midday, Evening], true, R::EatingSupport),
+        code("DRESSING", "Av- och påklädning", Pc, 10.0, 3.0, &[Morning, Evening], true, R::Dressing),
+        code("TOILET", "Toalettstöd", Pc, 10.0, 4.0, &[Midday, Evening, Morning], true, R::Toilet),
+        code("TRANSFER", "Förflyttning med lyft", Pc, 15.0, 2.5, &[Morning, Evening, Midday], true, R::Transfer),
+        code("INCONTINENCE", "Inkontinensvård", Pc, 10.0, 3.5, &[Morning, Evening, Night], true, R::Incontinence),
+        code("EATING_SUPPORT", "Matning", Pc, 25.0, 12.0, &[Midday, Evening], true, R::EatingSupport),
         code("MEDICATION", "Läkemedel", Supervision, 5.0, 2.5, &[Morning, Midday, Evening, Night], true, R::Medication),
-        code("SAFETY_VISIT", "Trygghetsbesök", Supervision, 15.0, 6.0, &[Afternoon, Evening], false, R::Tillsyn),
+        code("SAFETY_VISIT", "Trygghetsbesök", Supervision, 15.0, 5.0, &[Afternoon, Evening, Midday], false, R::Tillsyn),
         code("NIGHT_PATROL", "Nattpatrull", Supervision, 10.0, 4.0, &[Night], false, R::NightCheck),
-        code("MEAL", "Måltid", Service, 15.0, 8.0, &[Midday, Evening], true, R::MealPrep),
+        code("MEAL", "Måltid", Service, 15.0, 6.0, &[Midday, Evening], true, R::MealPrep),
         code("MEAL_BOX", "Matlåda", Service, 20.0, 5.0, &[Midday], false, R::MealDelivery),
         code("DISHES", "Disk", Service, 10.0, 5.0, &[Evening], true, R::Dishes),
         code("BED_MAKING", "Bäddning", Service, 5.0, 3.0, &[Morning], true, R::BedMaking),
         code("WASTE", "Sophantering", Service, 5.0, 3.0, &[Evening], true, R::Waste),
         code("FIREWOOD", "Vedbärning", Service, 10.0, 8.0, &[Midday], true, R::Firewood),
-        code("CLEANING", "Städning", Service, 96.0, 68.0, &[Afternoon], false, R::Cleaning),
-        code("LAUNDRY", "Tvätt", Service, 86.0, 48.0, &[Afternoon], false, R::Laundry),
-        code("SHOPPING", "Inköp", Service, 60.0, 42.0, &[Midday], false, R::Shopping),
+        code("CLEANING", "Städning", Service, 96.0, 55.0, &[Afternoon], false, R::Cleaning),
+        code("LAUNDRY", "Tvätt", Service, 86.0, 35.0, &[Afternoon], false, R::Laundry),
+        code("SHOPPING", "Inköp", Service, 60.0, 34.0, &[Midday], false, R::Shopping),
         code("ERRAND", "Ärenden (apotek, post, bank)", Service, 45.0, 28.0, &[Afternoon], false, R::Errand),
-        code("WALK", "Utevistelse", Other, 45.0, 38.0, &[Afternoon], false, R::Walk),
+        code("WALK", "Utevistelse", Other, 45.0, 32.0, &[Afternoon], false, R::Walk),
         code("SOCIAL", "Samvaro", Other, 30.0, 27.0, &[Afternoon], false, R::Social),
         code("ESCORT", "Ledsagning", Other, 60.0, 55.0, &[Midday], false, R::Escort),
-    ];
+    ]
+}
+
+/// Sjöbygd: a sparsely populated lake and forest municipality. Showers are a midday visit
+/// of their own, meals are served within the midday and evening help, and the districts
+/// far from the centre add overhead (lock boxes, long walks from the car, boats).
+fn sjobygd() -> Profile {
+    let codes = sjobygd_codes();
     let contexts = vec![
         numeric("age", 60.0, 110.0),
         boolean("lives_alone"),
@@ -436,17 +443,17 @@ fn sjobygd() -> Profile {
         codes,
         contexts,
         beta,
-        overhead_min: [5.0, 4.0, 3.5, 4.0, 2.5],
+        overhead_min: [4.0, 3.5, 3.0, 3.5, 2.5],
         staff2_extra_min: 4.0,
         savings: vec![
-            ("MORNING_HELP", "DRESSING", 3.0),
+            ("MORNING_HELP", "DRESSING", 2.0),
             ("MORNING_HELP", "HYGIENE", 4.0),
-            ("EVENING_HELP", "DRESSING", 2.0),
+            ("EVENING_HELP", "DRESSING", 1.5),
             ("EVENING_HELP", "HYGIENE", 3.0),
             ("MIDDAY_HELP", "MEAL", 3.0),
             ("MEAL", "EATING_SUPPORT", 4.0),
             ("MEDICATION", "MIDDAY_HELP", 1.0),
-            ("TRANSFER", "TOILET", 2.0),
+            ("TRANSFER", "TOILET", 1.5),
         ],
         population: PopulationSpec {
             age_beta: (3.4, 2.9),
@@ -462,6 +469,39 @@ fn sjobygd() -> Profile {
     }
 }
 
+/// Markdown rows of the code table in `training/SIMULATION.md` (a test keeps them equal).
+#[cfg(test)]
+pub(crate) fn code_table_rows(p: &Profile) -> Vec<String> {
+    p.codes
+        .iter()
+        .map(|c| {
+            let slots: Vec<&str> = c.slots.iter().map(|s| s.as_str()).collect();
+            format!(
+                "| `{}` | {} | {} | {} | {} | {} | {} |",
+                c.code,
+                c.name,
+                c.category.as_str(),
+                c.schablon_min,
+                c.base_min,
+                slots.join(", "),
+                if c.joins { "joins" } else { "own visit" }
+            )
+        })
+        .collect()
+}
+
+/// Markdown rows of the β table in `training/SIMULATION.md` (a test keeps them equal).
+#[cfg(test)]
+pub(crate) fn beta_table_rows(p: &Profile) -> Vec<String> {
+    let mut out = vec![format!("| feature | {} |", BETA_ROWS.join(" | "))];
+    out.push(format!("|---{}|", "|---:".repeat(BETA_ROWS.len())));
+    for (k, f) in p.features().iter().enumerate() {
+        let cells: Vec<String> = p.beta.iter().map(|row| format!("{:+.2}", row[k])).collect();
+        out.push(format!("| `{f}` | {} |", cells.join(" | ")));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -470,15 +510,28 @@ mod tests {
     fn profiles_are_consistent() {
         for m in [Municipality::Nordstad, Municipality::Sjobygd] {
             let p = profile(m);
-            assert!((25..=35).contains(&p.codes.len()), "{m}: {} codes", p.codes.len());
+            assert!(
+                (25..=35).contains(&p.codes.len()),
+                "{m}: {} codes",
+                p.codes.len()
+            );
             let nf = p.features().len();
             for row in &p.beta {
                 assert_eq!(row.len(), nf, "{m}");
             }
             assert_eq!(p.contexts.len(), 6);
-            assert_eq!(p.contexts[CTX_AREA].labels.len(), p.population.area_shares.len());
-            assert_eq!(p.population.language_p.len(), p.population.area_shares.len());
-            assert_eq!(p.population.teams_per_area.len(), p.population.area_shares.len());
+            assert_eq!(
+                p.contexts[CTX_AREA].labels.len(),
+                p.population.area_shares.len()
+            );
+            assert_eq!(
+                p.population.language_p.len(),
+                p.population.area_shares.len()
+            );
+            assert_eq!(
+                p.population.teams_per_area.len(),
+                p.population.area_shares.len()
+            );
             let teams: usize = p.population.teams_per_area.iter().sum();
             assert!((8..=16).contains(&teams));
             assert_eq!(
@@ -503,7 +556,6 @@ mod tests {
                 );
             }
             assert!(p.catalog().contexts.iter().all(|c| c.name != "slot"));
-            let _ = (CTX_AGE, CTX_ALONE, CTX_LANGUAGE);
         }
     }
 }

@@ -1,0 +1,512 @@
+//! Client-side tools: the container health check (`ramtid health`) and the load harness
+//! (`ramtid load`), which drives Estimate (or EstimateBatch) over loopback at fixed
+//! concurrency and prints requests/s and latency percentiles, beside an empty handler
+//! that answers with a response of the same size (the ceiling on this machine).
+
+use crate::needs::NeedsSet;
+use crate::service::config::{Config, Sources};
+use crate::service::pb::estimation_service_client::EstimationServiceClient;
+use crate::service::pb::estimation_service_server::{EstimationService, EstimationServiceServer};
+use crate::service::pb::model_service_client::ModelServiceClient;
+use crate::service::pb::{self, context_value};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Response, Status, Streaming};
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+fn endpoint(addr: &str) -> Result<Endpoint, String> {
+    let uri = if addr.contains("://") {
+        addr.to_string()
+    } else {
+        format!("http://{addr}")
+    };
+    Endpoint::from_shared(uri).map_err(|e| format!("'{addr}' is not an address: {e}"))
+}
+
+/// Connects to `addr` ("127.0.0.1:50051" or "http://…").
+pub async fn connect(addr: &str, timeout: Duration) -> Result<Channel, String> {
+    endpoint(addr)?
+        .connect_timeout(timeout)
+        .tcp_nodelay(true)
+        .connect()
+        .await
+        .map_err(|e| format!("cannot connect to {addr}: {e}"))
+}
+
+/// Asks the health service about `service` ("" = the whole server).
+pub async fn check_health(
+    addr: &str,
+    service: &str,
+    timeout: Duration,
+) -> Result<ServingStatus, String> {
+    let channel = connect(addr, timeout).await?;
+    let mut req = Request::new(HealthCheckRequest {
+        service: service.to_string(),
+    });
+    req.set_timeout(timeout);
+    let r = HealthClient::new(channel)
+        .check(req)
+        .await
+        .map_err(|s| format!("health check failed: {} {}", s.code(), s.message()))?;
+    Ok(r.into_inner().status())
+}
+
+/// A needs set from the data contract's JSON shape, on the wire.
+pub fn needs_to_pb(n: &NeedsSet) -> pb::NeedsSet {
+    pb::NeedsSet {
+        recipient_id: n.recipient_id.clone(),
+        context: n
+            .context
+            .iter()
+            .map(|(k, v)| {
+                let value = match v {
+                    serde_json::Value::Bool(b) => Some(context_value::Value::Flag(*b)),
+                    serde_json::Value::Number(x) => x.as_f64().map(context_value::Value::Number),
+                    serde_json::Value::String(s) => Some(context_value::Value::Label(s.clone())),
+                    _ => None,
+                };
+                (k.clone(), pb::ContextValue { value })
+            })
+            .collect(),
+        needs: n
+            .needs
+            .iter()
+            .map(|x| pb::Need {
+                code: x.code.clone(),
+                per_week: x.per_week,
+                slot: x.slot.clone().unwrap_or_default(),
+                staff: x.staff.unwrap_or(1),
+            })
+            .collect(),
+    }
+}
+
+/// A plausible needs set for a catalog: four codes at common frequencies and a mid-range
+/// context. Used by the load harness.
+pub fn sample_request(catalog: &pb::Catalog) -> pb::EstimateRequest {
+    let context = catalog
+        .contexts
+        .iter()
+        .map(|c| {
+            let value = match c.kind.as_str() {
+                "boolean" => context_value::Value::Flag(true),
+                "categorical" => context_value::Value::Label(c.levels[0].clone()),
+                "ordinal" => context_value::Value::Number(
+                    c.levels[c.levels.len() / 2].parse().unwrap_or(0.0),
+                ),
+                _ => context_value::Value::Number(match (c.min, c.max) {
+                    (Some(lo), Some(hi)) => ((lo + hi) / 2.0).round(),
+                    (Some(lo), None) => lo,
+                    (None, Some(hi)) => hi,
+                    (None, None) => 0.0,
+                }),
+            };
+            (c.name.clone(), pb::ContextValue { value: Some(value) })
+        })
+        .collect();
+    let freqs = [7.0, 1.0, 14.0, 0.5];
+    pb::EstimateRequest {
+        recipient_id: "LOAD-1".into(),
+        context,
+        needs: catalog
+            .insatser
+            .iter()
+            .zip(freqs)
+            .map(|(i, per_week)| pb::Need {
+                code: i.code.clone(),
+                per_week,
+                slot: String::new(),
+                staff: 1,
+            })
+            .collect(),
+        model: String::new(),
+    }
+}
+
+/// An Estimate handler that does nothing but return a fixed response: the ceiling.
+#[derive(Debug, Clone)]
+struct Empty {
+    response: Arc<pb::EstimateResponse>,
+}
+
+#[tonic::async_trait]
+impl EstimationService for Empty {
+    async fn estimate(
+        &self,
+        _request: Request<pb::EstimateRequest>,
+    ) -> Result<Response<pb::EstimateResponse>, Status> {
+        Ok(Response::new(pb::EstimateResponse::clone(&self.response)))
+    }
+
+    type EstimateBatchStream = ReceiverStream<Result<pb::EstimateBatchResponse, Status>>;
+
+    async fn estimate_batch(
+        &self,
+        _request: Request<Streaming<pb::EstimateBatchRequest>>,
+    ) -> Result<Response<Self::EstimateBatchStream>, Status> {
+        Err(Status::unimplemented(
+            "the empty handler answers Estimate only",
+        ))
+    }
+
+    async fn explain_visit(
+        &self,
+        _request: Request<pb::ExplainVisitRequest>,
+    ) -> Result<Response<pb::ExplainVisitResponse>, Status> {
+        Err(Status::unimplemented(
+            "the empty handler answers Estimate only",
+        ))
+    }
+}
+
+/// What the harness drives.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// A running server; None starts one in this process (same config layering as serve).
+    pub addr: Option<String>,
+    pub config: Option<PathBuf>,
+    pub concurrency: usize,
+    pub seconds: f64,
+    pub connections: usize,
+    /// Drive an empty handler with a response of the same size instead.
+    pub ceiling: bool,
+    /// Activate this model selector `activate_at` seconds into the run.
+    pub activate: Option<String>,
+    pub activate_at: f64,
+    /// EstimateBatch mode: needs sets from this needs.jsonl, in messages of `chunk` items.
+    pub batch: Option<PathBuf>,
+    pub chunk: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LoadReport {
+    pub mode: String,
+    pub requests: u64,
+    pub failures: u64,
+    pub seconds: f64,
+    pub per_second: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    /// Responses by model "name/version".
+    pub versions: BTreeMap<String, u64>,
+    pub first_failure: Option<String>,
+}
+
+impl std::fmt::Display for LoadReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {} in {:.1} s = {:.0}/s, p50 {:.3} ms, p99 {:.3} ms, failures {}",
+            self.mode,
+            self.requests,
+            self.seconds,
+            self.per_second,
+            self.p50_ms,
+            self.p99_ms,
+            self.failures
+        )?;
+        if !self.versions.is_empty() {
+            let v: Vec<String> = self
+                .versions
+                .iter()
+                .map(|(k, n)| format!("{k}: {n}"))
+                .collect();
+            write!(f, "; responses by model: {}", v.join(", "))?;
+        }
+        if let Some(e) = &self.first_failure {
+            write!(f, "; first failure: {e}")?;
+        }
+        Ok(())
+    }
+}
+
+fn percentile(sorted: &[u32], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    f64::from(sorted[i]) / 1000.0
+}
+
+/// Starts a server in this process on its own runtime thread; returns its address.
+fn spawn_server(cfg: Config) -> Result<SocketAddr, String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            match crate::service::start(cfg).await {
+                Ok(running) => {
+                    let _ = tx.send(Ok(running.addr));
+                    std::future::pending::<()>().await;
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e.to_string()));
+                }
+            }
+        });
+    });
+    rx.recv().map_err(|e| e.to_string())?
+}
+
+fn spawn_empty(response: pb::EstimateResponse) -> Result<SocketAddr, String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let l = match TcpListener::bind("127.0.0.1:0").await {
+                Ok(l) => l,
+                Err(e) => {
+                    let _ = tx.send(Err(e.to_string()));
+                    return;
+                }
+            };
+            let _ = tx.send(l.local_addr().map_err(|e| e.to_string()));
+            let _ = tonic::transport::Server::builder()
+                .tcp_nodelay(true)
+                .add_service(EstimationServiceServer::new(Empty {
+                    response: Arc::new(response),
+                }))
+                .serve_with_incoming(TcpListenerStream::new(l))
+                .await;
+        });
+    });
+    rx.recv().map_err(|e| e.to_string())?
+}
+
+async fn wait_serving(addr: &str) -> Result<(), String> {
+    let t0 = Instant::now();
+    loop {
+        if let Ok(ServingStatus::Serving) = check_health(addr, "", Duration::from_secs(1)).await {
+            return Ok(());
+        }
+        if t0.elapsed() > Duration::from_secs(30) {
+            return Err(format!("{addr} is not SERVING after 30 s"));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Runs the harness (bounded by `seconds`; loopback only).
+pub async fn load(opts: &LoadOptions) -> Result<LoadReport, String> {
+    let target = match &opts.addr {
+        Some(a) => a.clone(),
+        None => {
+            let mut sources = Sources {
+                file: opts.config.clone(),
+                environment: true,
+                ..Sources::default()
+            };
+            sources
+                .overrides
+                .push(("server.listen".into(), "127.0.0.1:0".into()));
+            sources
+                .overrides
+                .push(("server.metrics_listen".into(), String::new()));
+            let cfg = Config::load(&sources).map_err(|e| e.to_string())?;
+            spawn_server(cfg)?.to_string()
+        }
+    };
+    wait_serving(&target).await?;
+    let channel = connect(&target, Duration::from_secs(5)).await?;
+    let catalog = ModelServiceClient::new(channel.clone())
+        .get_catalog(pb::GetCatalogRequest::default())
+        .await
+        .map_err(|s| format!("GetCatalog: {}", s.message()))?
+        .into_inner();
+    if let Some(path) = &opts.batch {
+        return load_batch(opts, &target, path).await;
+    }
+    let request = sample_request(&catalog);
+    let (addr, mode) = if opts.ceiling {
+        let canned = EstimationServiceClient::new(channel.clone())
+            .estimate(request.clone())
+            .await
+            .map_err(|s| format!("Estimate: {}", s.message()))?
+            .into_inner();
+        (spawn_empty(canned)?.to_string(), "empty handler (ceiling)")
+    } else {
+        (target.clone(), "Estimate")
+    };
+    let mut channels = Vec::new();
+    for _ in 0..opts.connections.max(1) {
+        channels.push(connect(&addr, Duration::from_secs(5)).await?);
+    }
+    let deadline = Instant::now() + Duration::from_secs_f64(opts.seconds);
+    let failures = Arc::new(AtomicU64::new(0));
+    let first_failure = Arc::new(std::sync::Mutex::new(None::<String>));
+    let stop = Arc::new(AtomicBool::new(false));
+    let t0 = Instant::now();
+    let mut workers = Vec::new();
+    for w in 0..opts.concurrency.max(1) {
+        let mut client = EstimationServiceClient::new(channels[w % channels.len()].clone());
+        let request = request.clone();
+        let (failures, first_failure, stop) =
+            (failures.clone(), first_failure.clone(), stop.clone());
+        workers.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(100_000);
+            let mut versions: BTreeMap<String, u64> = BTreeMap::new();
+            while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                match client.estimate(request.clone()).await {
+                    Ok(r) => {
+                        lat.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                        if let Some(m) = r.into_inner().estimate.and_then(|e| e.model) {
+                            let key = format!("{}/{}", m.name, m.version);
+                            match versions.get_mut(&key) {
+                                Some(n) => *n += 1,
+                                None => {
+                                    versions.insert(key, 1);
+                                }
+                            }
+                        }
+                    }
+                    Err(s) => {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                        let mut f = first_failure.lock().unwrap();
+                        if f.is_none() {
+                            *f = Some(format!("{}: {}", s.code(), s.message()));
+                        }
+                    }
+                }
+            }
+            (lat, versions)
+        }));
+    }
+    if let Some(selector) = &opts.activate {
+        tokio::time::sleep(Duration::from_secs_f64(opts.activate_at)).await;
+        let r = ModelServiceClient::new(channel.clone())
+            .activate_model(pb::ActivateModelRequest {
+                model: selector.clone(),
+                alias: String::new(),
+            })
+            .await;
+        match r {
+            Ok(r) => {
+                let m = r.into_inner().model.unwrap_or_default();
+                eprintln!(
+                    "activated {}/{} at {:.1} s",
+                    m.name,
+                    m.version,
+                    t0.elapsed().as_secs_f64()
+                );
+            }
+            Err(s) => eprintln!("activation failed: {}", s.message()),
+        }
+    }
+    let mut lat = Vec::new();
+    let mut versions: BTreeMap<String, u64> = BTreeMap::new();
+    for w in workers {
+        let (l, v) = w.await.map_err(|e| e.to_string())?;
+        lat.extend(l);
+        for (k, n) in v {
+            *versions.entry(k).or_default() += n;
+        }
+    }
+    let seconds = t0.elapsed().as_secs_f64();
+    lat.sort_unstable();
+    let requests = lat.len() as u64;
+    let first_failure = first_failure.lock().unwrap().clone();
+    Ok(LoadReport {
+        mode: format!(
+            "{mode}, {} in flight, {} connections",
+            opts.concurrency, opts.connections
+        ),
+        requests,
+        failures: failures.load(Ordering::Relaxed),
+        seconds,
+        per_second: requests as f64 / seconds,
+        p50_ms: percentile(&lat, 0.50),
+        p99_ms: percentile(&lat, 0.99),
+        versions: if opts.ceiling {
+            BTreeMap::new()
+        } else {
+            versions
+        },
+        first_failure,
+    })
+}
+
+/// EstimateBatch throughput: needs sets estimated per second.
+async fn load_batch(opts: &LoadOptions, addr: &str, path: &PathBuf) -> Result<LoadReport, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let items: Vec<pb::NeedsSet> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str::<NeedsSet>(l).map(|n| needs_to_pb(&n)))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if items.is_empty() {
+        return Err(format!("{} holds no needs sets", path.display()));
+    }
+    let chunk = opts.chunk.max(1);
+    let messages: Vec<pb::EstimateBatchRequest> = items
+        .chunks(chunk)
+        .map(|c| pb::EstimateBatchRequest {
+            model: String::new(),
+            detail: pb::Detail::Totals as i32,
+            items: c.to_vec(),
+        })
+        .collect();
+    let messages = Arc::new(messages);
+    let deadline = Instant::now() + Duration::from_secs_f64(opts.seconds);
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..opts.connections.max(1) {
+        let channel = connect(addr, Duration::from_secs(5)).await?;
+        let messages = messages.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut client = EstimationServiceClient::new(channel);
+            let (mut ok, mut bad) = (0u64, 0u64);
+            while Instant::now() < deadline {
+                let stream = tokio_stream::iter(messages.iter().cloned().collect::<Vec<_>>());
+                let mut resp = match client.estimate_batch(stream).await {
+                    Ok(r) => r.into_inner(),
+                    Err(s) => return Err(format!("EstimateBatch: {}", s.message())),
+                };
+                while let Some(m) = resp.message().await.map_err(|s| s.message().to_string())? {
+                    for r in m.results {
+                        match r.outcome {
+                            Some(pb::batch_result::Outcome::Estimate(_)) => ok += 1,
+                            _ => bad += 1,
+                        }
+                    }
+                }
+            }
+            Ok((ok, bad))
+        }));
+    }
+    let (mut ok, mut bad) = (0, 0);
+    for t in tasks {
+        let (o, b) = t.await.map_err(|e| e.to_string())??;
+        ok += o;
+        bad += b;
+    }
+    let seconds = t0.elapsed().as_secs_f64();
+    Ok(LoadReport {
+        mode: format!(
+            "EstimateBatch (totals), {} items per message, {} streams",
+            chunk, opts.connections
+        ),
+        requests: ok + bad,
+        failures: bad,
+        seconds,
+        per_second: (ok + bad) as f64 / seconds,
+        ..LoadReport::default()
+    })
+}

@@ -1,0 +1,319 @@
+//! Service configuration, layered: built-in defaults < `ramtid.toml` (or `--config`) <
+//! environment `RAMTID__SECTION__KEY` < command-line overrides. Unknown keys and invalid
+//! values stop start-up with a message naming the key.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The configuration file read when `--config` is not given (optional).
+pub const DEFAULT_FILE: &str = "ramtid.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("configuration key {key}: {message}")]
+    Invalid { key: &'static str, message: String },
+    #[error("configuration file {0} does not exist")]
+    Missing(String),
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub models: ModelsConfig,
+    pub data: DataConfig,
+    pub limits: LimitsConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// gRPC listen address.
+    pub listen: String,
+    /// Prometheus `/metrics` listen address; empty disables the endpoint.
+    pub metrics_listen: String,
+    /// Seconds in-flight calls get to finish after SIGTERM.
+    pub shutdown_grace_s: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelsConfig {
+    /// Models root: `<dir>/<name>/<version>/`.
+    pub dir: PathBuf,
+    /// What `production` points at on start-up: "name", "name/version" or empty (the newest
+    /// version of the only model name, or of the first name in alphabetical order).
+    pub active: String,
+    /// What `candidate` points at on start-up (same forms); empty: none.
+    pub candidate: String,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// The only directory TrainModel reads catalogs and visit logs from.
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest request message accepted, in bytes (larger: RESOURCE_EXHAUSTED).
+    pub max_message_bytes: usize,
+    /// Most needs in one needs set.
+    pub max_needs: usize,
+    /// Most needs sets in one EstimateBatch call.
+    pub max_batch: u64,
+    /// Most calls handled at once; further calls wait for a free slot.
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// "text" or "json".
+    pub format: String,
+    /// A tracing filter: "info", "warn", "ramtid=debug,info".
+    pub level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::default(),
+            models: ModelsConfig::default(),
+            data: DataConfig::default(),
+            limits: LimitsConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:50051".into(),
+            metrics_listen: "127.0.0.1:9464".into(),
+            shutdown_grace_s: 10,
+        }
+    }
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        ModelsConfig {
+            dir: PathBuf::from("models"),
+            active: String::new(),
+            candidate: String::new(),
+        }
+    }
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig {
+            dir: PathBuf::from("data"),
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_message_bytes: 4 * 1024 * 1024,
+            max_needs: 64,
+            max_batch: 1_000_000,
+            concurrency: 256,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+/// Where the layers come from.
+#[derive(Debug, Default, Clone)]
+pub struct Sources {
+    /// `--config`: must exist. None: `ramtid.toml` in the working directory if present.
+    pub file: Option<PathBuf>,
+    /// Highest layer: (key, value) pairs such as ("server.listen", "127.0.0.1:0").
+    pub overrides: Vec<(String, String)>,
+    /// Read `RAMTID__SECTION__KEY` variables (tests turn this off).
+    pub environment: bool,
+}
+
+impl Config {
+    /// Builds the layered configuration and validates it.
+    pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
+        let mut b = config::Config::builder();
+        match &sources.file {
+            Some(path) => {
+                if !path.is_file() {
+                    return Err(ConfigError::Missing(path.display().to_string()));
+                }
+                b = b.add_source(file_source(path, true));
+            }
+            None => b = b.add_source(file_source(Path::new(DEFAULT_FILE), false)),
+        }
+        if sources.environment {
+            b = b.add_source(
+                config::Environment::with_prefix("RAMTID")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            );
+        }
+        for (k, v) in &sources.overrides {
+            b = b.set_override(k.as_str(), v.as_str())?;
+        }
+        let cfg: Config = b.build()?.try_deserialize()?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid =
+            |key: &'static str, message: String| Err(ConfigError::Invalid { key, message });
+        if self.server.listen.parse::<SocketAddr>().is_err() {
+            return invalid(
+                "server.listen",
+                format!(
+                    "'{}' is not a socket address like 127.0.0.1:50051",
+                    self.server.listen
+                ),
+            );
+        }
+        if !self.server.metrics_listen.is_empty()
+            && self.server.metrics_listen.parse::<SocketAddr>().is_err()
+        {
+            return invalid(
+                "server.metrics_listen",
+                format!(
+                    "'{}' is not a socket address like 127.0.0.1:9464 (empty disables metrics)",
+                    self.server.metrics_listen
+                ),
+            );
+        }
+        if self.models.dir.as_os_str().is_empty() {
+            return invalid("models.dir", "must not be empty".into());
+        }
+        if self.data.dir.as_os_str().is_empty() {
+            return invalid("data.dir", "must not be empty".into());
+        }
+        if self.limits.max_message_bytes < 1024 {
+            return invalid("limits.max_message_bytes", "must be at least 1024".into());
+        }
+        if self.limits.max_needs == 0 {
+            return invalid("limits.max_needs", "must be at least 1".into());
+        }
+        if self.limits.max_batch == 0 {
+            return invalid("limits.max_batch", "must be at least 1".into());
+        }
+        if self.limits.concurrency == 0 {
+            return invalid("limits.concurrency", "must be at least 1".into());
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return invalid(
+                "log.format",
+                format!(
+                    "'{}' is not a log format; expected text or json",
+                    self.log.format
+                ),
+            );
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return invalid(
+                "log.level",
+                format!(
+                    "'{}' is not a log filter such as info or warn",
+                    self.log.level
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.server.listen.parse().expect("validated")
+    }
+
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        (!self.server.metrics_listen.is_empty())
+            .then(|| self.server.metrics_listen.parse().expect("validated"))
+    }
+}
+
+fn file_source(
+    path: &Path,
+    required: bool,
+) -> config::File<config::FileSourceFile, config::FileFormat> {
+    config::File::from(path)
+        .format(config::FileFormat::Toml)
+        .required(required)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_toml(text: &str, overrides: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ramtid.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(&Sources {
+            file: Some(path),
+            overrides: overrides
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            environment: false,
+        })
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let c = load_toml(
+            "[server]\nlisten = \"127.0.0.1:6000\"\n[limits]\nmax_needs = 10\n",
+            &[("limits.max_needs", "12")],
+        )
+        .unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:6000");
+        assert_eq!(c.limits.max_needs, 12);
+        assert_eq!(c.limits.max_batch, LimitsConfig::default().max_batch);
+    }
+
+    #[test]
+    fn bad_configuration_names_the_key() {
+        for (text, key) in [
+            ("[server]\nlisten = \"nowhere\"\n", "server.listen"),
+            ("[limits]\nmax_needs = 0\n", "limits.max_needs"),
+            ("[limits]\nmax_needs = \"many\"\n", "max_needs"),
+            ("[log]\nformat = \"xml\"\n", "log.format"),
+            ("[server]\nlisen = \"x\"\n", "lisen"),
+        ] {
+            let e = load_toml(text, &[]).unwrap_err().to_string();
+            assert!(e.contains(key), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_missing_explicit_file_is_an_error() {
+        let e = Config::load(&Sources {
+            file: Some("/nonexistent/ramtid.toml".into()),
+            ..Sources::default()
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("does not exist"));
+    }
+}

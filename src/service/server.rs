@@ -1,0 +1,316 @@
+//! Assembles the gRPC server: estimation and model services, the standard health service
+//! (NOT_SERVING until a production model is loaded), server reflection, the metrics port,
+//! and graceful shutdown that lets in-flight calls finish.
+
+use crate::service::config::Config;
+use crate::service::estimation::Estimation;
+use crate::service::metrics::{self, Metrics};
+use crate::service::models::Models;
+use crate::service::pb;
+use crate::service::pb::estimation_service_server::EstimationServiceServer;
+use crate::service::pb::model_service_server::ModelServiceServer;
+use crate::service::registry::Registry;
+use crate::service::Shared;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic_health::server::HealthReporter;
+use tonic_health::ServingStatus;
+
+/// gRPC service names reported by the health service (besides the overall "").
+pub const SERVICES: [&str; 2] = ["ramtid.v1.EstimationService", "ramtid.v1.ModelService"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on {addr} ({key}): {source}")]
+    Bind {
+        addr: SocketAddr,
+        key: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("gRPC server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("reflection service: {0}")]
+    Reflection(String),
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Running {
+    /// The gRPC address actually bound (port 0 resolved).
+    pub addr: SocketAddr,
+    /// The metrics address actually bound, if enabled.
+    pub metrics_addr: Option<SocketAddr>,
+    pub registry: Arc<Registry>,
+    pub metrics: Arc<Metrics>,
+    grace: Duration,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: JoinHandle<Result<(), tonic::transport::Error>>,
+    background: Vec<JoinHandle<()>>,
+    health: HealthReporter,
+}
+
+impl Running {
+    /// Stops accepting calls, lets in-flight ones finish (up to `server.shutdown_grace_s`),
+    /// and returns when the server has stopped.
+    pub async fn shutdown(mut self) -> Result<(), ServeError> {
+        for s in ["", SERVICES[0], SERVICES[1]] {
+            self.health
+                .set_service_status(s, ServingStatus::NotServing)
+                .await;
+        }
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let t0 = Instant::now();
+        let result = match tokio::time::timeout(self.grace, &mut self.server).await {
+            Ok(joined) => {
+                tracing::info!(millis = t0.elapsed().as_millis() as u64, "drained; stopped");
+                joined.unwrap_or(Ok(())).map_err(ServeError::from)
+            }
+            Err(_) => {
+                tracing::warn!(
+                    grace_s = self.grace.as_secs(),
+                    "calls still running after the grace period; stopping anyway"
+                );
+                self.server.abort();
+                Ok(())
+            }
+        };
+        for b in &self.background {
+            b.abort();
+        }
+        result
+    }
+
+    /// Runs until `signal` completes, then shuts down gracefully.
+    pub async fn run_until(self, signal: impl Future<Output = ()>) -> Result<(), ServeError> {
+        signal.await;
+        tracing::info!("shutdown requested; draining in-flight calls");
+        self.shutdown().await
+    }
+}
+
+/// Starts the server: binds, serves (NOT_SERVING), then loads the start-up models on a
+/// blocking thread and turns SERVING when production is loaded. Returns once bound.
+pub async fn start(cfg: Config) -> Result<Running, ServeError> {
+    let addr = cfg.listen_addr();
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr,
+            key: "server.listen",
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Bind {
+        addr,
+        key: "server.listen",
+        source,
+    })?;
+    let registry = Arc::new(Registry::new(cfg.models.dir.clone()));
+    let metrics = Arc::new(Metrics::default());
+    let mut background = Vec::new();
+
+    let metrics_addr = match cfg.metrics_addr() {
+        Some(maddr) => {
+            let l = metrics::bind(maddr)
+                .await
+                .map_err(|source| ServeError::Bind {
+                    addr: maddr,
+                    key: "server.metrics_listen",
+                    source,
+                })?;
+            let bound = l.local_addr().ok();
+            background.push(tokio::spawn(metrics::serve_metrics(
+                l,
+                metrics.clone(),
+                registry.clone(),
+            )));
+            bound
+        }
+        None => None,
+    };
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    for s in ["", SERVICES[0], SERVICES[1]] {
+        health
+            .set_service_status(s, ServingStatus::NotServing)
+            .await;
+    }
+    // Health follows the production alias.
+    {
+        let registry = registry.clone();
+        let health = health.clone();
+        let mut changes = registry.subscribe();
+        background.push(tokio::spawn(async move {
+            loop {
+                let status = if registry.production().is_some() {
+                    ServingStatus::Serving
+                } else {
+                    ServingStatus::NotServing
+                };
+                for s in ["", SERVICES[0], SERVICES[1]] {
+                    health.set_service_status(s, status).await;
+                }
+                if changes.changed().await.is_err() {
+                    break;
+                }
+            }
+        }));
+    }
+
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| ServeError::Reflection(e.to_string()))?;
+
+    let max = cfg.limits.max_message_bytes;
+    let grace = Duration::from_secs(cfg.server.shutdown_grace_s);
+    let (active, candidate) = (cfg.models.active.clone(), cfg.models.candidate.clone());
+    let shared = Arc::new(Shared::new(cfg, registry.clone(), metrics.clone()));
+    let estimation = EstimationServiceServer::new(Estimation::new(shared.clone()))
+        .max_decoding_message_size(max);
+    let models =
+        ModelServiceServer::new(Models::new(shared.clone())).max_decoding_message_size(max);
+
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(estimation)
+        .add_service(models)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+            let _ = rx.await;
+        });
+    let server = tokio::spawn(server);
+    tracing::info!(%addr, metrics = ?metrics_addr, "listening");
+
+    // Load the start-up models without blocking the listener.
+    {
+        let registry = registry.clone();
+        let t0 = Instant::now();
+        tokio::task::spawn_blocking(move || {
+            let problems = registry.startup(&active, &candidate);
+            for p in &problems {
+                tracing::error!(problem = %p, "start-up model not loaded; NOT_SERVING until one is activated or reloaded");
+            }
+            if let Some(m) = registry.production() {
+                tracing::info!(
+                    model = m.name(),
+                    version = m.version(),
+                    millis = t0.elapsed().as_millis() as u64,
+                    "serving"
+                );
+            }
+        });
+    }
+
+    Ok(Running {
+        addr,
+        metrics_addr,
+        registry,
+        metrics,
+        grace,
+        shutdown: Some(tx),
+        server,
+        background,
+        health,
+    })
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn termination() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let sigterm = async {
+            match term.as_mut() {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = sigterm => {},
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await;
+}
+
+/// Installs the log subscriber the configuration asks for (text or JSON on stderr).
+/// Returns false if one was installed already.
+pub fn init_logging(cfg: &Config) -> bool {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RAMTID_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(filter);
+    if cfg.log.format == "json" {
+        builder.json().try_init().is_ok()
+    } else {
+        builder.try_init().is_ok()
+    }
+}
+
+/// `ramtid serve`: layered configuration, logging, serve until SIGTERM or Ctrl-C.
+pub fn run_serve(
+    file: Option<std::path::PathBuf>,
+    overrides: Vec<(String, String)>,
+) -> Result<(), String> {
+    let cfg = Config::load(&crate::service::config::Sources {
+        file,
+        overrides,
+        environment: true,
+    })
+    .map_err(|e| e.to_string())?;
+    init_logging(&cfg);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    rt.block_on(async {
+        let running = start(cfg).await.map_err(|e| e.to_string())?;
+        running
+            .run_until(termination())
+            .await
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// `ramtid health`: exit 0 when the server answers SERVING.
+pub fn run_health(addr: &str, service: &str, timeout: Duration) -> Result<bool, String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let status = rt.block_on(crate::service::client::check_health(addr, service, timeout))?;
+    println!("{}", status.as_str_name());
+    Ok(status == tonic_health::pb::health_check_response::ServingStatus::Serving)
+}
+
+/// `ramtid load`: the load harness; prints one report line.
+pub fn run_load(
+    opts: &crate::service::client::LoadOptions,
+) -> Result<crate::service::client::LoadReport, String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    rt.block_on(crate::service::client::load(opts))
+}
