@@ -145,12 +145,18 @@ impl ContextVar {
             ContextKind::Boolean => match s.to_ascii_lowercase().as_str() {
                 "true" | "1" | "yes" | "ja" | "t" => Ok(1.0),
                 "false" | "0" | "no" | "nej" | "f" => Ok(0.0),
-                _ => Err(format!("'{s}' is not a boolean; expected {}", self.expected())),
+                _ => Err(format!(
+                    "'{s}' is not a boolean; expected {}",
+                    self.expected()
+                )),
             },
             ContextKind::Categorical => self.label_index(s),
             ContextKind::Numeric | ContextKind::Ordinal => match s.parse::<f64>() {
                 Ok(x) => self.check_number(x),
-                Err(_) => Err(format!("'{s}' is not a number; expected {}", self.expected())),
+                Err(_) => Err(format!(
+                    "'{s}' is not a number; expected {}",
+                    self.expected()
+                )),
             },
         }
     }
@@ -163,7 +169,10 @@ impl ContextVar {
             (ContextKind::Categorical, Value::String(s)) => self.label_index(s),
             (_, Value::Number(n)) => self.check_number(n.as_f64().unwrap_or(f64::NAN)),
             (_, Value::String(s)) => self.parse_str(s),
-            (_, other) => Err(format!("{other} is not valid; expected {}", self.expected())),
+            (_, other) => Err(format!(
+                "{other} is not valid; expected {}",
+                self.expected()
+            )),
         }
     }
 
@@ -264,8 +273,7 @@ impl Catalog {
             if seen.insert(code.clone(), i).is_some() {
                 return Err(invalid(entry, format!("code '{code}' is defined twice")));
             }
-            if !r.schablon_min.is_finite() || r.schablon_min < 0.0 || r.schablon_min > 24.0 * 60.0
-            {
+            if !r.schablon_min.is_finite() || r.schablon_min < 0.0 || r.schablon_min > 24.0 * 60.0 {
                 return Err(invalid(
                     entry,
                     format!(
@@ -318,7 +326,10 @@ impl Catalog {
                         var.ordinal_levels.push(x);
                     }
                     if var.ordinal_levels.len() < 2 {
-                        return Err(invalid(entry, "an ordinal needs at least two levels".into()));
+                        return Err(invalid(
+                            entry,
+                            "an ordinal needs at least two levels".into(),
+                        ));
                     }
                     if var.ordinal_levels.windows(2).any(|w| w[0] >= w[1]) {
                         return Err(invalid(entry, "ordinal levels must ascend".into()));
@@ -376,7 +387,10 @@ impl Catalog {
                 ContextKind::Boolean => "boolean",
                 ContextKind::Categorical => "categorical",
             };
-            out.push_str(&format!("[[context]]\nname = {:?}\nkind = {:?}\n", c.name, kind));
+            out.push_str(&format!(
+                "[[context]]\nname = {:?}\nkind = {:?}\n",
+                c.name, kind
+            ));
             match c.kind {
                 ContextKind::Ordinal => out.push_str(&format!(
                     "levels = [{}]\n",
@@ -423,7 +437,10 @@ impl Catalog {
     /// manifests so that a model is never used with a catalog it was not trained on.
     pub fn fingerprint(&self) -> String {
         let canonical = serde_json::to_string(self).expect("catalog serializes");
-        format!("fnv64:{:016x}", crate::fingerprint::fnv1a64(canonical.as_bytes()))
+        format!(
+            "fnv64:{:016x}",
+            crate::fingerprint::fnv1a64(canonical.as_bytes())
+        )
     }
 }
 
@@ -480,8 +497,14 @@ max = 120
         let c = Catalog::from_toml(GOOD, "catalog.toml").unwrap();
         let cognition = &c.contexts[0];
         assert_eq!(cognition.parse_str("2").unwrap(), 2.0);
-        assert!(cognition.parse_str("5").unwrap_err().contains("not a level"));
-        assert!(cognition.parse_str("x").unwrap_err().contains("not a number"));
+        assert!(cognition
+            .parse_str("5")
+            .unwrap_err()
+            .contains("not a level"));
+        assert!(cognition
+            .parse_str("x")
+            .unwrap_err()
+            .contains("not a number"));
         let area = &c.contexts[1];
         assert_eq!(area.parse_str("rural").unwrap(), 1.0);
         assert!(area.parse_str("city").is_err());
@@ -497,15 +520,22 @@ max = 120
     fn bad_catalogs_name_the_entry() {
         let dup = "[[insats]]\ncode='A'\ncategory='service'\nschablon_min=1\n[[insats]]\ncode='A'\ncategory='service'\nschablon_min=2\n";
         let e = Catalog::from_toml(dup, "c.toml").unwrap_err().to_string();
-        assert!(e.contains("insats #2") && e.contains("defined twice"), "{e}");
+        assert!(
+            e.contains("insats #2") && e.contains("defined twice"),
+            "{e}"
+        );
         let neg = "[[insats]]\ncode='A'\ncategory='service'\nschablon_min=-3\n";
         let e = Catalog::from_toml(neg, "c.toml").unwrap_err().to_string();
         assert!(e.contains("schablon_min"), "{e}");
         let bad_cat = "[[insats]]\ncode='A'\ncategory='food'\nschablon_min=3\n";
-        let e = Catalog::from_toml(bad_cat, "c.toml").unwrap_err().to_string();
+        let e = Catalog::from_toml(bad_cat, "c.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("c.toml"), "{e}");
         let one_level = "[[insats]]\ncode='A'\ncategory='service'\nschablon_min=3\n[[context]]\nname='x'\nkind='ordinal'\nlevels=[1]\n";
-        let e = Catalog::from_toml(one_level, "c.toml").unwrap_err().to_string();
+        let e = Catalog::from_toml(one_level, "c.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("context #1"), "{e}");
     }
 }

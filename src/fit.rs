@@ -285,9 +285,7 @@ fn accumulate(
         space.encode(row.tasks, row.slot, row.staff, &z, &mut x);
         x.sort_unstable_by_key(|e| e.0);
         let f = fold_of(row.recipient, seed, folds);
-        let g = stats.gram[f]
-            .as_slice_mut()
-            .expect("standard layout");
+        let g = stats.gram[f].as_slice_mut().expect("standard layout");
         for (a, &(ca, va)) in x.iter().enumerate() {
             let base = ca as usize * p;
             for &(cb, vb) in &x[a..] {
@@ -554,7 +552,15 @@ pub fn fit(
         for (f, fold_gram) in fold_grams.iter().enumerate() {
             let train_gram = &gram_total - fold_gram;
             let train_cells = sum_cells(&stats, Some(f), teams, p);
-            let sol = solve(&train_gram, &train_cells, lambda, &weight, &prior, adjust_teams, settings)?;
+            let sol = solve(
+                &train_gram,
+                &train_cells,
+                lambda,
+                &weight,
+                &prior,
+                adjust_teams,
+                settings,
+            )?;
             sse += validation_sse(fold_gram, &stats.cells[f], &sol);
             sols.push(sol);
         }
@@ -571,7 +577,15 @@ pub fn fit(
     let (lambda, _, fold_solutions) = best.expect("at least one λ");
 
     let all_cells = sum_cells(&stats, None, teams, p);
-    let full = solve(&gram_total, &all_cells, lambda, &weight, &prior, adjust_teams, settings)?;
+    let full = solve(
+        &gram_total,
+        &all_cells,
+        lambda,
+        &weight,
+        &prior,
+        adjust_teams,
+        settings,
+    )?;
     let visits: Vec<u64> = all_cells.iter().map(|c| c.n).collect();
     let reference = reference_level(&settings.efficiency, &full.theta, &visits);
     let coef: Vec<f64> = full.beta.iter().map(|b| b * reference).collect();
@@ -580,9 +594,7 @@ pub fn fit(
     let fold_refs: Vec<f64> = fold_solutions
         .iter()
         .map(|s| {
-            let v: Vec<u64> = (0..teams)
-                .map(|t| visits[t])
-                .collect();
+            let v: Vec<u64> = (0..teams).map(|t| visits[t]).collect();
             reference_level(&settings.efficiency, &s.theta, &v)
         })
         .collect();
@@ -606,8 +618,11 @@ pub fn fit(
         } = row;
         space.encode_context(context, &mut z);
         space.encode(tasks, slot, staff, &z, &mut x);
-        let efficient_pred: f64 =
-            x.iter().map(|&(c, v)| sol.beta[c as usize] * v).sum::<f64>() * fold_refs[f];
+        let efficient_pred: f64 = x
+            .iter()
+            .map(|&(c, v)| sol.beta[c as usize] * v)
+            .sum::<f64>()
+            * fold_refs[f];
         // The visit's time at the efficient level: its log time with its team's excess taken out.
         let team_rel = sol.theta[unit as usize] / fold_refs[f];
         let efficient_obs = duration / team_rel;
@@ -634,8 +649,8 @@ pub fn fit(
         .filter(|e| e.2 >= settings.min_recipient_visits && e.1 > 0.0)
         .map(|e| e.0 / e.1)
         .collect();
-    let recipient_mape = weekly.iter().map(|r| (1.0 - 1.0 / r).abs()).sum::<f64>()
-        / weekly.len().max(1) as f64;
+    let recipient_mape =
+        weekly.iter().map(|r| (1.0 - 1.0 / r).abs()).sum::<f64>() / weekly.len().max(1) as f64;
     let calibration_recipients = weekly.len();
     let weekly_interval = if weekly.len() >= 20 {
         [quantile(&mut weekly, lo_q), quantile(&mut weekly, hi_q)]

@@ -5,6 +5,7 @@
 //! estimating) lives here and knows nothing about gRPC or storage. The binary `ramtid`
 //! wires it to the command line.
 
+pub mod calendar;
 pub mod catalog;
 pub mod estimate;
 pub mod evaluate;

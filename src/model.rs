@@ -179,10 +179,7 @@ impl Model {
                 names[i]
             )));
         }
-        if params
-            .coefficients
-            .iter()
-            .any(|(_, v)| !v.is_finite())
+        if params.coefficients.iter().any(|(_, v)| !v.is_finite())
             || params
                 .visit_interval
                 .iter()
@@ -367,40 +364,11 @@ pub fn now_rfc3339() -> String {
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = crate::calendar::civil_from_days(days);
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
         rem / 3600,
         rem % 3600 / 60,
         rem % 60
     )
-}
-
-/// Howard Hinnant's civil-from-days algorithm.
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = (z - era * 146_097) as u64;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe as i64 + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn civil_round_trip() {
-        for days in [-1000, 0, 1, 20_000, 20_515] {
-            let (y, m, d) = super::civil_from_days(days);
-            assert_eq!(
-                crate::visits::time::days_from_civil(y as i32, m, d) as i64,
-                days
-            );
-        }
-        assert_eq!(super::civil_from_days(0), (1970, 1, 1));
-    }
 }

@@ -83,9 +83,8 @@ pub const MAX_ID_LEN: usize = 128;
 impl NeedsSet {
     pub fn validate(&self, catalog: &Catalog) -> Result<ValidNeeds, NeedsError> {
         let mut v = Vec::new();
-        let mut bad = |field: String, description: String| {
-            v.push(FieldViolation { field, description })
-        };
+        let mut bad =
+            |field: String, description: String| v.push(FieldViolation { field, description });
         if self.recipient_id.trim().is_empty() {
             bad("recipient_id".into(), "is required".into());
         } else if self.recipient_id.len() > MAX_ID_LEN {
@@ -262,7 +261,9 @@ kind = "boolean"
 
     #[test]
     fn empty_needs_are_refused() {
-        let n = parse(r#"{"recipient_id":"x","context":{"cognition":0,"lives_alone":false},"needs":[]}"#);
+        let n = parse(
+            r#"{"recipient_id":"x","context":{"cognition":0,"lives_alone":false},"needs":[]}"#,
+        );
         let e = n.validate(&catalog()).unwrap_err();
         assert_eq!(e.violations[0].field, "needs");
     }

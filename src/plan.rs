@@ -171,7 +171,10 @@ impl Planner {
             if n <= CYCLE_DAYS {
                 let slot = need.slot.unwrap_or_else(|| habit.slots_by_share()[0]);
                 for k in 0..n {
-                    occasions.push(((((k as f64) + 0.5) * CYCLE_DAYS as f64 / n as f64) as usize, slot));
+                    occasions.push((
+                        (((k as f64) + 0.5) * CYCLE_DAYS as f64 / n as f64) as usize,
+                        slot,
+                    ));
                 }
             } else {
                 let per_day = ((n as f64 / CYCLE_DAYS as f64).round() as usize).clamp(1, 5);
@@ -205,7 +208,8 @@ impl Planner {
         }
         for ((_, slot), mut cell) in cells {
             cell.tasks.sort_unstable();
-            *own.entry((cell.tasks, slot, cell.staff.max(1))).or_default() += cell.weight;
+            *own.entry((cell.tasks, slot, cell.staff.max(1)))
+                .or_default() += cell.weight;
         }
         own.into_iter()
             .map(|((tasks, slot, staff), count)| PlannedVisit {
@@ -284,7 +288,9 @@ mod tests {
         };
         let plan = planner.plan(&needs);
         assert_eq!(plan.len(), 2);
-        assert!(plan.iter().all(|v| v.staff == 2 && (v.per_week - 7.0).abs() < 1e-9));
+        assert!(plan
+            .iter()
+            .all(|v| v.staff == 2 && (v.per_week - 7.0).abs() < 1e-9));
         assert!(plan.iter().any(|v| v.slot == Slot::Evening));
         let rare = ValidNeeds {
             recipient_id: "r".into(),

@@ -87,7 +87,13 @@ pub fn train(
         visits: log.report.rows_used,
     });
     let t1 = Instant::now();
-    let (visit, fit_report) = fit(&log.table, &log.units, &catalog, &req.settings, req.progress)?;
+    let (visit, fit_report) = fit(
+        &log.table,
+        &log.units,
+        &catalog,
+        &req.settings,
+        req.progress,
+    )?;
     let planner = Planner::learn(&log.table, &catalog);
     let seconds_fitting = t1.elapsed().as_secs_f64();
     on_stage(Stage::Writing);

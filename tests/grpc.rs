@@ -60,8 +60,10 @@ fn fixture() -> &'static Fixture {
 }
 
 fn train_into(data: &Path, models: &Path) -> ramtid::model::Model {
-    let mut settings = ramtid::fit::FitSettings::default();
-    settings.folds = 3;
+    let settings = ramtid::fit::FitSettings {
+        folds: 3,
+        ..Default::default()
+    };
     let (model, _) = train(
         &TrainRequest {
             catalog: data.join("catalog.toml"),
@@ -796,15 +798,18 @@ async fn batch_results_are_keyed_and_a_bad_item_fails_alone() {
     assert_eq!(n, 80);
     assert_eq!(end.unwrap().code(), Code::ResourceExhausted);
 
-    // An unknown model fails the whole call.
-    let st = s
+    // An unknown model fails the whole call (at its first message).
+    let st = match s
         .est()
         .estimate_batch(tokio_stream::iter(vec![pb::EstimateBatchRequest {
             model: "nope/1".into(),
             ..Default::default()
         }]))
         .await
-        .unwrap_err();
+    {
+        Err(st) => st,
+        Ok(r) => r.into_inner().message().await.unwrap_err(),
+    };
     assert_eq!(st.code(), Code::NotFound);
     s.running.shutdown().await.unwrap();
 }

@@ -45,7 +45,10 @@ fn read(text: &str) -> Result<ramtid::visits::VisitLog, LogError> {
 }
 
 fn good_row(i: usize) -> String {
-    format!("v{i},r{},team-a,2025-03-03T07:40:00,14.5,1,MORNING_CARE|SHOWER,1,true", i % 7)
+    format!(
+        "v{i},r{},team-a,2025-03-03T07:40:00,14.5,1,MORNING_CARE|SHOWER,1,true",
+        i % 7
+    )
 }
 
 #[test]
@@ -53,16 +56,40 @@ fn each_bad_row_is_rejected_with_row_and_column() {
     let mut lines = vec![HEADER.to_string(), good_row(1)];
     let bad = [
         ("x2,r1,team-a,yesterday,14,1,SHOWER,1,true", "start"),
-        ("x3,r1,team-a,2025-03-03T07:40:00,abc,1,SHOWER,1,true", "duration_min"),
-        ("x4,r1,team-a,2025-03-03T07:40:00,-5,1,SHOWER,1,true", "duration_min"),
-        ("x5,r1,team-a,2025-03-03T07:40:00,14,3,SHOWER,1,true", "staff"),
-        ("x6,r1,team-a,2025-03-03T07:40:00,14,1,SHOWER|OLD_CODE,1,true", "tasks"),
+        (
+            "x3,r1,team-a,2025-03-03T07:40:00,abc,1,SHOWER,1,true",
+            "duration_min",
+        ),
+        (
+            "x4,r1,team-a,2025-03-03T07:40:00,-5,1,SHOWER,1,true",
+            "duration_min",
+        ),
+        (
+            "x5,r1,team-a,2025-03-03T07:40:00,14,3,SHOWER,1,true",
+            "staff",
+        ),
+        (
+            "x6,r1,team-a,2025-03-03T07:40:00,14,1,SHOWER|OLD_CODE,1,true",
+            "tasks",
+        ),
         ("x7,r1,team-a,2025-03-03T07:40:00,14,1,,1,true", "tasks"),
-        ("x8,r1,team-a,2025-03-03T07:40:00,14,1,SHOWER,9,true", "ctx_cognition"),
-        ("x9,r1,team-a,2025-03-03T07:40:00,14,1,SHOWER,1,maybe", "ctx_lives_alone"),
+        (
+            "x8,r1,team-a,2025-03-03T07:40:00,14,1,SHOWER,9,true",
+            "ctx_cognition",
+        ),
+        (
+            "x9,r1,team-a,2025-03-03T07:40:00,14,1,SHOWER,1,maybe",
+            "ctx_lives_alone",
+        ),
         ("x10,r1,team-a,2025-03-03T07:40:00,14,1,SHOWER,1", "(row)"),
-        (",r1,team-a,2025-03-03T07:40:00,14,1,SHOWER,1,true", "visit_id"),
-        ("x12,,team-a,2025-03-03T07:40:00,14,1,SHOWER,1,true", "recipient_id"),
+        (
+            ",r1,team-a,2025-03-03T07:40:00,14,1,SHOWER,1,true",
+            "visit_id",
+        ),
+        (
+            "x12,,team-a,2025-03-03T07:40:00,14,1,SHOWER,1,true",
+            "recipient_id",
+        ),
         ("x13,r1,,2025-03-03T07:40:00,14,1,SHOWER,1,true", "unit_id"),
     ];
     for (row, _) in bad {
@@ -142,7 +169,10 @@ fn columns_may_come_in_any_order_and_unknown_ones_are_ignored() {
 fn a_missing_column_names_file_and_column() {
     let text = "visit_id,recipient_id,unit_id,start,duration_min,staff,tasks,ctx_cognition\nv1,r,t,2025-03-03T07:00:00,10,1,SHOWER,1\n";
     let e = read(text).unwrap_err().to_string();
-    assert!(e.contains("visits.csv") && e.contains("row 1") && e.contains("ctx_lives_alone"), "{e}");
+    assert!(
+        e.contains("visits.csv") && e.contains("row 1") && e.contains("ctx_lives_alone"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -162,7 +192,10 @@ fn a_file_that_is_not_a_visit_log_is_refused_once() {
         Err(LogError::Malformed {
             row, column, path, ..
         }) => {
-            assert_eq!((row, column.as_str(), path.as_str()), (2, "start", "visits.csv"));
+            assert_eq!(
+                (row, column.as_str(), path.as_str()),
+                (2, "start", "visits.csv")
+            );
         }
         other => panic!("expected Malformed, got {other:?}"),
     }

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status, Streaming};
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -281,7 +281,7 @@ fn spawn_empty(response: pb::EstimateResponse) -> Result<SocketAddr, String> {
                 .add_service(EstimationServiceServer::new(Empty {
                     response: Arc::new(response),
                 }))
-                .serve_with_incoming(TcpListenerStream::new(l))
+                .serve_with_incoming(crate::service::server::incoming(l))
                 .await;
         });
     });

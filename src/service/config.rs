@@ -19,7 +19,7 @@ pub enum ConfigError {
     Missing(String),
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
@@ -79,18 +79,6 @@ pub struct LogConfig {
     pub format: String,
     /// A tracing filter: "info", "warn", "ramtid=debug,info".
     pub level: String,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server: ServerConfig::default(),
-            models: ModelsConfig::default(),
-            data: DataConfig::default(),
-            limits: LimitsConfig::default(),
-            log: LogConfig::default(),
-        }
-    }
 }
 
 impl Default for ServerConfig {

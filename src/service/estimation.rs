@@ -140,32 +140,34 @@ impl EstimationService for Estimation {
     ) -> Result<Response<Self::EstimateBatchStream>, Status> {
         let call = self.shared.begin(Method::EstimateBatch, &request).await;
         let mut inbound = request.into_inner();
-        // The first message chooses the model and the detail; an empty stream is fine.
-        let first = match inbound.next().await {
-            None => None,
-            Some(Ok(m)) => Some(m),
-            Some(Err(s)) => {
-                call.record(s.code());
-                return Err(s);
-            }
-        };
-        let model = match &first {
-            Some(m) => self.shared.registry.select(&m.model),
-            None => self.shared.registry.select(""),
-        };
-        let model = match model {
-            Ok(m) => m,
-            Err(e) => return call.finish(Err(e)),
-        };
-        call.model(model.name(), model.version());
-        let full = first
-            .as_ref()
-            .is_none_or(|m| m.detail() != pb::Detail::Totals);
         let (tx, rx) = mpsc::channel(4);
         let shared = self.shared.clone();
         let call = call.detach();
-        let model_ref = convert::model_ref(&model);
+        // The response starts at once; the first message then chooses the model and the
+        // detail (a client may wait for the response headers before it sends anything).
         tokio::spawn(async move {
+            let first = match inbound.next().await {
+                None => None,
+                Some(Ok(m)) => Some(m),
+                Some(Err(s)) => {
+                    call.record(s.code());
+                    return;
+                }
+            };
+            let selector = first.as_ref().map(|m| m.model.as_str()).unwrap_or("");
+            let model = match shared.registry.select(selector) {
+                Ok(m) => m,
+                Err(e) => {
+                    call.record(e.code());
+                    let _ = tx.send(Err(call.status(e))).await;
+                    return;
+                }
+            };
+            call.model(model.name(), model.version());
+            let full = first
+                .as_ref()
+                .is_none_or(|m| m.detail() != pb::Detail::Totals);
+            let model_ref = convert::model_ref(&model);
             let max_needs = shared.cfg.limits.max_needs;
             let max_batch = shared.cfg.limits.max_batch;
             let mut next_index = 0u64;
@@ -185,7 +187,7 @@ impl EstimationService for Estimation {
                         "more than {max_batch} needs sets in one EstimateBatch call (limits.max_batch); split the caseload"
                     ));
                     let code = e.code();
-                    let _ = tx.send(Err(e.into())).await;
+                    let _ = tx.send(Err(call.status(e))).await;
                     break code;
                 }
                 shared.metrics.batch_items.fetch_add(n, Ordering::Relaxed);

@@ -162,6 +162,7 @@ impl Call<'_> {
         DetachedCall {
             method: self.method,
             start: self.start,
+            id: self.id,
             span: self.span,
             metrics: self.metrics,
         }
@@ -173,11 +174,29 @@ impl Call<'_> {
 pub struct DetachedCall {
     method: Method,
     start: Instant,
+    id: String,
     pub span: Span,
     metrics: Arc<Metrics>,
 }
 
 impl DetachedCall {
+    /// Notes the model that answers, on the span.
+    pub fn model(&self, name: &str, version: &str) {
+        self.span.record(
+            "model",
+            tracing::field::display(format_args!("{name}/{version}")),
+        );
+    }
+
+    /// The status for an error ending the stream, with the request id.
+    pub fn status(&self, e: ApiError) -> Status {
+        let mut s: Status = e.into();
+        if let Ok(id) = MetadataValue::try_from(self.id.as_str()) {
+            s.metadata_mut().insert(REQUEST_ID, id);
+        }
+        s
+    }
+
     pub fn record(&self, code: Code) {
         let elapsed = self.start.elapsed();
         self.metrics.observe(self.method, code, elapsed);

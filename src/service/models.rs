@@ -364,3 +364,36 @@ impl ModelService for Models {
         call.finish(result)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::confine;
+
+    #[test]
+    fn paths_stay_inside_the_data_directory() {
+        let root = tempfile::tempdir().unwrap();
+        let data = root.path().join("data");
+        std::fs::create_dir_all(data.join("sub")).unwrap();
+        std::fs::write(data.join("sub/visits.csv"), "x").unwrap();
+        std::fs::write(root.path().join("secret.csv"), "x").unwrap();
+        assert!(confine(&data, "visits_path", "sub/visits.csv").is_ok());
+        let inside_abs = data.join("sub/visits.csv").display().to_string();
+        assert!(confine(&data, "visits_path", &inside_abs).is_ok());
+        let outside_abs = root.path().join("secret.csv").display().to_string();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(root.path().join("secret.csv"), data.join("link.csv")).unwrap();
+        for bad in [
+            "../secret.csv",
+            "sub/../../secret.csv",
+            outside_abs.as_str(),
+            "",
+            "sub",
+            "missing.csv",
+            #[cfg(unix)]
+            "link.csv",
+        ] {
+            let e = confine(&data, "visits_path", bad).unwrap_err().to_string();
+            assert!(e.contains("visits_path"), "{bad}: {e}");
+        }
+    }
+}

@@ -220,7 +220,7 @@ impl Registry {
                 .map(|d| (d.name.clone(), d.version.clone()))
                 .ok_or_else(not_found);
         }
-        if let Some(newest) = all.iter().filter(|d| d.name == s).next_back() {
+        if let Some(newest) = all.iter().rfind(|d| d.name == s) {
             return Ok((newest.name.clone(), newest.version.clone()));
         }
         let by_version: Vec<&DiskVersion> = all.iter().filter(|d| d.version == s).collect();

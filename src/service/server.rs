@@ -187,7 +187,7 @@ pub async fn start(cfg: Config) -> Result<Running, ServeError> {
         .add_service(reflection)
         .add_service(estimation)
         .add_service(models)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+        .serve_with_incoming_shutdown(incoming(listener), async {
             let _ = rx.await;
         });
     let server = tokio::spawn(server);
@@ -223,6 +223,20 @@ pub async fn start(cfg: Config) -> Result<Running, ServeError> {
         server,
         background,
         health,
+    })
+}
+
+/// Accepted connections with Nagle's algorithm off: small gRPC responses are not held back
+/// waiting for an ACK (the builder's `tcp_nodelay` applies only to listeners tonic binds).
+pub fn incoming(
+    listener: TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt;
+    TcpListenerStream::new(listener).map(|conn| {
+        conn.and_then(|s| {
+            s.set_nodelay(true)?;
+            Ok(s)
+        })
     })
 }
 

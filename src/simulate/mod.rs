@@ -56,6 +56,9 @@ pub const LEGACY_CODES: [&str; 3] = ["OLD_HOMECARE", "OLD_SERVICE", "TEMP_EXTRA"
 pub const SLOW_TEAM_SHARE: f64 = 0.30;
 /// Range of a slow team's multiplier (efficient teams: exactly 1.0).
 pub const SLOW_MULTIPLIER: (f64, f64) = (1.2, 1.4);
+/// Share of training recipients served by a team of a neighbouring area (team catchments
+/// overlap areas, as real districts do not follow the area variable exactly).
+pub const NEIGHBOUR_TEAM_SHARE: f64 = 0.25;
 /// Weeks of held-out visits written to `heldout_visits.csv`.
 pub const HELDOUT_WEEKS: usize = 2;
 /// The log starts on this Monday.
@@ -225,10 +228,7 @@ pub fn simulate(cfg: &SimConfig, out_dir: &Path) -> Result<SimSummary, SimError>
     for i in 0..cfg.recipients {
         let mut rng = stream(cfg.seed, STREAM_POPULATION, i as u64);
         let person = draw_person(&p, &mut rng);
-        let area_teams: Vec<usize> = (0..teams.len())
-            .filter(|&t| teams[t].area == person.area())
-            .collect();
-        let team = &teams[area_teams[rng.gen_range(0..area_teams.len())]];
+        let team = &teams[assign_team(&teams, person.area(), &mut rng)];
         let prep = prepare(&p, &savings, &person);
         let rid = recipient_id(&p, i);
         let ctx = ctx_csv(&catalog.contexts, &person.context);
@@ -410,6 +410,27 @@ struct Team {
     id: String,
     area: usize,
     multiplier: f64,
+}
+
+/// A training recipient's team: one of the own area's teams, or with probability
+/// [`NEIGHBOUR_TEAM_SHARE`] one of a neighbouring area's (area labels in catalog order form
+/// a chain), so that team catchments overlap areas.
+fn assign_team<R: Rng>(teams: &[Team], area: usize, rng: &mut R) -> usize {
+    let areas = teams.iter().map(|t| t.area).max().unwrap_or(0) + 1;
+    let mut target = area;
+    if rng.gen::<f64>() < NEIGHBOUR_TEAM_SHARE {
+        let neighbours: Vec<usize> = [area.wrapping_sub(1), area + 1]
+            .into_iter()
+            .filter(|&a| a < areas)
+            .collect();
+        if !neighbours.is_empty() {
+            target = neighbours[rng.gen_range(0..neighbours.len())];
+        }
+    }
+    let candidates: Vec<usize> = (0..teams.len())
+        .filter(|&t| teams[t].area == target)
+        .collect();
+    candidates[rng.gen_range(0..candidates.len())]
 }
 
 /// Teams per area; round(30 %) of them slow (multiplier 1.2–1.4, three decimals), never
@@ -660,6 +681,7 @@ fn parameters_json(
             "slow": t.multiplier != 1.0,
         })).collect::<Vec<_>>(),
         "slow_team_share": SLOW_TEAM_SHARE,
+        "neighbour_team_share": NEIGHBOUR_TEAM_SHARE,
         "slow_multiplier_range": [SLOW_MULTIPLIER.0, SLOW_MULTIPLIER.1],
         "population": {
             "age": format!("65 + 35 * Beta({}, {}), rounded", pop.age_beta.0, pop.age_beta.1),

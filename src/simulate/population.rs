@@ -256,7 +256,7 @@ fn draw_needs<R: Rng>(
         }
         false
     };
-    if meals && r() < 0.4 {
+    if meals && evening && r() < 0.5 {
         n.add(Role::Dishes, 7.0, None, 1);
     }
     if morning && r() < 0.25 {

@@ -458,15 +458,23 @@ fn teams_and_parameters_are_recorded() {
                 .iter()
                 .any(|t| t["area"] == json!(area) && t["multiplier"] == json!(1.0)));
         }
-        // visits.csv units are the recorded teams
+        // visits.csv units are the recorded teams, and catchments overlap areas
         let units: Vec<&str> = teams
             .iter()
             .map(|t| t["unit_id"].as_str().unwrap())
             .collect();
-        assert!(rows(dir.path(), "visits.csv")
-            .1
+        let visits = rows(dir.path(), "visits.csv").1;
+        assert!(visits.iter().all(|r| units.contains(&r[2].as_str())));
+        let area_col = visits[0].len() - 1;
+        let foreign = visits
             .iter()
-            .all(|r| units.contains(&r[2].as_str())));
+            .filter(|r| {
+                let t = teams.iter().find(|t| t["unit_id"] == json!(r[2])).unwrap();
+                t["area"] != json!(r[area_col])
+            })
+            .count() as f64
+            / visits.len() as f64;
+        assert!((0.1..=0.4).contains(&foreign), "{m}: {foreign}");
     }
 }
 

@@ -228,14 +228,7 @@ pub fn read_visit_log_from<R: Read>(
         }
         let row = record.position().map(|p| p.line()).unwrap_or(0);
         report.rows_read += 1;
-        let outcome = parse_row(
-            &record,
-            &columns,
-            catalog,
-            &codes,
-            &mut tasks,
-            &mut context,
-        );
+        let outcome = parse_row(&record, &columns, catalog, &codes, &mut tasks, &mut context);
         match outcome {
             Err((column, reason)) => {
                 report.rows_rejected += 1;
@@ -421,7 +414,11 @@ impl Columns {
             duration: find(REQUIRED[4])?,
             staff: find(REQUIRED[5])?,
             tasks: find(REQUIRED[6])?,
-            ignored: names.iter().filter(|n| !known.contains(*n)).cloned().collect(),
+            ignored: names
+                .iter()
+                .filter(|n| !known.contains(*n))
+                .cloned()
+                .collect(),
             width: names.len(),
             context,
         })

@@ -78,7 +78,11 @@ impl VisitTable {
     }
 
     pub fn row(&self, i: usize) -> VisitRow<'_> {
-        let start = if i == 0 { 0 } else { self.task_end[i - 1] as usize };
+        let start = if i == 0 {
+            0
+        } else {
+            self.task_end[i - 1] as usize
+        };
         let end = self.task_end[i] as usize;
         VisitRow {
             recipient: self.recipient[i],
@@ -133,7 +137,10 @@ mod tests {
         t.push(2, 1, 11, Slot::Night, 2, 5.0, &[2], &[0.0, 90.0]);
         assert_eq!(t.len(), 2);
         let r = t.row(1);
-        assert_eq!((r.recipient, r.unit, r.day, r.slot, r.staff), (2, 1, 11, Slot::Night, 2));
+        assert_eq!(
+            (r.recipient, r.unit, r.day, r.slot, r.staff),
+            (2, 1, 11, Slot::Night, 2)
+        );
         assert_eq!(r.tasks, &[2]);
         assert_eq!(r.context, &[0.0, 90.0]);
         assert_eq!(t.row(0).tasks, &[0, 3]);

@@ -54,8 +54,13 @@ pub fn parse_check_in(s: &str) -> Result<CheckIn, String> {
     match rest {
         "" | "Z" => {}
         off if (off.starts_with('+') || off.starts_with('-'))
-            && (off.len() == 6 && off.as_bytes()[3] == b':' || off.len() == 5 || off.len() == 3)
-            && off[1..].bytes().filter(|c| *c != b':').all(|c| c.is_ascii_digit()) => {}
+            && (off.len() == 6 && off.as_bytes()[3] == b':'
+                || off.len() == 5
+                || off.len() == 3)
+            && off[1..]
+                .bytes()
+                .filter(|c| *c != b':')
+                .all(|c| c.is_ascii_digit()) => {}
         _ => return Err(bad()),
     }
     if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
@@ -83,15 +88,9 @@ fn days_in_month(y: i32, m: u32) -> u32 {
     }
 }
 
-/// Howard Hinnant's days-from-civil algorithm.
+/// Day number of a date (days since 1970-01-01), as the visit table stores it.
 pub fn days_from_civil(y: i32, m: u32, d: u32) -> i32 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = (y - era * 400) as u32;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe as i32 - 719_468
+    crate::calendar::days_from_civil(i64::from(y), m, d) as i32
 }
 
 #[cfg(test)]
