@@ -15,6 +15,7 @@ pub mod fit;
 pub mod linalg;
 pub mod model;
 pub mod needs;
+pub mod personnummer;
 pub mod plan;
 pub mod progress;
 pub mod service;

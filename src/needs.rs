@@ -87,6 +87,11 @@ impl NeedsSet {
             |field: String, description: String| v.push(FieldViolation { field, description });
         if self.recipient_id.trim().is_empty() {
             bad("recipient_id".into(), "is required".into());
+        } else if crate::personnummer::looks_like_personnummer(&self.recipient_id) {
+            bad(
+                "recipient_id".into(),
+                "looks like a personnummer or samordningsnummer; ids must be pseudonymous".into(),
+            );
         } else if self.recipient_id.len() > MAX_ID_LEN {
             bad(
                 "recipient_id".into(),
@@ -257,6 +262,16 @@ kind = "boolean"
         ] {
             assert!(fields.contains(&f), "{f} missing from {fields:?}");
         }
+    }
+
+    #[test]
+    fn a_personal_identity_number_is_refused_as_an_id() {
+        let n = parse(
+            r#"{"recipient_id":"19811218-9876","context":{"cognition":0,"lives_alone":false},"needs":[{"code":"SHOWER","per_week":1}]}"#,
+        );
+        let e = n.validate(&catalog()).unwrap_err();
+        assert_eq!(e.violations[0].field, "recipient_id");
+        assert!(e.violations[0].description.contains("pseudonymous"));
     }
 
     #[test]
