@@ -121,13 +121,28 @@ fn weekly_total(
         .sum()
 }
 
-/// Estimates the frame time for one recipient's validated needs.
+/// How much of the answer to compute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// Totals, interval and schablon only: what bulk re-budgeting and evaluation need.
+    Totals,
+    /// Also the assumed visits and what each context variable added or saved.
+    Full,
+}
+
+/// Estimates the frame time for one recipient's validated needs, with every detail.
 pub fn estimate(model: &Model, needs: &ValidNeeds) -> Estimate {
+    estimate_with(model, needs, Detail::Full)
+}
+
+/// Estimates the frame time; `detail` decides whether visits and context effects are filled.
+pub fn estimate_with(model: &Model, needs: &ValidNeeds, detail: Detail) -> Estimate {
+    let full = detail == Detail::Full;
     let mut scratch = Scratch::default();
     let plan = model.planner.plan(needs);
     let catalog = &model.catalog;
     let [lo, hi] = model.visit.visit_interval;
-    let mut visits = Vec::with_capacity(plan.len());
+    let mut visits = Vec::with_capacity(if full { plan.len() } else { 0 });
     let (mut weekly, mut weekly_staff, mut per_week) = (0.0, 0.0, 0.0);
     for v in &plan {
         let minutes = predict_visit(
@@ -141,6 +156,9 @@ pub fn estimate(model: &Model, needs: &ValidNeeds) -> Estimate {
         weekly += minutes * v.per_week;
         weekly_staff += minutes * v.per_week * f64::from(v.staff);
         per_week += v.per_week;
+        if !full {
+            continue;
+        }
         visits.push(VisitEstimate {
             tasks: v
                 .tasks
@@ -156,9 +174,9 @@ pub fn estimate(model: &Model, needs: &ValidNeeds) -> Estimate {
             weekly_min: minutes * v.per_week,
         });
     }
-    let mut context_effects = Vec::with_capacity(catalog.contexts.len());
+    let mut context_effects = Vec::new();
     let mut shifted = needs.context.clone();
-    for (var, c) in catalog.contexts.iter().enumerate() {
+    for (var, c) in catalog.contexts.iter().enumerate().filter(|_| full) {
         let (reference, reference_label) = reference_value(&model.visit.space, catalog, var);
         shifted[var] = reference;
         let without = weekly_total(&model.visit, &plan, &shifted, &mut scratch);

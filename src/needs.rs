@@ -131,12 +131,13 @@ impl NeedsSet {
         if self.needs.is_empty() {
             bad("needs".into(), "must list at least one need".into());
         }
-        let codes = catalog.code_index();
         let mut needs = Vec::with_capacity(self.needs.len());
         for (i, n) in self.needs.iter().enumerate() {
             let mut ok = true;
-            let insats = match codes.get(n.code.trim()) {
-                Some(&k) => k,
+            // A linear scan: catalogs hold tens of codes, and building a map per call costs more.
+            let code = n.code.trim();
+            let insats = match catalog.insatser.iter().position(|i| i.code == code) {
+                Some(k) => k,
                 None => {
                     ok = false;
                     bad(

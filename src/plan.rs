@@ -15,7 +15,6 @@ use crate::needs::ValidNeeds;
 use crate::slot::Slot;
 use crate::visits::VisitTable;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 pub const CYCLE_DAYS: usize = 28;
 pub const CYCLE_WEEKS: f64 = 4.0;
@@ -39,8 +38,8 @@ impl TaskHabit {
     }
 
     /// Slots by how often the code is performed in them, most common first.
-    pub fn slots_by_share(&self) -> Vec<Slot> {
-        let mut slots = Slot::ALL.to_vec();
+    pub fn slots_by_share(&self) -> [Slot; 5] {
+        let mut slots = Slot::ALL;
         slots.sort_by(|a, b| {
             self.slot_share[b.index()]
                 .total_cmp(&self.slot_share[a.index()])
@@ -151,74 +150,109 @@ impl Planner {
 
     /// The visits a set of needs implies, in a typical week.
     pub fn plan(&self, needs: &ValidNeeds) -> Vec<PlannedVisit> {
-        // (day, slot) → tasks that join, their staff; plus visits of their own.
-        #[derive(Default)]
-        struct Cell {
-            tasks: Vec<u16>,
-            staff: u8,
-            weight: f64,
-            needs: usize,
-        }
-        let mut cells: BTreeMap<(usize, Slot), Cell> = BTreeMap::new();
-        let mut own: BTreeMap<(Vec<u16>, Slot, u8), f64> = BTreeMap::new();
+        // The cycle's (day, slot) cells hold the joining tasks as a bitset; this runs for
+        // every estimate, so it allocates once rather than per cell.
+        const CELLS: usize = CYCLE_DAYS * 5;
+        let words = self.habits.len().div_ceil(64).max(1);
+        let mut bits = vec![0u64; CELLS * words];
+        let mut staff = [0u8; CELLS];
+        let mut weight = [0.0f64; CELLS];
+        let mut joined = [0u16; CELLS];
+        // Visits of their own: (code, slot, staff) → occasions in the cycle.
+        let mut own: Vec<(u16, Slot, u8, f64)> = Vec::new();
         for need in &needs.needs {
             let habit = &self.habits[need.insats];
+            let by_share = habit.slots_by_share();
             let wanted = need.per_week * CYCLE_WEEKS;
             let n = wanted.round().max(1.0) as usize;
-            // Weight corrects the rounding to whole occasions (0.1 a week is not 0.25).
-            let mut weight = wanted / n as f64;
-            let mut occasions: Vec<(usize, Slot)> = Vec::with_capacity(n);
-            if n <= CYCLE_DAYS {
-                let slot = need.slot.unwrap_or_else(|| habit.slots_by_share()[0]);
-                for k in 0..n {
-                    occasions.push((
-                        (((k as f64) + 0.5) * CYCLE_DAYS as f64 / n as f64) as usize,
-                        slot,
-                    ));
-                }
+            // (days, slots per day, weight per occasion): the weight corrects the rounding to
+            // whole occasions (0.1 a week is not 0.25).
+            let mut slots = [Slot::Morning; 5];
+            let (per_day, occasion_weight) = if n <= CYCLE_DAYS {
+                slots[0] = need.slot.unwrap_or(by_share[0]);
+                (1, wanted / n as f64)
             } else {
                 let per_day = ((n as f64 / CYCLE_DAYS as f64).round() as usize).clamp(1, 5);
-                let mut slots: Vec<Slot> = need.slot.into_iter().collect();
-                for s in habit.slots_by_share() {
-                    if !slots.contains(&s) {
-                        slots.push(s);
+                let mut k = 0;
+                for s in need.slot.into_iter().chain(by_share) {
+                    if !slots[..k].contains(&s) {
+                        slots[k] = s;
+                        k += 1;
                     }
                 }
-                weight = wanted / (per_day * CYCLE_DAYS) as f64;
-                for day in 0..CYCLE_DAYS {
-                    for &slot in &slots[..per_day] {
-                        occasions.push((day, slot));
-                    }
-                }
-            }
+                (per_day, wanted / (per_day * CYCLE_DAYS) as f64)
+            };
+            let days = n.min(CYCLE_DAYS);
             let code = need.insats as u16;
-            for (day, slot) in occasions {
-                if habit.joins() {
-                    let cell = cells.entry((day, slot)).or_default();
-                    if !cell.tasks.contains(&code) {
-                        cell.tasks.push(code);
-                    }
-                    cell.staff = cell.staff.max(need.staff);
-                    cell.weight = if cell.needs == 0 { weight } else { 1.0 };
-                    cell.needs += 1;
+            for k in 0..days {
+                let day = if n <= CYCLE_DAYS {
+                    ((k as f64 + 0.5) * CYCLE_DAYS as f64 / n as f64) as usize
                 } else {
-                    *own.entry((vec![code], slot, need.staff)).or_default() += weight;
+                    k
+                };
+                for &slot in &slots[..per_day] {
+                    if habit.joins() {
+                        let c = day * 5 + slot.index();
+                        bits[c * words + code as usize / 64] |= 1 << (code % 64);
+                        staff[c] = staff[c].max(need.staff);
+                        weight[c] = if joined[c] == 0 { occasion_weight } else { 1.0 };
+                        joined[c] += 1;
+                    } else {
+                        match own
+                            .iter_mut()
+                            .find(|o| o.0 == code && o.1 == slot && o.2 == need.staff)
+                        {
+                            Some(o) => o.3 += occasion_weight,
+                            None => own.push((code, slot, need.staff, occasion_weight)),
+                        }
+                    }
                 }
             }
         }
-        for ((_, slot), mut cell) in cells {
-            cell.tasks.sort_unstable();
-            *own.entry((cell.tasks, slot, cell.staff.max(1)))
-                .or_default() += cell.weight;
+        // Identical cells make one kind of visit.
+        let mut kinds: Vec<(usize, f64)> = Vec::new();
+        for c in (0..CELLS).filter(|&c| joined[c] > 0) {
+            let same = |&(k, _): &(usize, f64)| {
+                k % 5 == c % 5
+                    && staff[k] == staff[c]
+                    && bits[k * words..(k + 1) * words] == bits[c * words..(c + 1) * words]
+            };
+            match kinds.iter_mut().find(|kind| same(kind)) {
+                Some(kind) => kind.1 += weight[c],
+                None => kinds.push((c, weight[c])),
+            }
         }
-        own.into_iter()
-            .map(|((tasks, slot, staff), count)| PlannedVisit {
-                tasks,
+        let mut plan: Vec<PlannedVisit> = kinds
+            .into_iter()
+            .map(|(c, w)| {
+                let tasks = (0..self.habits.len() as u16)
+                    .filter(|&t| bits[c * words + t as usize / 64] & (1 << (t % 64)) != 0)
+                    .collect();
+                PlannedVisit {
+                    tasks,
+                    slot: Slot::ALL[c % 5],
+                    staff: staff[c].max(1),
+                    per_week: w / CYCLE_WEEKS,
+                }
+            })
+            .chain(own.into_iter().map(|(code, slot, staff, w)| PlannedVisit {
+                tasks: vec![code],
                 slot,
                 staff,
-                per_week: count / CYCLE_WEEKS,
-            })
-            .collect()
+                per_week: w / CYCLE_WEEKS,
+            }))
+            .collect();
+        plan.sort_by(|a, b| (a.slot, &a.tasks, a.staff).cmp(&(b.slot, &b.tasks, b.staff)));
+        // A joining task alone in its cell is the same visit as one of its own.
+        plan.dedup_by(|later, kept| {
+            let same =
+                (later.slot, &later.tasks, later.staff) == (kept.slot, &kept.tasks, kept.staff);
+            if same {
+                kept.per_week += later.per_week;
+            }
+            same
+        });
+        plan
     }
 }
 

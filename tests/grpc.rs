@@ -1399,3 +1399,74 @@ fn serve_starts_quickly_answers_health_and_stops_on_sigterm() {
     // Nothing answers now: `ramtid health` fails.
     assert!(!health().status.success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_concurrency_limit_queues_calls_and_deadlines_are_accepted() {
+    let w = world(true);
+    let mut cfg = config(&w);
+    cfg.limits.concurrency = 1;
+    let s = serve(cfg, true).await;
+    let good = s.good_request().await;
+    // More calls at once than limits.concurrency: they wait their turn, none fails.
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let mut c = s.est();
+            let r = good.clone();
+            tokio::spawn(async move { c.estimate(r).await })
+        })
+        .collect();
+    for c in calls {
+        c.await.unwrap().unwrap();
+    }
+    // A call with a deadline (grpc-timeout) is answered within it.
+    let mut fine = Request::new(good.clone());
+    fine.set_timeout(Duration::from_secs(5));
+    s.est().estimate(fine).await.unwrap();
+    s.running.shutdown().await.unwrap();
+}
+
+#[test]
+fn the_load_harness_reports_throughput_and_latency() {
+    let w = world(true);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let s = rt.block_on(serve(config(&w), true));
+    let addr = s.running.addr.to_string();
+    let needs = w.data.join("needs.jsonl");
+    for extra in [
+        vec![],
+        vec!["--ceiling"],
+        vec!["--batch", needs.to_str().unwrap(), "--chunk", "10"],
+    ] {
+        let out = ramtid()
+            .args([
+                "load",
+                "--addr",
+                &addr,
+                "--seconds",
+                "0.3",
+                "--concurrency",
+                "4",
+            ])
+            .args(["--connections", "2"])
+            .args(&extra)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{extra:?}: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            text.contains("/s") && text.contains("failures 0"),
+            "{extra:?}: {text}"
+        );
+        if extra.is_empty() {
+            assert!(
+                text.contains("p99") && text.contains("nordstad/1"),
+                "{text}"
+            );
+        }
+    }
+    rt.block_on(s.running.shutdown()).unwrap();
+}

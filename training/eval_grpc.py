@@ -226,9 +226,8 @@ def main():
     for line_no, msg in unreadable:
         print(f"{args.needs}, line {line_no}: not a needs object: {msg}", file=sys.stderr)
     for r in errors[:20]:
-        fields = ", ".join(f"{v.field}: {v.description}" for v in r.error.violations)
-        print(f"item {r.index} ({r.recipient_id}): {r.error.message}"
-              + (f" [{fields}]" if fields else ""), file=sys.stderr)
+        fields = "; ".join(f"{v.field}: {v.description}" for v in r.error.violations)
+        print(f"item {r.index} ({r.recipient_id}): {fields or r.error.message}", file=sys.stderr)
     figures = score(results, truth)
     sent = len(items)
     print(f"model {model}; {sent} needs sets sent in {batch_s:.2f} s "

@@ -205,15 +205,13 @@ impl std::fmt::Display for LoadReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}: {} in {:.1} s = {:.0}/s, p50 {:.3} ms, p99 {:.3} ms, failures {}",
-            self.mode,
-            self.requests,
-            self.seconds,
-            self.per_second,
-            self.p50_ms,
-            self.p99_ms,
-            self.failures
+            "{}: {} in {:.1} s = {:.0}/s",
+            self.mode, self.requests, self.seconds, self.per_second
         )?;
+        if self.p99_ms > 0.0 {
+            write!(f, ", p50 {:.3} ms, p99 {:.3} ms", self.p50_ms, self.p99_ms)?;
+        }
+        write!(f, ", failures {}", self.failures)?;
         if !self.versions.is_empty() {
             let v: Vec<String> = self
                 .versions

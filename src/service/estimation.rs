@@ -1,6 +1,6 @@
 //! `ramtid.v1.EstimationService`: Estimate, EstimateBatch, ExplainVisit.
 
-use crate::estimate::{estimate, explain_visit};
+use crate::estimate::{estimate_with, explain_visit, Detail};
 use crate::model::Model;
 use crate::needs::NeedsSet;
 use crate::service::convert;
@@ -31,7 +31,11 @@ fn estimate_one(model: &Model, set: &NeedsSet, full: bool) -> Result<pb::Estimat
     let valid = set
         .validate(&model.catalog)
         .map_err(|e| ApiError::Invalid(e.violations))?;
-    Ok(convert::estimate(estimate(model, &valid), full))
+    let detail = if full { Detail::Full } else { Detail::Totals };
+    Ok(convert::estimate(
+        estimate_with(model, &valid, detail),
+        full,
+    ))
 }
 
 /// Batch items estimated inline on the async worker; bigger messages go to a blocking

@@ -212,6 +212,8 @@ impl Metrics {
 pub async fn serve_metrics(listener: TcpListener, metrics: Arc<Metrics>, registry: Arc<Registry>) {
     loop {
         let Ok((mut sock, _)) = listener.accept().await else {
+            // Out of file descriptors or similar: do not spin.
+            tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
         let metrics = metrics.clone();

@@ -230,21 +230,16 @@ impl ModelService for Models {
         let prepared = (|| {
             let mut violations = Vec::new();
             let mut check = |res: Result<PathBuf, ApiError>| match res {
-                Ok(p) => Some(p),
+                Ok(p) => Ok(Some(p)),
                 Err(ApiError::Invalid(v)) => {
                     violations.extend(v);
-                    None
+                    Ok(None)
                 }
-                Err(other) => {
-                    violations.push(crate::needs::FieldViolation {
-                        field: "data".into(),
-                        description: other.to_string(),
-                    });
-                    None
-                }
+                // The data directory itself is unusable: not the caller's fault.
+                Err(other) => Err(other),
             };
-            let catalog = check(confine(&data_dir, "catalog_path", &r.catalog_path));
-            let visits = check(confine(&data_dir, "visits_path", &r.visits_path));
+            let catalog = check(confine(&data_dir, "catalog_path", &r.catalog_path))?;
+            let visits = check(confine(&data_dir, "visits_path", &r.visits_path))?;
             if let Err(e) = check_model_name(&r.name) {
                 violations.push(crate::needs::FieldViolation {
                     field: "name".into(),
