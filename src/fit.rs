@@ -593,10 +593,7 @@ pub fn fit(
     // Out-of-fold pass: residual ratios on held-out recipients calibrate the intervals.
     let fold_refs: Vec<f64> = fold_solutions
         .iter()
-        .map(|s| {
-            let v: Vec<u64> = (0..teams).map(|t| visits[t]).collect();
-            reference_level(&settings.efficiency, &s.theta, &v)
-        })
+        .map(|s| reference_level(&settings.efficiency, &s.theta, &visits))
         .collect();
     let mut ratios = Vec::with_capacity(table.len());
     let mut per_recipient: HashMap<u32, (f64, f64, u64)> = HashMap::new();

@@ -119,14 +119,13 @@ impl NeedsSet {
                 ),
             }
         }
-        for (i, var) in catalog.contexts.iter().enumerate() {
+        for var in &catalog.contexts {
             if !self.context.contains_key(&var.name) {
                 bad(
                     format!("context.{}", var.name),
                     format!("is required; expected {}", var.expected()),
                 );
             }
-            let _ = i;
         }
         if self.needs.is_empty() {
             bad("needs".into(), "must list at least one need".into());

@@ -230,12 +230,14 @@ pub fn read_visit_log_from<R: Read>(
         report.rows_read += 1;
         let outcome = parse_row(&record, &columns, catalog, &codes, &mut tasks, &mut context);
         match outcome {
-            Err((column, reason)) => {
+            Err(RowError {
+                column,
+                reason,
+                unknown_code,
+            }) => {
                 report.rows_rejected += 1;
-                if column == "tasks" && reason.starts_with("unknown insats code") {
-                    if let Some(code) = reason.split('\'').nth(1) {
-                        *report.unknown_codes.entry(code.to_string()).or_default() += 1;
-                    }
+                if let Some(code) = unknown_code {
+                    *report.unknown_codes.entry(code).or_default() += 1;
                 }
                 *report.rejected_by_column.entry(column.clone()).or_default() += 1;
                 if let Some(w) = rejects.as_mut() {
@@ -425,12 +427,24 @@ impl Columns {
     }
 }
 
-type RowError = (String, String);
+/// Why a row is rejected; an unknown insats code is also counted per code.
+struct RowError {
+    column: String,
+    reason: String,
+    unknown_code: Option<String>,
+}
+
+fn row_error(column: &str, reason: impl Into<String>) -> RowError {
+    RowError {
+        column: column.to_string(),
+        reason: reason.into(),
+        unknown_code: None,
+    }
+}
 
 fn field<'r>(record: &'r csv::ByteRecord, pos: usize, column: &str) -> Result<&'r str, RowError> {
     let raw = record.get(pos).unwrap_or_default();
-    let s = std::str::from_utf8(raw)
-        .map_err(|_| (column.to_string(), "is not valid UTF-8".to_string()))?;
+    let s = std::str::from_utf8(raw).map_err(|_| row_error(column, "is not valid UTF-8"))?;
     Ok(s.trim())
 }
 
@@ -441,7 +455,7 @@ fn required<'r>(
 ) -> Result<&'r str, RowError> {
     let s = field(record, pos, column)?;
     if s.is_empty() {
-        Err((column.to_string(), "is empty".to_string()))
+        Err(row_error(column, "is empty"))
     } else {
         Ok(s)
     }
@@ -456,8 +470,8 @@ fn parse_row<'r>(
     context: &mut [f64],
 ) -> Result<Parsed<'r>, RowError> {
     if record.len() != c.width {
-        return Err((
-            "(row)".to_string(),
+        return Err(row_error(
+            "(row)",
             format!(
                 "has {} fields where the header has {}",
                 record.len(),
@@ -469,17 +483,17 @@ fn parse_row<'r>(
     let recipient_id = required(record, c.recipient_id, "recipient_id")?;
     let unit_id = required(record, c.unit_id, "unit_id")?;
     let start = required(record, c.start, "start")?;
-    let check_in = parse_check_in(start).map_err(|e| ("start".to_string(), e))?;
+    let check_in = parse_check_in(start).map_err(|e| row_error("start", e))?;
     let d = required(record, c.duration, "duration_min")?;
     let duration: f64 = d.parse().map_err(|_| {
-        (
-            "duration_min".to_string(),
+        row_error(
+            "duration_min",
             format!("'{d}' is not a number of minutes (use '.' as decimal sign)"),
         )
     })?;
     if !duration.is_finite() || duration < 0.0 {
-        return Err((
-            "duration_min".to_string(),
+        return Err(row_error(
+            "duration_min",
             format!("{d} is not a duration; expected minutes ≥ 0"),
         ));
     }
@@ -488,8 +502,8 @@ fn parse_row<'r>(
         "1" => 1,
         "2" => 2,
         other => {
-            return Err((
-                "staff".to_string(),
+            return Err(row_error(
+                "staff",
                 format!("'{other}' is not a staff count; expected 1 or 2"),
             ))
         }
@@ -500,15 +514,16 @@ fn parse_row<'r>(
         match codes.get(code) {
             Some(&k) => tasks.push(k as u16),
             None => {
-                return Err((
-                    "tasks".to_string(),
-                    format!("unknown insats code '{code}' (not in the catalog)"),
-                ))
+                return Err(RowError {
+                    column: "tasks".to_string(),
+                    reason: format!("unknown insats code '{code}' (not in the catalog)"),
+                    unknown_code: Some(code.to_string()),
+                })
             }
         }
     }
     if tasks.is_empty() {
-        return Err(("tasks".to_string(), "lists no insats code".to_string()));
+        return Err(row_error("tasks", "lists no insats code"));
     }
     tasks.sort_unstable();
     tasks.dedup();
@@ -516,7 +531,7 @@ fn parse_row<'r>(
         let v = field(record, *pos, col)?;
         context[k] = catalog.contexts[k]
             .parse_str(v)
-            .map_err(|e| (col.clone(), e))?;
+            .map_err(|e| row_error(col, e))?;
     }
     Ok(Parsed {
         visit_id,
