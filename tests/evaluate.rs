@@ -322,3 +322,31 @@ fn a_bad_truth_row_names_file_line_and_column() {
     .to_string();
     assert!(msg.contains("no_such_truth.csv"), "{msg}");
 }
+
+/// Our metric formulas agree with linfa's independent implementation.
+#[test]
+fn metrics_agree_with_linfa() {
+    use linfa::prelude::SingleTargetRegression;
+    use ndarray::Array1;
+    use ramtid::evaluate::metrics::{mae, r2, rmse};
+    // A deterministic, irregular sample (no RNG needed to make it non-trivial).
+    let truth: Vec<f64> = (1..=200)
+        .map(|i| 50.0 + (i as f64 * 7.3).sin() * 30.0 + i as f64)
+        .collect();
+    let pred: Vec<f64> = truth
+        .iter()
+        .enumerate()
+        .map(|(i, t)| t * (1.0 + ((i as f64) * 1.7).cos() * 0.15) + 2.0)
+        .collect();
+    let (p, t) = (Array1::from(pred.clone()), Array1::from(truth.clone()));
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-9 * (1.0 + b.abs());
+    assert!(close(
+        mae(&pred, &truth),
+        p.mean_absolute_error(&t).unwrap()
+    ));
+    assert!(close(
+        rmse(&pred, &truth),
+        p.mean_squared_error(&t).unwrap().sqrt()
+    ));
+    assert!(close(r2(&pred, &truth), p.r2(&t).unwrap()));
+}
