@@ -54,8 +54,23 @@ pub struct Estimate {
     pub visits_per_week: f64,
     pub visits: Vec<VisitEstimate>,
     pub context_effects: Vec<ContextEffect>,
+    /// The week's minutes shared out over the needs, in request order.
+    #[serde(default)]
+    pub per_need: Vec<NeedEstimate>,
     pub model_name: String,
     pub model_version: String,
+}
+
+/// What one need takes of the week.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NeedEstimate {
+    pub code: String,
+    pub per_week: f64,
+    /// Wall-clock minutes per week attributed to this need: each visit's minutes (overhead
+    /// included) are shared over its tasks in proportion to each task's own predicted time,
+    /// and a code's share over the needs that ask for it by their frequency.
+    pub weekly_min: f64,
+    pub schablon_weekly_min: f64,
 }
 
 /// One visit's prediction with its parts, for explanations.
@@ -188,6 +203,11 @@ pub fn estimate_with(model: &Model, needs: &ValidNeeds, detail: Detail) -> Estim
             weekly_min: weekly - without,
         });
     }
+    let per_need = if full {
+        share_over_needs(model, needs, &plan, &mut scratch)
+    } else {
+        Vec::new()
+    };
     let schablon_weekly_min: f64 = needs
         .needs
         .iter()
@@ -212,9 +232,76 @@ pub fn estimate_with(model: &Model, needs: &ValidNeeds, detail: Detail) -> Estim
         visits_per_week: per_week,
         visits,
         context_effects,
+        per_need,
         model_name: model.name().to_string(),
         model_version: model.version().to_string(),
     }
+}
+
+/// A task's own predicted minutes in a visit (its main effect and its context
+/// interactions), the weight by which the visit's minutes are shared. Never below a small
+/// positive floor, so that every task carries some of the visit.
+fn task_weight(visit: &VisitModel, task: u16, z: &[f64]) -> f64 {
+    let l = visit.space.layout();
+    let k = z.len();
+    let base = l.interactions + task as usize * k;
+    let own = visit.coef[l.tasks + task as usize]
+        + z.iter()
+            .enumerate()
+            .map(|(j, zj)| visit.coef[base + j] * zj)
+            .sum::<f64>();
+    own.max(0.5)
+}
+
+fn share_over_needs(
+    model: &Model,
+    needs: &ValidNeeds,
+    plan: &[PlannedVisit],
+    scratch: &mut Scratch,
+) -> Vec<NeedEstimate> {
+    let catalog = &model.catalog;
+    model
+        .visit
+        .space
+        .encode_context(&needs.context, &mut scratch.z);
+    let z = scratch.z.clone();
+    let mut by_code = vec![0.0; catalog.insatser.len()];
+    for v in plan {
+        let minutes = predict_visit(
+            &model.visit,
+            &v.tasks,
+            v.slot,
+            v.staff,
+            &needs.context,
+            scratch,
+        );
+        let weights: Vec<f64> = v
+            .tasks
+            .iter()
+            .map(|&t| task_weight(&model.visit, t, &z))
+            .collect();
+        let total: f64 = weights.iter().sum();
+        for (&t, w) in v.tasks.iter().zip(&weights) {
+            by_code[t as usize] += v.per_week * minutes * w / total;
+        }
+    }
+    let mut per_week_by_code = vec![0.0; catalog.insatser.len()];
+    for n in &needs.needs {
+        per_week_by_code[n.insats] += n.per_week;
+    }
+    needs
+        .needs
+        .iter()
+        .map(|n| {
+            let insats = &catalog.insatser[n.insats];
+            NeedEstimate {
+                code: insats.code.clone(),
+                per_week: n.per_week,
+                weekly_min: by_code[n.insats] * n.per_week / per_week_by_code[n.insats],
+                schablon_weekly_min: n.per_week * insats.schablon_min,
+            }
+        })
+        .collect()
 }
 
 /// Predicts one visit with its per-feature breakdown.

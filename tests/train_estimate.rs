@@ -86,6 +86,11 @@ fn score(dir: &Path, model: &Model) -> (f64, f64, f64, f64) {
         let from_visits: f64 = e.visits.iter().map(|v| v.weekly_min).sum();
         assert!((from_visits - e.weekly_min).abs() < 1e-6);
         assert_eq!(e.context_effects.len(), model.catalog.contexts.len());
+        // The week is shared out over the needs without losing or adding a minute.
+        assert_eq!(e.per_need.len(), valid.needs.len());
+        let shared: f64 = e.per_need.iter().map(|n| n.weekly_min).sum();
+        assert!((shared - e.weekly_min).abs() < 1e-6 * e.weekly_min.max(1.0));
+        assert!(e.per_need.iter().all(|n| n.weekly_min > 0.0));
         assert_eq!(e.model_version, model.version());
     }
     let n = n as f64;
