@@ -3,7 +3,7 @@
 //! from the store's dedicated threads, never from a tokio worker.
 
 use super::{Backend, CalcId, Calculation, HistoryError, Result, StoredCalculation, COLUMNS};
-use postgres::{Client, NoTls, Row, Statement};
+use postgres::{Client, NoTls, Row};
 
 /// Schema migrations, in order: entry i brings the schema to version i + 1. Never edit one
 /// that has shipped; append. (Same schema as SQLite's, in PostgreSQL's types.)
@@ -29,7 +29,6 @@ const MIGRATION_LOCK: i64 = 0x7261_6d74_6964; // "ramtid"
 
 pub(crate) struct PgBackend {
     client: Client,
-    insert: Option<Statement>,
 }
 
 impl PgBackend {
@@ -37,10 +36,7 @@ impl PgBackend {
         // TLS to the database is not configured here: use a local socket, a private network,
         // or a TLS-terminating proxy. (Access control to ramtid itself is issue 4, part 3.)
         let client = Client::connect(url, NoTls)?;
-        Ok(PgBackend {
-            client,
-            insert: None,
-        })
+        Ok(PgBackend { client })
     }
 }
 
@@ -90,37 +86,41 @@ impl Backend for PgBackend {
     }
 
     fn insert_batch(&mut self, calcs: &[&Calculation]) -> Result<Vec<CalcId>> {
-        let insert = match &self.insert {
-            Some(s) => s.clone(),
-            None => {
-                let s = self.client.prepare(
-                    "INSERT INTO calculations (case_id, created_ms, caller, model_name,
-                         model_version, needs_json, result_json, weekly_min)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-                )?;
-                self.insert = Some(s.clone());
-                s
-            }
-        };
-        let mut tx = self.client.transaction()?;
-        let mut ids = Vec::with_capacity(calcs.len());
-        for c in calcs {
-            let row = tx.query_one(
-                &insert,
-                &[
-                    &c.case_id,
-                    &c.created_ms,
-                    &c.caller,
-                    &c.model_name,
-                    &c.model_version,
-                    &c.needs_json,
-                    &c.result_json,
-                    &c.weekly_min,
-                ],
-            )?;
-            ids.push(row.try_get(0)?);
-        }
-        tx.commit()?;
+        // Two round trips per batch whatever its size: take the ids, then one INSERT of all
+        // rows from arrays (one statement is one transaction: all rows commit or none).
+        let n = calcs.len() as i64;
+        let mut ids: Vec<CalcId> = self
+            .client
+            .query(
+                "SELECT nextval(pg_get_serial_sequence('calculations', 'id'))
+                 FROM generate_series(1, $1::BIGINT)",
+                &[&n],
+            )?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
+        ids.sort_unstable();
+        let col = |f: fn(&Calculation) -> &String| calcs.iter().map(|c| f(c)).collect::<Vec<_>>();
+        let created: Vec<i64> = calcs.iter().map(|c| c.created_ms).collect();
+        let weekly: Vec<f64> = calcs.iter().map(|c| c.weekly_min).collect();
+        self.client.execute(
+            "INSERT INTO calculations (id, case_id, created_ms, caller, model_name,
+                 model_version, needs_json, result_json, weekly_min)
+             OVERRIDING SYSTEM VALUE
+             SELECT * FROM unnest($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::TEXT[],
+                 $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::DOUBLE PRECISION[])",
+            &[
+                &ids,
+                &col(|c| &c.case_id),
+                &created,
+                &col(|c| &c.caller),
+                &col(|c| &c.model_name),
+                &col(|c| &c.model_version),
+                &col(|c| &c.needs_json),
+                &col(|c| &c.result_json),
+                &weekly,
+            ],
+        )?;
         Ok(ids)
     }
 
