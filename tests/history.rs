@@ -453,6 +453,48 @@ fn throughput(label: &str, store: &HistoryStore, threads: usize, per_thread: usi
     );
 }
 
+/// 100 000 cases with one calculation each, then one scan of the newest per case (what
+/// caseload re-budgeting reads).
+fn scan_100k(label: &str, store: &HistoryStore) {
+    let (threads, per_thread) = (250, 400);
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            s.spawn(move || {
+                for n in 0..per_thread {
+                    let case = format!("{label}-case-{:06}", t * per_thread + n);
+                    store.record_blocking(realistic(&case, T0)).unwrap();
+                }
+            });
+        }
+    });
+    let start = Instant::now();
+    let mut rx = store.latest_per_case(1000);
+    let mut n = 0;
+    while let Some(part) = rx.blocking_recv() {
+        n += part.unwrap().len();
+    }
+    assert!(n >= threads * per_thread);
+    eprintln!(
+        "{label}: latest_per_case streamed {n} cases in {:.2} s",
+        start.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+#[ignore]
+fn scan_100k_cases_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/h.db?synchronous=normal", dir.path().display());
+    scan_100k("sqlite", &HistoryStore::open(&url).unwrap());
+}
+
+#[test]
+#[ignore]
+fn scan_100k_cases_postgres() {
+    let Some(db) = PgDb::create() else { return };
+    scan_100k("postgres", &HistoryStore::open(&db.url).unwrap());
+}
+
 #[test]
 #[ignore]
 fn throughput_sqlite() {
@@ -460,6 +502,11 @@ fn throughput_sqlite() {
     let store = HistoryStore::open(&format!("sqlite://{}/h.db", dir.path().display())).unwrap();
     throughput("sqlite-1", &store, 1, 300);
     throughput("sqlite-64", &store, 64, 300);
+    throughput("sqlite-256", &store, 256, 100);
+    let normal = format!("sqlite://{}/n.db?synchronous=normal", dir.path().display());
+    let normal = HistoryStore::open(&normal).unwrap();
+    throughput("sqlite-normal-1", &normal, 1, 300);
+    throughput("sqlite-normal-64", &normal, 64, 300);
     let t = Instant::now();
     let n = latest_blocking(&store, 1000).len();
     eprintln!(
@@ -475,4 +522,5 @@ fn throughput_postgres() {
     let store = HistoryStore::open(&db.url).unwrap();
     throughput("postgres-1", &store, 1, 300);
     throughput("postgres-64", &store, 64, 300);
+    throughput("postgres-256", &store, 256, 100);
 }

@@ -110,19 +110,38 @@ pub fn now_ms() -> i64 {
 /// Where the history lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
-    Sqlite(PathBuf),
+    Sqlite(PathBuf, SqliteSync),
     Postgres(String),
+}
+
+/// How hard SQLite syncs a commit (`?synchronous=` on the URL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SqliteSync {
+    /// The default: a commit survives a power loss or an OS crash, not only a killed process.
+    #[default]
+    Full,
+    /// `?synchronous=normal`: in WAL mode a commit survives a killed process (the SIGKILL
+    /// test) but a power loss may take the last commits. Faster where fsync is slow.
+    Normal,
 }
 
 impl Target {
     /// `sqlite://data/history.db` (relative), `sqlite:///var/lib/ramtid/history.db`
-    /// (absolute), `postgres://user@host/db` or `postgresql://…`.
+    /// (absolute), optionally `?synchronous=normal` (see [`SqliteSync`]);
+    /// `postgres://user@host/db` or `postgresql://…`.
     pub fn parse(url: &str) -> Result<Target> {
-        if let Some(path) = url.strip_prefix("sqlite://") {
+        if let Some(rest) = url.strip_prefix("sqlite://") {
+            let bad = || HistoryError::BadUrl(url.to_string());
+            let (path, sync) = match rest.split_once('?') {
+                None => (rest, SqliteSync::Full),
+                Some((path, "synchronous=full")) => (path, SqliteSync::Full),
+                Some((path, "synchronous=normal")) => (path, SqliteSync::Normal),
+                Some(_) => return Err(bad()),
+            };
             if path.is_empty() {
-                return Err(HistoryError::BadUrl(url.to_string()));
+                return Err(bad());
             }
-            Ok(Target::Sqlite(PathBuf::from(path)))
+            Ok(Target::Sqlite(PathBuf::from(path), sync))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Target::Postgres(url.to_string()))
         } else {
@@ -132,7 +151,7 @@ impl Target {
 
     fn connect(&self) -> Result<Box<dyn Backend>> {
         Ok(match self {
-            Target::Sqlite(path) => Box::new(sqlite::SqliteBackend::open(path)?),
+            Target::Sqlite(path, sync) => Box::new(sqlite::SqliteBackend::open(path, *sync)?),
             Target::Postgres(url) => Box::new(pg::PgBackend::open(url)?),
         })
     }
@@ -195,7 +214,7 @@ pub struct HistoryStore {
 impl std::fmt::Debug for HistoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let target = match &self.target {
-            Target::Sqlite(p) => format!("sqlite://{}", p.display()),
+            Target::Sqlite(p, sync) => format!("sqlite://{} ({sync:?})", p.display()),
             // the URL may carry a password: never print it
             Target::Postgres(_) => "postgres://…".to_string(),
         };
@@ -506,17 +525,23 @@ mod tests {
     fn urls_select_the_backend() {
         assert_eq!(
             Target::parse("sqlite://data/h.db").unwrap(),
-            Target::Sqlite("data/h.db".into())
+            Target::Sqlite("data/h.db".into(), SqliteSync::Full)
         );
         assert_eq!(
-            Target::parse("sqlite:///var/h.db").unwrap(),
-            Target::Sqlite("/var/h.db".into())
+            Target::parse("sqlite:///var/h.db?synchronous=normal").unwrap(),
+            Target::Sqlite("/var/h.db".into(), SqliteSync::Normal)
         );
         assert!(matches!(
             Target::parse("postgresql://u@h/db").unwrap(),
             Target::Postgres(_)
         ));
-        for bad in ["", "sqlite://", "mysql://x", "data/h.db"] {
+        for bad in [
+            "",
+            "sqlite://",
+            "sqlite://h.db?sync=off",
+            "mysql://x",
+            "data/h.db",
+        ] {
             assert!(
                 matches!(Target::parse(bad), Err(HistoryError::BadUrl(_))),
                 "{bad}"

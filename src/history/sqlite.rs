@@ -1,6 +1,8 @@
 //! The SQLite backend: one file in the data directory, WAL mode.
 
-use super::{Backend, CalcId, Calculation, HistoryError, Result, StoredCalculation, COLUMNS};
+use super::{
+    Backend, CalcId, Calculation, HistoryError, Result, SqliteSync, StoredCalculation, COLUMNS,
+};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use std::path::Path;
 use std::time::Duration;
@@ -30,7 +32,7 @@ pub(crate) struct SqliteBackend {
 }
 
 impl SqliteBackend {
-    pub(crate) fn open(path: &Path) -> Result<SqliteBackend> {
+    pub(crate) fn open(path: &Path, sync: SqliteSync) -> Result<SqliteBackend> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| HistoryError::Io {
                 path: dir.to_path_buf(),
@@ -40,11 +42,16 @@ impl SqliteBackend {
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        // synchronous=FULL: in WAL mode, NORMAL already survives a killed process, but a
-        // power loss or OS crash may lose the last commits, and an acknowledged calculation
-        // must never be lost. FULL syncs the WAL at every commit; group commit makes that one
-        // fsync per batch rather than per calculation, so it costs little throughput.
-        conn.pragma_update(None, "synchronous", "FULL")?;
+        // synchronous=FULL by default: in WAL mode, NORMAL already survives a killed process,
+        // but a power loss or OS crash may lose the last commits, and an acknowledged
+        // calculation must never be lost. FULL syncs the WAL at every commit; group commit
+        // makes that one fsync per batch rather than per calculation, so under load it costs
+        // about a third of the throughput (README). NORMAL is there for who accepts the risk.
+        let level = match sync {
+            SqliteSync::Full => "FULL",
+            SqliteSync::Normal => "NORMAL",
+        };
+        conn.pragma_update(None, "synchronous", level)?;
         // Erasure must erase: overwrite deleted rows instead of leaving them in free pages.
         conn.pragma_update(None, "secure_delete", "ON")?;
         Ok(SqliteBackend { conn })
