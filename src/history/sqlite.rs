@@ -143,7 +143,7 @@ impl Backend for SqliteBackend {
         let (created, id) = before.unwrap_or((i64::MAX, i64::MAX));
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM calculations
-             WHERE case_id = ?1 AND (created_ms < ?2 OR (created_ms = ?2 AND id < ?3))
+             WHERE case_id = ?1 AND (created_ms, id) < (?2, ?3)
              ORDER BY created_ms DESC, id DESC LIMIT ?4"
         ))?;
         let rows = stmt.query_map(params![case_id, created, id, limit as i64], row_to_stored)?;
