@@ -153,6 +153,7 @@ fn suite(store: &HistoryStore) {
     let threads = 16;
     let per_thread = 40;
     let now = ramtid::history::now_ms();
+    let before = store.writer_stats();
     let recorded: Vec<Vec<(i64, Calculation)>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
@@ -169,6 +170,13 @@ fn suite(store: &HistoryStore) {
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let all_ids: HashSet<i64> = recorded.iter().flatten().map(|(id, _)| *id).collect();
+    let after = store.writer_stats();
+    assert_eq!(
+        after.records - before.records,
+        (threads * per_thread) as u64
+    );
+    assert!(after.commits - before.commits <= after.records - before.records);
+    assert_eq!(before.records, 10, "A, B, C and D were committed");
     assert_eq!(all_ids.len(), threads * per_thread, "ids are unique");
     for (t, rows) in recorded.iter().enumerate() {
         let listed = list_all(store, &format!("conc-{t:02}"), 7);
@@ -432,6 +440,7 @@ fn throughput(label: &str, store: &HistoryStore, threads: usize, per_thread: usi
         let c = realistic("x", 0);
         c.needs_json.len() + c.result_json.len()
     };
+    let stats = store.writer_stats();
     let start = Instant::now();
     std::thread::scope(|s| {
         for t in 0..threads {
@@ -447,9 +456,11 @@ fn throughput(label: &str, store: &HistoryStore, threads: usize, per_thread: usi
     eprintln!("{label}: {bytes} bytes of JSON per calculation");
     let secs = start.elapsed().as_secs_f64();
     let total = threads * per_thread;
+    let after = store.writer_stats();
     eprintln!(
-        "{label}: {threads} threads x {per_thread} = {total} durable records in {secs:.2} s: {:.0} records/s",
-        total as f64 / secs
+        "{label}: {threads} threads x {per_thread} = {total} durable records in {secs:.2} s: {:.0} records/s, {:.1} per commit",
+        total as f64 / secs,
+        (after.records - stats.records) as f64 / (after.commits - stats.commits).max(1) as f64
     );
 }
 

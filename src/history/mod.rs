@@ -26,7 +26,9 @@ mod pg;
 mod sqlite;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
 use std::thread;
 use tokio::sync::{mpsc, oneshot};
 
@@ -209,6 +211,23 @@ pub struct HistoryStore {
     target: Target,
     writer: std_mpsc::Sender<WriteMsg>,
     reader: std_mpsc::Sender<ReadMsg>,
+    stats: Arc<Counters>,
+}
+
+#[derive(Default)]
+struct Counters {
+    records: AtomicU64,
+    commits: AtomicU64,
+}
+
+/// What the writer has done since open: for metrics, and to see group commit at work
+/// (`records / commits` is the mean batch size).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriterStats {
+    /// Calculations committed.
+    pub records: u64,
+    /// Transactions that committed them.
+    pub commits: u64,
 }
 
 impl std::fmt::Debug for HistoryStore {
@@ -231,12 +250,22 @@ impl HistoryStore {
     pub fn open(url: &str) -> Result<HistoryStore> {
         let target = Target::parse(url)?;
         // The writer migrates before anyone else connects.
-        let writer = spawn_worker("ramtid-history-writer", target.clone(), true, writer_loop)?;
+        let stats = Arc::new(Counters::default());
+        let writer = {
+            let stats = stats.clone();
+            spawn_worker(
+                "ramtid-history-writer",
+                target.clone(),
+                true,
+                move |b, rx| writer_loop(b, rx, &stats),
+            )?
+        };
         let reader = spawn_worker("ramtid-history-reader", target.clone(), false, reader_loop)?;
         Ok(HistoryStore {
             target,
             writer,
             reader,
+            stats,
         })
     }
 
@@ -354,6 +383,14 @@ impl HistoryStore {
         rx.blocking_recv().map_err(|_| HistoryError::Closed)?
     }
 
+    /// Counts of what the writer committed since open.
+    pub fn writer_stats(&self) -> WriterStats {
+        WriterStats {
+            records: self.stats.records.load(Ordering::Relaxed),
+            commits: self.stats.commits.load(Ordering::Relaxed),
+        }
+    }
+
     fn send_write(&self, msg: WriteMsg) -> Result<()> {
         self.writer.send(msg).map_err(|_| HistoryError::Closed)
     }
@@ -408,7 +445,7 @@ fn spawn_worker<M: Send + 'static>(
     name: &str,
     target: Target,
     migrate: bool,
-    work: fn(Box<dyn Backend>, std_mpsc::Receiver<M>),
+    work: impl FnOnce(Box<dyn Backend>, std_mpsc::Receiver<M>) + Send + 'static,
 ) -> Result<std_mpsc::Sender<M>> {
     let (tx, rx) = std_mpsc::channel::<M>();
     let (ready_tx, ready_rx) = std_mpsc::sync_channel::<Result<()>>(1);
@@ -436,7 +473,7 @@ fn spawn_worker<M: Send + 'static>(
     Ok(tx)
 }
 
-fn writer_loop(mut backend: Box<dyn Backend>, rx: std_mpsc::Receiver<WriteMsg>) {
+fn writer_loop(mut backend: Box<dyn Backend>, rx: std_mpsc::Receiver<WriteMsg>, stats: &Counters) {
     let mut records: Vec<(Calculation, oneshot::Sender<Result<CalcId>>)> = Vec::new();
     // Block for the first message, then take whatever else queued up meanwhile (the calls
     // that arrived during the previous commit): consecutive records share one transaction.
@@ -448,7 +485,7 @@ fn writer_loop(mut backend: Box<dyn Backend>, rx: std_mpsc::Receiver<WriteMsg>) 
             match msg {
                 WriteMsg::Record(calc, reply) => records.push((calc, reply)),
                 other => {
-                    commit_records(backend.as_mut(), &mut records);
+                    commit_records(backend.as_mut(), &mut records, stats);
                     match other {
                         WriteMsg::Erase(case_id, reply) => {
                             let _ = reply.send(backend.erase_case(&case_id));
@@ -461,19 +498,20 @@ fn writer_loop(mut backend: Box<dyn Backend>, rx: std_mpsc::Receiver<WriteMsg>) 
                 }
             }
             if records.len() >= MAX_BATCH {
-                commit_records(backend.as_mut(), &mut records);
+                commit_records(backend.as_mut(), &mut records, stats);
             }
             if taken < 4 * MAX_BATCH {
                 next = rx.try_recv().ok();
             }
         }
-        commit_records(backend.as_mut(), &mut records);
+        commit_records(backend.as_mut(), &mut records, stats);
     }
 }
 
 fn commit_records(
     backend: &mut dyn Backend,
     records: &mut Vec<(Calculation, oneshot::Sender<Result<CalcId>>)>,
+    stats: &Counters,
 ) {
     if records.is_empty() {
         return;
@@ -481,6 +519,8 @@ fn commit_records(
     let calcs: Vec<&Calculation> = records.iter().map(|(c, _)| c).collect();
     match backend.insert_batch(&calcs) {
         Ok(ids) => {
+            stats.commits.fetch_add(1, Ordering::Relaxed);
+            stats.records.fetch_add(ids.len() as u64, Ordering::Relaxed);
             for ((_, reply), id) in records.drain(..).zip(ids) {
                 let _ = reply.send(Ok(id));
             }
@@ -493,6 +533,10 @@ fn commit_records(
                 let one = backend
                     .insert_batch(&[&calc])
                     .and_then(|ids| ids.first().copied().ok_or(HistoryError::Closed));
+                if one.is_ok() {
+                    stats.commits.fetch_add(1, Ordering::Relaxed);
+                    stats.records.fetch_add(1, Ordering::Relaxed);
+                }
                 let _ = reply.send(one);
             }
         }
