@@ -400,6 +400,75 @@ fn postgres_replicas_opening_together_migrate_once() {
     assert_eq!(versions, 1);
 }
 
+// ---- an acknowledged record survives SIGKILL ----
+
+/// Run as a child process by the SIGKILL tests (does nothing on its own): records from 16
+/// threads as fast as it can and prints each acknowledged id.
+#[test]
+fn child_records_until_killed() {
+    let Ok(url) = std::env::var("RAMTID_HISTORY_CHILD_URL") else {
+        return;
+    };
+    let store = HistoryStore::open(&url).unwrap();
+    std::thread::scope(|s| {
+        for t in 0..16 {
+            let store = &store;
+            s.spawn(move || loop {
+                let id = store
+                    .record_blocking(calc(&format!("kill-{t}"), T0, t))
+                    .unwrap();
+                println!("acked {id}");
+            });
+        }
+    });
+}
+
+/// Kills a recording child with SIGKILL and finds every id it was told is committed.
+fn sigkill_loses_no_acknowledged_record(url: &str) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_records_until_killed", "--nocapture"])
+        .env("RAMTID_HISTORY_CHILD_URL", url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .filter_map(|l| l.strip_prefix("acked ").and_then(|id| id.parse().ok()))
+            .collect::<Vec<i64>>()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let acked = reader.join().unwrap();
+    assert!(acked.len() >= 20, "only {} acknowledged", acked.len());
+    let store = HistoryStore::open(url).unwrap();
+    for id in &acked {
+        assert!(
+            store.get_blocking(*id).unwrap().is_some(),
+            "acknowledged {id} lost"
+        );
+    }
+    eprintln!("SIGKILL: all {} acknowledged records found", acked.len());
+}
+
+#[test]
+fn sqlite_loses_no_acknowledged_record_on_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    sigkill_loses_no_acknowledged_record(&format!("sqlite://{}/h.db", dir.path().display()));
+}
+
+#[test]
+fn postgres_loses_no_acknowledged_record_on_sigkill() {
+    let Some(db) = PgDb::create() else { return };
+    sigkill_loses_no_acknowledged_record(&db.url);
+}
+
 // ---- throughput (ignored: figures, not checks) ----
 
 /// A real calculation's size: the shipped model's estimate for the example needs.
