@@ -1,7 +1,7 @@
 //! The calculation history: ONE suite, run against SQLite (always) and PostgreSQL.
 //!
-//! PostgreSQL: `RAMTID_TEST_PG_URL` if set (each test makes a database of its own there and
-//! drops it); otherwise `tests/pg.sh` starts a throwaway local server for this process. Where
+//! PostgreSQL: `RAMTID_TEST_PG_URL` if set (a role that may create databases: each test makes
+//! a database of its own there and drops it); otherwise `tests/pg.sh` starts a throwaway local server for this process. Where
 //! none can be started the PostgreSQL tests say `SKIPPED:` on stderr and pass, except under
 //! CI (`CI` set), where they fail.
 //!
