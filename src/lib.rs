@@ -32,6 +32,7 @@ pub mod evaluate;
 pub mod features;
 pub mod fingerprint;
 pub mod fit;
+pub mod history;
 pub mod linalg;
 pub mod model;
 pub mod needs;

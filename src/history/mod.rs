@@ -1,0 +1,608 @@
+//! Calculation history: every estimate that names a (pseudonymous) case, stored durably so
+//! that assessors can go back to it, economists can re-budget the caseload, and erasure and
+//! retention can be honoured.
+//!
+//! Two backends behave the same: SQLite (a file in the data directory, the default: nothing
+//! to install) and PostgreSQL (several replicas sharing one history). Both are chosen by URL,
+//! `sqlite://PATH` or `postgres://…`, and both run their versioned schema migrations at open.
+//!
+//! The database is only ever touched from dedicated threads, never from a tokio worker
+//! (the `postgres` crate is synchronous and would block, or panic, inside a runtime):
+//!
+//! * one **writer** thread does every write. [`HistoryStore::record`] returns only once the
+//!   row is committed. Records that arrive while a commit is in flight queue up, and the
+//!   writer commits all of them in the next single transaction (group commit): one fsync
+//!   serves many calls, so throughput holds under load without giving up durability;
+//! * one **reader** thread answers [`HistoryStore::list`] and [`HistoryStore::get`] on its own
+//!   connection (SQLite's WAL lets it read while the writer commits);
+//! * each [`HistoryStore::latest_per_case`] scan gets a thread and a connection of its own
+//!   and streams chunks through a bounded channel, so a caseload of 100 000 cases is never
+//!   held in memory at once and never stalls the other readers.
+//!
+//! The async methods can be awaited from tokio; the `*_blocking` twins are for plain threads
+//! (they must not be called on a runtime thread).
+
+mod pg;
+mod sqlite;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
+use std::thread;
+use tokio::sync::{mpsc, oneshot};
+
+/// A stored calculation's id: assigned by the database, increasing, never reused.
+pub type CalcId = i64;
+
+pub type Result<T, E = HistoryError> = std::result::Result<T, E>;
+
+/// Most records committed in one transaction.
+pub const MAX_BATCH: usize = 1024;
+/// Page size when the caller asks for 0.
+pub const DEFAULT_PAGE_SIZE: usize = 50;
+/// Largest page [`HistoryStore::list`] returns.
+pub const MAX_PAGE_SIZE: usize = 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("history URL {0:?} is not supported: expected sqlite://PATH or postgres://…")]
+    BadUrl(String),
+    #[error("history directory {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("history (SQLite): {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("history (PostgreSQL): {0}")]
+    Postgres(#[from] postgres::Error),
+    #[error("history schema is at version {found}, newer than this build knows ({known}): upgrade ramtid")]
+    SchemaTooNew { found: i64, known: i64 },
+    #[error("page_token {0:?} is not one this service handed out")]
+    BadPageToken(String),
+    #[error("history batch commit failed: {0}")]
+    Batch(String),
+    #[error("the history store is closed")]
+    Closed,
+}
+
+/// One calculation as it is recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Calculation {
+    /// Pseudonymous case id (never a personnummer: the service refuses those before here).
+    pub case_id: String,
+    /// When it was calculated, UTC, in milliseconds since the Unix epoch.
+    pub created_ms: i64,
+    /// Who asked: role and name as the access layer knows them (`assessor:anna`).
+    pub caller: String,
+    pub model_name: String,
+    pub model_version: String,
+    /// The needs set as JSON (`crate::needs::NeedsSet`).
+    pub needs_json: String,
+    /// The result as JSON (`crate::estimate::Estimate`).
+    pub result_json: String,
+    /// The result's minutes per week, for summaries without parsing `result_json`.
+    pub weekly_min: f64,
+}
+
+/// A calculation read back, with its id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredCalculation {
+    pub id: CalcId,
+    pub calc: Calculation,
+}
+
+/// One page of a case's calculations, newest first.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Page {
+    pub items: Vec<StoredCalculation>,
+    /// Pass back to get the next (older) page; `None` on the last page.
+    pub next_page_token: Option<String>,
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Where the history lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Sqlite(PathBuf, SqliteSync),
+    Postgres(String),
+}
+
+/// How hard SQLite syncs a commit (`?synchronous=` on the URL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SqliteSync {
+    /// The default: a commit survives a power loss or an OS crash, not only a killed process.
+    #[default]
+    Full,
+    /// `?synchronous=normal`: in WAL mode a commit survives a killed process (the SIGKILL
+    /// test) but a power loss may take the last commits. Faster where fsync is slow.
+    Normal,
+}
+
+impl Target {
+    /// `sqlite://data/history.db` (relative), `sqlite:///var/lib/ramtid/history.db`
+    /// (absolute), optionally `?synchronous=normal` (see [`SqliteSync`]);
+    /// `postgres://user@host/db` or `postgresql://…`.
+    pub fn parse(url: &str) -> Result<Target> {
+        if let Some(rest) = url.strip_prefix("sqlite://") {
+            let bad = || HistoryError::BadUrl(url.to_string());
+            let (path, sync) = match rest.split_once('?') {
+                None => (rest, SqliteSync::Full),
+                Some((path, "synchronous=full")) => (path, SqliteSync::Full),
+                Some((path, "synchronous=normal")) => (path, SqliteSync::Normal),
+                Some(_) => return Err(bad()),
+            };
+            if path.is_empty() {
+                return Err(bad());
+            }
+            Ok(Target::Sqlite(PathBuf::from(path), sync))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Target::Postgres(url.to_string()))
+        } else {
+            Err(HistoryError::BadUrl(url.to_string()))
+        }
+    }
+
+    fn connect(&self) -> Result<Box<dyn Backend>> {
+        Ok(match self {
+            Target::Sqlite(path, sync) => Box::new(sqlite::SqliteBackend::open(path, *sync)?),
+            Target::Postgres(url) => Box::new(pg::PgBackend::open(url)?),
+        })
+    }
+}
+
+/// What each backend does, synchronously, on its own connection.
+pub(crate) trait Backend: Send {
+    /// Runs the migrations this build knows and the database has not seen yet.
+    fn migrate(&mut self) -> Result<()>;
+    /// Inserts all of `calcs` in ONE transaction; their ids in the same order.
+    fn insert_batch(&mut self, calcs: &[&Calculation]) -> Result<Vec<CalcId>>;
+    /// A case's calculations strictly older than `before` (created_ms, id), newest first.
+    fn list(
+        &mut self,
+        case_id: &str,
+        before: Option<(i64, CalcId)>,
+        limit: usize,
+    ) -> Result<Vec<StoredCalculation>>;
+    fn get(&mut self, id: CalcId) -> Result<Option<StoredCalculation>>;
+    /// Every case's newest calculation, ordered by case id, handed to `sink` in chunks;
+    /// stops early when `sink` returns false.
+    fn scan_latest(
+        &mut self,
+        chunk: usize,
+        sink: &mut dyn FnMut(Vec<StoredCalculation>) -> bool,
+    ) -> Result<()>;
+    fn erase_case(&mut self, case_id: &str) -> Result<u64>;
+    fn purge_older_than(&mut self, created_ms: i64) -> Result<u64>;
+}
+
+/// Columns in the order every backend selects them.
+pub(crate) const COLUMNS: &str =
+    "id, case_id, created_ms, caller, model_name, model_version, needs_json, result_json, weekly_min";
+
+enum WriteMsg {
+    Record(Calculation, oneshot::Sender<Result<CalcId>>),
+    Erase(String, oneshot::Sender<Result<u64>>),
+    Purge(i64, oneshot::Sender<Result<u64>>),
+}
+
+enum ReadMsg {
+    List {
+        case_id: String,
+        before: Option<(i64, CalcId)>,
+        limit: usize,
+        reply: oneshot::Sender<Result<Vec<StoredCalculation>>>,
+    },
+    Get(CalcId, oneshot::Sender<Result<Option<StoredCalculation>>>),
+}
+
+/// The calculation history. Cheap to clone; the threads stop when the last clone is dropped
+/// (after finishing what was already sent).
+#[derive(Clone)]
+pub struct HistoryStore {
+    target: Target,
+    writer: std_mpsc::Sender<WriteMsg>,
+    reader: std_mpsc::Sender<ReadMsg>,
+    stats: Arc<Counters>,
+}
+
+#[derive(Default)]
+struct Counters {
+    records: AtomicU64,
+    commits: AtomicU64,
+}
+
+/// What the writer has done since open: for metrics, and to see group commit at work
+/// (`records / commits` is the mean batch size).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriterStats {
+    /// Calculations committed.
+    pub records: u64,
+    /// Transactions that committed them.
+    pub commits: u64,
+}
+
+impl std::fmt::Debug for HistoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let target = match &self.target {
+            Target::Sqlite(p, sync) => format!("sqlite://{} ({sync:?})", p.display()),
+            // the URL may carry a password: never print it
+            Target::Postgres(_) => "postgres://…".to_string(),
+        };
+        f.debug_struct("HistoryStore")
+            .field("target", &target)
+            .finish()
+    }
+}
+
+impl HistoryStore {
+    /// Opens (creating if needed) the history at `url`, runs the migrations and starts the
+    /// writer and reader threads. Blocks until both are connected; at start-up from async code
+    /// that is fine (the connections themselves are made on the new threads).
+    pub fn open(url: &str) -> Result<HistoryStore> {
+        let target = Target::parse(url)?;
+        // The writer migrates before anyone else connects.
+        let stats = Arc::new(Counters::default());
+        let writer = {
+            let stats = stats.clone();
+            spawn_worker(
+                "ramtid-history-writer",
+                target.clone(),
+                true,
+                move |b, rx| writer_loop(b, rx, &stats),
+            )?
+        };
+        let reader = spawn_worker("ramtid-history-reader", target.clone(), false, reader_loop)?;
+        Ok(HistoryStore {
+            target,
+            writer,
+            reader,
+            stats,
+        })
+    }
+
+    /// Stores one calculation; returns its id once it is durably committed.
+    pub async fn record(&self, calc: Calculation) -> Result<CalcId> {
+        let (tx, rx) = oneshot::channel();
+        self.send_write(WriteMsg::Record(calc, tx))?;
+        rx.await.map_err(|_| HistoryError::Closed)?
+    }
+
+    /// [`record`](Self::record) for plain threads.
+    pub fn record_blocking(&self, calc: Calculation) -> Result<CalcId> {
+        let (tx, rx) = oneshot::channel();
+        self.send_write(WriteMsg::Record(calc, tx))?;
+        rx.blocking_recv().map_err(|_| HistoryError::Closed)?
+    }
+
+    /// A case's calculations, newest first. `page_size` 0 means [`DEFAULT_PAGE_SIZE`]; more
+    /// than [`MAX_PAGE_SIZE`] is cut to it. `page_token` is `""` for the first page.
+    pub async fn list(&self, case_id: &str, page_size: usize, page_token: &str) -> Result<Page> {
+        let (limit, before) = page_args(page_size, page_token)?;
+        let (tx, rx) = oneshot::channel();
+        self.send_read(ReadMsg::List {
+            case_id: case_id.to_string(),
+            before,
+            limit: limit + 1,
+            reply: tx,
+        })?;
+        let rows = rx.await.map_err(|_| HistoryError::Closed)??;
+        Ok(make_page(rows, limit))
+    }
+
+    /// [`list`](Self::list) for plain threads.
+    pub fn list_blocking(&self, case_id: &str, page_size: usize, page_token: &str) -> Result<Page> {
+        let (limit, before) = page_args(page_size, page_token)?;
+        let (tx, rx) = oneshot::channel();
+        self.send_read(ReadMsg::List {
+            case_id: case_id.to_string(),
+            before,
+            limit: limit + 1,
+            reply: tx,
+        })?;
+        let rows = rx.blocking_recv().map_err(|_| HistoryError::Closed)??;
+        Ok(make_page(rows, limit))
+    }
+
+    /// One calculation by id (`None` if there is none, or it was erased or purged).
+    pub async fn get(&self, id: CalcId) -> Result<Option<StoredCalculation>> {
+        let (tx, rx) = oneshot::channel();
+        self.send_read(ReadMsg::Get(id, tx))?;
+        rx.await.map_err(|_| HistoryError::Closed)?
+    }
+
+    /// [`get`](Self::get) for plain threads.
+    pub fn get_blocking(&self, id: CalcId) -> Result<Option<StoredCalculation>> {
+        let (tx, rx) = oneshot::channel();
+        self.send_read(ReadMsg::Get(id, tx))?;
+        rx.blocking_recv().map_err(|_| HistoryError::Closed)?
+    }
+
+    /// Every case's newest calculation, by case id, in chunks of up to `chunk` (0 means 1000),
+    /// on a thread and connection of its own. The channel holds at most four chunks: a slow
+    /// consumer slows the scan, it does not fill memory. Dropping the receiver stops the
+    /// scan. An error ends the stream as its last item.
+    pub fn latest_per_case(&self, chunk: usize) -> mpsc::Receiver<Result<Vec<StoredCalculation>>> {
+        let chunk = if chunk == 0 { 1000 } else { chunk };
+        let (tx, rx) = mpsc::channel(4);
+        let target = self.target.clone();
+        let spawned = thread::Builder::new()
+            .name("ramtid-history-scan".into())
+            .spawn({
+                let tx = tx.clone();
+                move || {
+                    let result = target.connect().and_then(|mut backend| {
+                        backend.scan_latest(chunk, &mut |rows| tx.blocking_send(Ok(rows)).is_ok())
+                    });
+                    if let Err(e) = result {
+                        let _ = tx.blocking_send(Err(e));
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            let _ = tx.try_send(Err(HistoryError::Batch(format!(
+                "cannot start the scan thread: {e}"
+            ))));
+        }
+        rx
+    }
+
+    /// Erases every calculation of a case (right to erasure); how many there were.
+    pub async fn erase_case(&self, case_id: &str) -> Result<u64> {
+        let (tx, rx) = oneshot::channel();
+        self.send_write(WriteMsg::Erase(case_id.to_string(), tx))?;
+        rx.await.map_err(|_| HistoryError::Closed)?
+    }
+
+    /// [`erase_case`](Self::erase_case) for plain threads.
+    pub fn erase_case_blocking(&self, case_id: &str) -> Result<u64> {
+        let (tx, rx) = oneshot::channel();
+        self.send_write(WriteMsg::Erase(case_id.to_string(), tx))?;
+        rx.blocking_recv().map_err(|_| HistoryError::Closed)?
+    }
+
+    /// Deletes every calculation created strictly before `created_ms` (retention); how many.
+    pub async fn purge_older_than(&self, created_ms: i64) -> Result<u64> {
+        let (tx, rx) = oneshot::channel();
+        self.send_write(WriteMsg::Purge(created_ms, tx))?;
+        rx.await.map_err(|_| HistoryError::Closed)?
+    }
+
+    /// [`purge_older_than`](Self::purge_older_than) for plain threads.
+    pub fn purge_older_than_blocking(&self, created_ms: i64) -> Result<u64> {
+        let (tx, rx) = oneshot::channel();
+        self.send_write(WriteMsg::Purge(created_ms, tx))?;
+        rx.blocking_recv().map_err(|_| HistoryError::Closed)?
+    }
+
+    /// Counts of what the writer committed since open.
+    pub fn writer_stats(&self) -> WriterStats {
+        WriterStats {
+            records: self.stats.records.load(Ordering::Relaxed),
+            commits: self.stats.commits.load(Ordering::Relaxed),
+        }
+    }
+
+    fn send_write(&self, msg: WriteMsg) -> Result<()> {
+        self.writer.send(msg).map_err(|_| HistoryError::Closed)
+    }
+
+    fn send_read(&self, msg: ReadMsg) -> Result<()> {
+        self.reader.send(msg).map_err(|_| HistoryError::Closed)
+    }
+}
+
+fn page_args(page_size: usize, page_token: &str) -> Result<(usize, Option<(i64, CalcId)>)> {
+    let limit = match page_size {
+        0 => DEFAULT_PAGE_SIZE,
+        n => n.min(MAX_PAGE_SIZE),
+    };
+    Ok((limit, decode_token(page_token)?))
+}
+
+fn make_page(mut rows: Vec<StoredCalculation>, limit: usize) -> Page {
+    let next_page_token = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|r| encode_token(r.calc.created_ms, r.id))
+    } else {
+        None
+    };
+    Page {
+        items: rows,
+        next_page_token,
+    }
+}
+
+/// The token is the position of the last row handed out, `created_ms.id`: keyset paging, so
+/// that records arriving between pages neither repeat nor skip rows.
+fn encode_token(created_ms: i64, id: CalcId) -> String {
+    format!("{created_ms}.{id}")
+}
+
+fn decode_token(token: &str) -> Result<Option<(i64, CalcId)>> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    let bad = || HistoryError::BadPageToken(token.to_string());
+    let (created, id) = token.split_once('.').ok_or_else(bad)?;
+    Ok(Some((
+        created.parse().map_err(|_| bad())?,
+        id.parse().map_err(|_| bad())?,
+    )))
+}
+
+/// Starts a thread that connects (and migrates, for the writer), reports how that went, then
+/// runs `work` on the connection until every sender is gone.
+fn spawn_worker<M: Send + 'static>(
+    name: &str,
+    target: Target,
+    migrate: bool,
+    work: impl FnOnce(Box<dyn Backend>, std_mpsc::Receiver<M>) + Send + 'static,
+) -> Result<std_mpsc::Sender<M>> {
+    let (tx, rx) = std_mpsc::channel::<M>();
+    let (ready_tx, ready_rx) = std_mpsc::sync_channel::<Result<()>>(1);
+    thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let opened = target.connect().and_then(|mut backend| {
+                if migrate {
+                    backend.migrate()?;
+                }
+                Ok(backend)
+            });
+            match opened {
+                Ok(backend) => {
+                    let _ = ready_tx.send(Ok(()));
+                    work(backend, rx);
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                }
+            }
+        })
+        .map_err(|e| HistoryError::Batch(format!("cannot start {name}: {e}")))?;
+    ready_rx.recv().map_err(|_| HistoryError::Closed)??;
+    Ok(tx)
+}
+
+fn writer_loop(mut backend: Box<dyn Backend>, rx: std_mpsc::Receiver<WriteMsg>, stats: &Counters) {
+    let mut records: Vec<(Calculation, oneshot::Sender<Result<CalcId>>)> = Vec::new();
+    // Block for the first message, then take whatever else queued up meanwhile (the calls
+    // that arrived during the previous commit): consecutive records share one transaction.
+    while let Ok(first) = rx.recv() {
+        let mut next = Some(first);
+        let mut taken = 0;
+        while let Some(msg) = next.take() {
+            taken += 1;
+            match msg {
+                WriteMsg::Record(calc, reply) => records.push((calc, reply)),
+                other => {
+                    commit_records(backend.as_mut(), &mut records, stats);
+                    match other {
+                        WriteMsg::Erase(case_id, reply) => {
+                            let _ = reply.send(backend.erase_case(&case_id));
+                        }
+                        WriteMsg::Purge(before, reply) => {
+                            let _ = reply.send(backend.purge_older_than(before));
+                        }
+                        WriteMsg::Record(..) => unreachable!(),
+                    }
+                }
+            }
+            if records.len() >= MAX_BATCH {
+                commit_records(backend.as_mut(), &mut records, stats);
+            }
+            if taken < 4 * MAX_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        commit_records(backend.as_mut(), &mut records, stats);
+    }
+}
+
+fn commit_records(
+    backend: &mut dyn Backend,
+    records: &mut Vec<(Calculation, oneshot::Sender<Result<CalcId>>)>,
+    stats: &Counters,
+) {
+    if records.is_empty() {
+        return;
+    }
+    let calcs: Vec<&Calculation> = records.iter().map(|(c, _)| c).collect();
+    match backend.insert_batch(&calcs) {
+        Ok(ids) => {
+            stats.commits.fetch_add(1, Ordering::Relaxed);
+            stats.records.fetch_add(ids.len() as u64, Ordering::Relaxed);
+            for ((_, reply), id) in records.drain(..).zip(ids) {
+                let _ = reply.send(Ok(id));
+            }
+        }
+        Err(batch_error) => {
+            // The transaction rolled back as a whole. Retry one by one, so that one bad row
+            // costs only its own call and every caller hears its own outcome.
+            tracing::warn!(error = %batch_error, rows = records.len(), "history batch failed; retrying row by row");
+            for (calc, reply) in records.drain(..) {
+                let one = backend
+                    .insert_batch(&[&calc])
+                    .and_then(|ids| ids.first().copied().ok_or(HistoryError::Closed));
+                if one.is_ok() {
+                    stats.commits.fetch_add(1, Ordering::Relaxed);
+                    stats.records.fetch_add(1, Ordering::Relaxed);
+                }
+                let _ = reply.send(one);
+            }
+        }
+    }
+}
+
+fn reader_loop(mut backend: Box<dyn Backend>, rx: std_mpsc::Receiver<ReadMsg>) {
+    while let Ok(msg) = rx.recv() {
+        match msg {
+            ReadMsg::List {
+                case_id,
+                before,
+                limit,
+                reply,
+            } => {
+                let _ = reply.send(backend.list(&case_id, before, limit));
+            }
+            ReadMsg::Get(id, reply) => {
+                let _ = reply.send(backend.get(id));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_select_the_backend() {
+        assert_eq!(
+            Target::parse("sqlite://data/h.db").unwrap(),
+            Target::Sqlite("data/h.db".into(), SqliteSync::Full)
+        );
+        assert_eq!(
+            Target::parse("sqlite:///var/h.db?synchronous=normal").unwrap(),
+            Target::Sqlite("/var/h.db".into(), SqliteSync::Normal)
+        );
+        assert!(matches!(
+            Target::parse("postgresql://u@h/db").unwrap(),
+            Target::Postgres(_)
+        ));
+        for bad in [
+            "",
+            "sqlite://",
+            "sqlite://h.db?sync=off",
+            "mysql://x",
+            "data/h.db",
+        ] {
+            assert!(
+                matches!(Target::parse(bad), Err(HistoryError::BadUrl(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn page_tokens_round_trip_and_refuse_garbage() {
+        assert_eq!(decode_token("").unwrap(), None);
+        let t = encode_token(1_700_000_000_123, 42);
+        assert_eq!(decode_token(&t).unwrap(), Some((1_700_000_000_123, 42)));
+        for bad in ["x", "1.", ".2", "1.2.3", "a.b"] {
+            assert!(
+                matches!(decode_token(bad), Err(HistoryError::BadPageToken(_))),
+                "{bad}"
+            );
+        }
+    }
+}
