@@ -125,6 +125,9 @@ enum Command {
         #[arg(long)]
         models: Option<PathBuf>,
     },
+    /// Read a bearer token from stdin (one line) and print the hash to configure for it
+    /// (`hash = "sha256:..."` in [[auth.tokens]]). The token itself is never stored.
+    HashToken,
     /// Ask a running server's health service; exit 0 when SERVING (container health checks).
     Health {
         #[arg(long, default_value = "127.0.0.1:50051")]
@@ -220,6 +223,20 @@ fn run(command: Command) -> Result<ExitCode, String> {
                 overrides.push(("models.dir".to_string(), m.display().to_string()));
             }
             ramtid::service::server::run_serve(config, overrides)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::HashToken => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .map_err(|e| format!("cannot read the token from stdin: {e}"))?;
+            let token = line.trim_end_matches(['\n', '\r']);
+            if token.trim().is_empty() {
+                return Err(
+                    "no token on stdin: e.g. `printf %s \"$TOKEN\" | ramtid hash-token`".into(),
+                );
+            }
+            println!("{}", ramtid::service::auth::hash_token(token));
             Ok(ExitCode::SUCCESS)
         }
         Command::Health {

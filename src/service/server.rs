@@ -38,6 +38,8 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
     #[error("reflection service: {0}")]
     Reflection(String),
+    #[error("TLS ({key}): {message}")]
+    Tls { key: &'static str, message: String },
 }
 
 /// A running server.
@@ -180,9 +182,27 @@ pub async fn start(cfg: Config) -> Result<Running, ServeError> {
     let models =
         ModelServiceServer::new(Models::new(shared.clone())).max_decoding_message_size(max);
 
+    let tls = tls_config(&shared.cfg)?;
+    let auth = crate::service::auth::AuthLayer::new(shared.cfg.tokens());
+    if shared.cfg.auth.enabled {
+        tracing::info!(
+            tokens = shared.cfg.auth.tokens.len(),
+            "access control enabled"
+        );
+    } else {
+        tracing::warn!(
+            "access control disabled (auth.enabled = false): every caller may call every method"
+        );
+    }
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls)?;
+    }
+
     let (tx, rx) = oneshot::channel::<()>();
-    let server = tonic::transport::Server::builder()
+    let server = builder
         .tcp_nodelay(true)
+        .layer(auth)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(estimation)
@@ -224,6 +244,32 @@ pub async fn start(cfg: Config) -> Result<Running, ServeError> {
         background,
         health,
     })
+}
+
+/// The rustls server configuration `[tls]` asks for, or None for plaintext.
+fn tls_config(cfg: &Config) -> Result<Option<tonic::transport::ServerTlsConfig>, ServeError> {
+    use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+    let tls = &cfg.tls;
+    if tls.cert.as_os_str().is_empty() {
+        return Ok(None);
+    }
+    let read = |key: &'static str, p: &std::path::Path| {
+        std::fs::read(p).map_err(|e| ServeError::Tls {
+            key,
+            message: format!("cannot read {}: {e}", p.display()),
+        })
+    };
+    let identity = Identity::from_pem(read("tls.cert", &tls.cert)?, read("tls.key", &tls.key)?);
+    let mut out = ServerTlsConfig::new().identity(identity);
+    if !tls.client_ca.as_os_str().is_empty() {
+        out = out
+            .client_ca_root(Certificate::from_pem(read(
+                "tls.client_ca",
+                &tls.client_ca,
+            )?))
+            .client_auth_optional(tls.client_auth_optional);
+    }
+    Ok(Some(out))
 }
 
 /// Accepted connections with Nagle's algorithm off: small gRPC responses are not held back
