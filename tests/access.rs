@@ -606,3 +606,15 @@ async fn the_audit_log_records_who_did_what() {
     }
     running.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_that_does_not_match_the_certificate_stops_start_up() {
+    let mut w = world(true);
+    w.cfg.tls.key = tls_dir().join("client.key");
+    let e = start(w.cfg.clone()).await.unwrap_err().to_string();
+    assert!(e.starts_with("TLS (tls.cert)"), "{e}");
+    // A readable file that is no key at all.
+    w.cfg.tls.key = tls_dir().join("README.md");
+    let e = start(w.cfg.clone()).await.unwrap_err().to_string();
+    assert!(e.starts_with("TLS (tls.cert)"), "{e}");
+}

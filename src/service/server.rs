@@ -196,7 +196,10 @@ pub async fn start(cfg: Config) -> Result<Running, ServeError> {
     }
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = tls {
-        builder = builder.tls_config(tls)?;
+        builder = builder.tls_config(tls).map_err(|e| ServeError::Tls {
+            key: "tls.cert",
+            message: error_chain(&e),
+        })?;
     }
 
     let (tx, rx) = oneshot::channel::<()>();
@@ -244,6 +247,18 @@ pub async fn start(cfg: Config) -> Result<Running, ServeError> {
         background,
         health,
     })
+}
+
+/// An error and its sources, joined: tonic's own messages say only "transport error".
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }
 
 /// The rustls server configuration `[tls]` asks for, or None for plaintext.
