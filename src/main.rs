@@ -137,6 +137,17 @@ enum Command {
         service: String,
         #[arg(long, default_value_t = 2000)]
         timeout_ms: u64,
+        /// The server uses TLS: trust this CA (PEM).
+        #[arg(long)]
+        tls_ca: Option<PathBuf>,
+        /// With --tls-ca: the server name its certificate carries.
+        #[arg(long, default_value = "localhost")]
+        tls_domain: String,
+        /// With --tls-ca, when the server requires client certificates: ours (PEM).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Load harness: drive Estimate (or EstimateBatch) over loopback at fixed concurrency and
     /// print requests/s and p50/p99 latency. Without --addr, starts a server in-process.
@@ -243,11 +254,21 @@ fn run(command: Command) -> Result<ExitCode, String> {
             addr,
             service,
             timeout_ms,
+            tls_ca,
+            tls_domain,
+            tls_cert,
+            tls_key,
         } => {
+            let tls = tls_ca.map(|ca| ramtid::service::client::ClientTls {
+                ca,
+                domain: tls_domain,
+                cert_and_key: tls_cert.zip(tls_key),
+            });
             let serving = ramtid::service::server::run_health(
                 &addr,
                 &service,
                 std::time::Duration::from_millis(timeout_ms),
+                tls.as_ref(),
             )?;
             Ok(if serving {
                 ExitCode::SUCCESS

@@ -474,6 +474,39 @@ async fn mutual_tls_lets_a_valid_client_certificate_in_and_refuses_an_expired_on
     let channel = connect(&running, Some("client")).await.unwrap();
     wait_serving(&channel).await;
     let good = good_request(&channel).await;
+    // `ramtid health` (the container health check) over mutual TLS.
+    let addr = format!("127.0.0.1:{}", running.addr.port());
+    let tls = ramtid::service::client::ClientTls {
+        ca: tls_dir().join("ca.pem"),
+        domain: "localhost".into(),
+        cert_and_key: Some((tls_dir().join("client.pem"), tls_dir().join("client.key"))),
+    };
+    let status =
+        ramtid::service::client::check_health_tls(&addr, "", Duration::from_secs(5), Some(&tls))
+            .await
+            .unwrap();
+    assert_eq!(status, ServingStatus::Serving);
+    let out = tokio::task::spawn_blocking(move || {
+        let d = tls_dir();
+        std::process::Command::new(env!("CARGO_BIN_EXE_ramtid"))
+            .args(["health", "--addr", &addr, "--tls-ca"])
+            .arg(d.join("ca.pem"))
+            .arg("--tls-cert")
+            .arg(d.join("client.pem"))
+            .arg("--tls-key")
+            .arg(d.join("client.key"))
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "SERVING");
+
     // The certificate authenticates the connection; the token still decides the role.
     assert_eq!(
         call(&channel, &good, Rpc::Estimate, Some(ASSESSOR))

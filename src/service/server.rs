@@ -369,12 +369,19 @@ pub fn run_serve(
 }
 
 /// `ramtid health`: exit 0 when the server answers SERVING.
-pub fn run_health(addr: &str, service: &str, timeout: Duration) -> Result<bool, String> {
+pub fn run_health(
+    addr: &str,
+    service: &str,
+    timeout: Duration,
+    tls: Option<&crate::service::client::ClientTls>,
+) -> Result<bool, String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    let status = rt.block_on(crate::service::client::check_health(addr, service, timeout))?;
+    let status = rt.block_on(crate::service::client::check_health_tls(
+        addr, service, timeout, tls,
+    ))?;
     println!("{}", status.as_str_name());
     Ok(status == tonic_health::pb::health_check_response::ServingStatus::Serving)
 }
