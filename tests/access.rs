@@ -431,7 +431,8 @@ async fn every_rpc_by_every_caller_gets_the_expected_status() {
         .into_inner();
     assert!(s.message().await.unwrap().is_some());
 
-    // The audit log: two activations and two (refused) training runs, by data and admin.
+    // The audit log: two activations, two reloads and two (refused) training runs, by data
+    // and admin.
     let lines = audit_lines(&w.cfg);
     let text = std::fs::read_to_string(w.cfg.audit_path()).unwrap();
     for t in [ASSESSOR, DATA, ADMIN] {
@@ -455,6 +456,8 @@ async fn every_rpc_by_every_caller_gets_the_expected_status() {
         vec![
             row("activate_model", "dora", "data", true),
             row("activate_model", "adam", "admin", true),
+            row("reload_models", "dora", "data", true),
+            row("reload_models", "adam", "admin", true),
             row("train_model", "dora", "data", false),
             row("train_model", "adam", "admin", false),
         ]

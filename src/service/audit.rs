@@ -1,5 +1,5 @@
-//! The audit log: one JSON line per model activation, training run (and, later, erasure),
-//! appended and flushed to disk before the RPC answers.
+//! The audit log: one JSON line per model activation, reload, training run (and, later,
+//! erasure), appended and synced to disk before the RPC answers.
 //!
 //! `{"time":"2026-01-31T12:00:00.123Z","caller":"dora","role":"data",
 //!   "action":"activate_model","target":"nordstad/3 as production","outcome":"ok"}`

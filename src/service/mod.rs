@@ -92,8 +92,13 @@ impl Shared {
             "rpc",
             method = method.name(),
             request_id = %id,
+            caller = tracing::field::Empty,
             model = tracing::field::Empty,
         );
+        // The token's name (never the token), when access control is on.
+        if let Some(c) = req.extensions().get::<auth::Caller>() {
+            span.record("caller", c.name.as_str());
+        }
         let permit = self.limit.acquire().await.ok();
         Call {
             method,

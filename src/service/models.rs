@@ -221,12 +221,28 @@ impl ModelService for Models {
         request: Request<pb::ReloadModelsRequest>,
     ) -> Result<Response<pb::ReloadModelsResponse>, Status> {
         let call = self.shared.begin(Method::ReloadModels, &request).await;
+        let caller = request.extensions().get::<Caller>().cloned();
         let activate_latest = request.get_ref().activate_latest;
         let me = self.clone();
         let result = blocking(move || {
             let reg = &me.shared.registry;
             let outcome = reg.reload(activate_latest);
             let aliases = reg.current();
+            // Reloading moves aliases (candidate; production with activate_latest).
+            let name = |m: Option<&crate::model::Model>| {
+                m.map(|m| format!("{}/{}", m.name(), m.version()))
+                    .unwrap_or_else(|| "none".into())
+            };
+            me.shared.audit.record(
+                caller.as_ref(),
+                "reload_models",
+                &format!(
+                    "activate_latest={activate_latest}: production {}, candidate {}",
+                    name(aliases.production.as_deref()),
+                    name(aliases.candidate.as_deref())
+                ),
+                "ok",
+            );
             Ok(pb::ReloadModelsResponse {
                 loaded: outcome
                     .loaded
