@@ -184,6 +184,9 @@ pub async fn start(cfg: Config) -> Result<Running, ServeError> {
 
     let tls = tls_config(&shared.cfg)?;
     let auth = crate::service::auth::AuthLayer::new(shared.cfg.tokens());
+    if shared.cfg.auth.enabled && shared.cfg.tls.cert.as_os_str().is_empty() {
+        tracing::warn!("access control without TLS: bearer tokens cross the network in clear text; set tls.cert and tls.key");
+    }
     if shared.cfg.auth.enabled {
         tracing::info!(
             tokens = shared.cfg.auth.tokens.len(),
