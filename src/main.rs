@@ -125,6 +125,9 @@ enum Command {
         #[arg(long)]
         models: Option<PathBuf>,
     },
+    /// Read a bearer token from stdin (one line) and print the hash to configure for it
+    /// (`hash = "sha256:..."` in [[auth.tokens]]). The token itself is never stored.
+    HashToken,
     /// Ask a running server's health service; exit 0 when SERVING (container health checks).
     Health {
         #[arg(long, default_value = "127.0.0.1:50051")]
@@ -134,6 +137,17 @@ enum Command {
         service: String,
         #[arg(long, default_value_t = 2000)]
         timeout_ms: u64,
+        /// The server uses TLS: trust this CA (PEM).
+        #[arg(long)]
+        tls_ca: Option<PathBuf>,
+        /// With --tls-ca: the server name its certificate carries.
+        #[arg(long, default_value = "localhost")]
+        tls_domain: String,
+        /// With --tls-ca, when the server requires client certificates: ours (PEM).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Load harness: drive Estimate (or EstimateBatch) over loopback at fixed concurrency and
     /// print requests/s and p50/p99 latency. Without --addr, starts a server in-process.
@@ -222,15 +236,39 @@ fn run(command: Command) -> Result<ExitCode, String> {
             ramtid::service::server::run_serve(config, overrides)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::HashToken => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .map_err(|e| format!("cannot read the token from stdin: {e}"))?;
+            let token = line.trim_end_matches(['\n', '\r']);
+            if token.trim().is_empty() {
+                return Err(
+                    "no token on stdin: e.g. `printf %s \"$TOKEN\" | ramtid hash-token`".into(),
+                );
+            }
+            println!("{}", ramtid::service::auth::hash_token(token));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Health {
             addr,
             service,
             timeout_ms,
+            tls_ca,
+            tls_domain,
+            tls_cert,
+            tls_key,
         } => {
+            let tls = tls_ca.map(|ca| ramtid::service::client::ClientTls {
+                ca,
+                domain: tls_domain,
+                cert_and_key: tls_cert.zip(tls_key),
+            });
             let serving = ramtid::service::server::run_health(
                 &addr,
                 &service,
                 std::time::Duration::from_millis(timeout_ms),
+                tls.as_ref(),
             )?;
             Ok(if serving {
                 ExitCode::SUCCESS

@@ -154,3 +154,24 @@ fn train_names_the_missing_file() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("/nonexistent/catalog.toml"), "{stderr}");
 }
+
+#[test]
+fn hash_token_prints_the_hash_to_configure() {
+    use std::io::Write;
+    let mut child = ramtid()
+        .arg("hash-token")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"abc\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    // printf abc | sha256sum (the trailing newline is not part of the token)
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    let empty = ramtid().arg("hash-token").output().unwrap();
+    assert!(!empty.status.success());
+}

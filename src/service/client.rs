@@ -42,13 +42,65 @@ pub async fn connect(addr: &str, timeout: Duration) -> Result<Channel, String> {
         .map_err(|e| format!("cannot connect to {addr}: {e}"))
 }
 
+/// TLS for a client of a server with `[tls]` set: the CA to trust, the name to expect,
+/// and a client certificate when the server asks for one (mTLS).
+#[derive(Debug, Clone, Default)]
+pub struct ClientTls {
+    pub ca: std::path::PathBuf,
+    pub domain: String,
+    pub cert_and_key: Option<(std::path::PathBuf, std::path::PathBuf)>,
+}
+
+impl ClientTls {
+    pub fn config(&self) -> Result<tonic::transport::ClientTlsConfig, String> {
+        use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+        let read = |p: &std::path::Path| {
+            std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+        };
+        let mut c = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(read(&self.ca)?))
+            .domain_name(self.domain.clone());
+        if let Some((cert, key)) = &self.cert_and_key {
+            c = c.identity(Identity::from_pem(read(cert)?, read(key)?));
+        }
+        Ok(c)
+    }
+}
+
 /// Asks the health service about `service` ("" = the whole server).
 pub async fn check_health(
     addr: &str,
     service: &str,
     timeout: Duration,
 ) -> Result<ServingStatus, String> {
-    let channel = connect(addr, timeout).await?;
+    check_health_tls(addr, service, timeout, None).await
+}
+
+/// [`check_health`], over TLS when `tls` is given (`addr` without a scheme: https).
+pub async fn check_health_tls(
+    addr: &str,
+    service: &str,
+    timeout: Duration,
+    tls: Option<&ClientTls>,
+) -> Result<ServingStatus, String> {
+    let channel = match tls {
+        None => connect(addr, timeout).await?,
+        Some(tls) => {
+            let uri = if addr.contains("://") {
+                addr.to_string()
+            } else {
+                format!("https://{addr}")
+            };
+            Endpoint::from_shared(uri)
+                .map_err(|e| format!("'{addr}' is not an address: {e}"))?
+                .tls_config(tls.config()?)
+                .map_err(|e| format!("TLS: {e}"))?
+                .connect_timeout(timeout)
+                .connect()
+                .await
+                .map_err(|e| format!("cannot connect to {addr}: {e}"))?
+        }
+    };
     let mut req = Request::new(HealthCheckRequest {
         service: service.to_string(),
     });

@@ -27,6 +27,54 @@ pub struct Config {
     pub data: DataConfig,
     pub limits: LimitsConfig,
     pub log: LogConfig,
+    pub auth: AuthConfig,
+    pub tls: TlsConfig,
+    pub audit: AuditConfig,
+}
+
+/// Access control (bearer tokens). Off by default so that `ramtid serve` works on a fresh
+/// clone; production sets `enabled = true`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Require a bearer token on every call except health and reflection.
+    pub enabled: bool,
+    /// `[[auth.tokens]]`: the accepted tokens, as hashes.
+    pub tokens: Vec<TokenConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Who holds the token (recorded in the audit log and history; never the token).
+    pub name: String,
+    /// assessor, data or admin.
+    pub role: crate::service::auth::Role,
+    /// `sha256:<hex>` of the token (`ramtid hash-token`).
+    pub hash: String,
+}
+
+/// TLS (rustls). Empty `cert`: plaintext gRPC.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// Server certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Server private key (PEM).
+    pub key: PathBuf,
+    /// CA certificates (PEM) client certificates are verified against; empty: no client
+    /// certificates are asked for.
+    pub client_ca: PathBuf,
+    /// With `client_ca`: also accept clients without a certificate (they still need a
+    /// token). Default false: a verified client certificate is required (mTLS).
+    pub client_auth_optional: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// The audit log (JSON lines); empty: `audit.log` in the data directory.
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -220,6 +268,7 @@ impl Config {
                 ),
             );
         }
+        self.validate_access()?;
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return invalid(
                 "log.level",
@@ -230,6 +279,87 @@ impl Config {
             );
         }
         Ok(())
+    }
+
+    fn validate_access(&self) -> Result<(), ConfigError> {
+        let invalid =
+            |key: &'static str, message: String| Err(ConfigError::Invalid { key, message });
+        if self.auth.enabled && self.auth.tokens.is_empty() {
+            return invalid(
+                "auth.tokens",
+                "auth.enabled is true but no [[auth.tokens]] are configured".into(),
+            );
+        }
+        let mut names = std::collections::BTreeSet::new();
+        let mut hashes = std::collections::BTreeSet::new();
+        for t in &self.auth.tokens {
+            if t.name.trim().is_empty() {
+                return invalid("auth.tokens.name", "must not be empty".into());
+            }
+            if !names.insert(t.name.as_str()) {
+                return invalid(
+                    "auth.tokens.name",
+                    format!("'{}' is configured twice", t.name),
+                );
+            }
+            let h =
+                crate::service::auth::parse_hash(&t.hash).map_err(|e| ConfigError::Invalid {
+                    key: "auth.tokens.hash",
+                    message: format!("token '{}': {e}", t.name),
+                })?;
+            if !hashes.insert(h) {
+                return invalid(
+                    "auth.tokens.hash",
+                    format!("token '{}' has the same hash as another token", t.name),
+                );
+            }
+        }
+        let tls = &self.tls;
+        let set = |p: &PathBuf| !p.as_os_str().is_empty();
+        if set(&tls.cert) != set(&tls.key) {
+            return invalid(
+                "tls.key",
+                "tls.cert and tls.key must be set together".into(),
+            );
+        }
+        if set(&tls.client_ca) && !set(&tls.cert) {
+            return invalid(
+                "tls.client_ca",
+                "client certificates need TLS: set tls.cert and tls.key".into(),
+            );
+        }
+        for (key, p) in [
+            ("tls.cert", &tls.cert),
+            ("tls.key", &tls.key),
+            ("tls.client_ca", &tls.client_ca),
+        ] {
+            if set(p) && !p.is_file() {
+                return invalid(key, format!("{} is not a readable file", p.display()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The tokens the access-control layer checks, or None when it is disabled.
+    pub fn tokens(&self) -> Option<crate::service::auth::Tokens> {
+        self.auth.enabled.then(|| {
+            crate::service::auth::Tokens::new(
+                self.auth
+                    .tokens
+                    .iter()
+                    .map(|t| (t.name.as_str(), t.role, t.hash.as_str())),
+            )
+            .expect("validated")
+        })
+    }
+
+    /// Where the audit log is written.
+    pub fn audit_path(&self) -> PathBuf {
+        if self.audit.file.as_os_str().is_empty() {
+            self.data.dir.join("audit.log")
+        } else {
+            self.audit.file.clone()
+        }
     }
 
     pub fn listen_addr(&self) -> SocketAddr {
@@ -289,10 +419,41 @@ mod tests {
             ("[limits]\nmax_needs = \"many\"\n", "max_needs"),
             ("[log]\nformat = \"xml\"\n", "log.format"),
             ("[server]\nlisen = \"x\"\n", "lisen"),
+            ("[auth]\nenabled = true\n", "auth.tokens"),
+            (
+                "[[auth.tokens]]\nname = \"a\"\nrole = \"assessor\"\nhash = \"abc\"\n",
+                "auth.tokens.hash",
+            ),
+            (
+                "[[auth.tokens]]\nname = \"a\"\nrole = \"boss\"\nhash = \"abc\"\n",
+                "boss",
+            ),
+            ("[tls]\ncert = \"server.pem\"\n", "tls.key"),
+            ("[tls]\nclient_ca = \"ca.pem\"\n", "tls.client_ca"),
         ] {
             let e = load_toml(text, &[]).unwrap_err().to_string();
             assert!(e.contains(key), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn tokens_are_read_from_the_file() {
+        let h = crate::service::auth::hash_token("s3cret");
+        let c = load_toml(
+            &format!(
+                "[auth]\nenabled = true\n[[auth.tokens]]\nname = \"dora\"\nrole = \"data\"\nhash = \"{h}\"\n"
+            ),
+            &[],
+        )
+        .unwrap();
+        let tokens = c.tokens().unwrap();
+        assert_eq!(tokens.lookup("s3cret").unwrap().name, "dora");
+        assert!(tokens.lookup("other").is_none());
+        assert!(Config::default().tokens().is_none());
+        assert_eq!(
+            Config::default().audit_path(),
+            std::path::Path::new("data/audit.log")
+        );
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! codes in one place (`error`). `server` assembles the services with health, reflection,
 //! metrics and graceful shutdown; `client` holds the health check and the load harness.
 
+pub mod audit;
+pub mod auth;
 pub mod client;
 pub mod config;
 pub mod convert;
@@ -48,6 +50,7 @@ pub struct Shared {
     pub cfg: Config,
     pub registry: Arc<Registry>,
     pub metrics: Arc<Metrics>,
+    pub audit: audit::AuditLog,
     limit: Semaphore,
     next_id: AtomicU64,
     id_prefix: u32,
@@ -61,6 +64,7 @@ impl Shared {
             .unwrap_or(0);
         Shared {
             limit: Semaphore::new(cfg.limits.concurrency),
+            audit: audit::AuditLog::new(cfg.audit_path()),
             cfg,
             registry,
             metrics,
@@ -88,8 +92,13 @@ impl Shared {
             "rpc",
             method = method.name(),
             request_id = %id,
+            caller = tracing::field::Empty,
             model = tracing::field::Empty,
         );
+        // The token's name (never the token), when access control is on.
+        if let Some(c) = req.extensions().get::<auth::Caller>() {
+            span.record("caller", c.name.as_str());
+        }
         let permit = self.limit.acquire().await.ok();
         Call {
             method,

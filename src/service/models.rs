@@ -1,6 +1,7 @@
 //! `ramtid.v1.ModelService`: list, inspect, activate, reload and train models.
 
 use crate::fit::FitSettings;
+use crate::service::auth::Caller;
 use crate::service::convert;
 use crate::service::error::ApiError;
 use crate::service::metrics::Method;
@@ -94,6 +95,14 @@ pub fn confine(data_dir: &Path, field: &str, raw: &str) -> Result<PathBuf, ApiEr
     Ok(real)
 }
 
+/// The audit log's outcome: "ok" or the gRPC code and message.
+fn outcome<T>(result: &Result<T, ApiError>) -> String {
+    match result {
+        Ok(_) => "ok".into(),
+        Err(e) => format!("{:?}: {e}", e.code()),
+    }
+}
+
 fn train_error(e: TrainError) -> ApiError {
     match e {
         TrainError::Catalog(e) => ApiError::field("catalog_path", e.to_string()),
@@ -157,19 +166,46 @@ impl ModelService for Models {
         request: Request<pb::ActivateModelRequest>,
     ) -> Result<Response<pb::ActivateModelResponse>, Status> {
         let call = self.shared.begin(Method::ActivateModel, &request).await;
+        let caller = request.extensions().get::<Caller>().cloned();
         let r = request.into_inner();
-        let reg = self.shared.registry.clone();
+        let shared = self.shared.clone();
         let result = blocking(move || {
-            let (model, previous) = reg.activate(&r.model, &r.alias)?;
-            Ok(pb::ActivateModelResponse {
-                model: Some(convert::model_ref(&model)),
-                alias: if r.alias.trim().is_empty() {
-                    PRODUCTION.to_string()
-                } else {
-                    r.alias.trim().to_string()
-                },
-                previous: previous.as_deref().map(convert::model_ref),
-            })
+            let alias = if r.alias.trim().is_empty() {
+                PRODUCTION.to_string()
+            } else {
+                r.alias.trim().to_string()
+            };
+            let result = shared
+                .registry
+                .activate(&r.model, &r.alias)
+                .map(|(model, previous)| pb::ActivateModelResponse {
+                    model: Some(convert::model_ref(&model)),
+                    alias: alias.clone(),
+                    previous: previous.as_deref().map(convert::model_ref),
+                });
+            let target = match &result {
+                Ok(pb::ActivateModelResponse {
+                    model: Some(m),
+                    previous,
+                    ..
+                }) => format!(
+                    "{}/{} as {alias} (was {})",
+                    m.name,
+                    m.version,
+                    previous
+                        .as_ref()
+                        .map(|p| format!("{}/{}", p.name, p.version))
+                        .unwrap_or_else(|| "none".into())
+                ),
+                _ => format!("'{}' as {alias}", r.model.trim()),
+            };
+            shared.audit.record(
+                caller.as_ref(),
+                "activate_model",
+                &target,
+                &outcome(&result),
+            );
+            result
         })
         .await;
         if let Ok(r) = &result {
@@ -185,12 +221,28 @@ impl ModelService for Models {
         request: Request<pb::ReloadModelsRequest>,
     ) -> Result<Response<pb::ReloadModelsResponse>, Status> {
         let call = self.shared.begin(Method::ReloadModels, &request).await;
+        let caller = request.extensions().get::<Caller>().cloned();
         let activate_latest = request.get_ref().activate_latest;
         let me = self.clone();
         let result = blocking(move || {
             let reg = &me.shared.registry;
             let outcome = reg.reload(activate_latest);
             let aliases = reg.current();
+            // Reloading moves aliases (candidate; production with activate_latest).
+            let name = |m: Option<&crate::model::Model>| {
+                m.map(|m| format!("{}/{}", m.name(), m.version()))
+                    .unwrap_or_else(|| "none".into())
+            };
+            me.shared.audit.record(
+                caller.as_ref(),
+                "reload_models",
+                &format!(
+                    "activate_latest={activate_latest}: production {}, candidate {}",
+                    name(aliases.production.as_deref()),
+                    name(aliases.candidate.as_deref())
+                ),
+                "ok",
+            );
             Ok(pb::ReloadModelsResponse {
                 loaded: outcome
                     .loaded
@@ -225,6 +277,7 @@ impl ModelService for Models {
         request: Request<pb::TrainModelRequest>,
     ) -> Result<Response<Self::TrainModelStream>, Status> {
         let call = self.shared.begin(Method::TrainModel, &request).await;
+        let caller = request.extensions().get::<Caller>().cloned();
         let r = request.into_inner();
         let data_dir = self.shared.cfg.data.dir.clone();
         let prepared = (|| {
@@ -280,11 +333,22 @@ impl ModelService for Models {
         })();
         let (guard, treq) = match prepared {
             Ok(p) => p,
-            Err(e) => return call.finish(Err(e)),
+            Err(e) => {
+                let (shared, name) = (self.shared.clone(), r.name.clone());
+                let o = format!("{:?}: {e}", e.code());
+                let _ = tokio::task::spawn_blocking(move || {
+                    shared
+                        .audit
+                        .record(caller.as_ref(), "train_model", &name, &o)
+                })
+                .await;
+                return call.finish(Err(e));
+            }
         };
         let alias = if r.activate { PRODUCTION } else { CANDIDATE };
         let (tx, rx) = mpsc::channel(16);
         let reg = self.shared.registry.clone();
+        let shared = self.shared.clone();
         let call = call.detach();
         tokio::task::spawn_blocking(move || {
             let _guard = guard;
@@ -325,6 +389,17 @@ impl ModelService for Models {
                     seconds: t0.elapsed().as_secs_f64(),
                 })
             });
+            let target = match &result {
+                Ok(pb::TrainResult {
+                    model: Some(m),
+                    alias,
+                    ..
+                }) => format!("{}/{} as {alias}", m.name, m.version),
+                _ => treq.name.clone(),
+            };
+            shared
+                .audit
+                .record(caller.as_ref(), "train_model", &target, &outcome(&result));
             let code = match result {
                 Ok(done) => {
                     let _ = tx.blocking_send(Ok(pb::TrainProgress {

@@ -38,6 +38,8 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
     #[error("reflection service: {0}")]
     Reflection(String),
+    #[error("TLS ({key}): {message}")]
+    Tls { key: &'static str, message: String },
 }
 
 /// A running server.
@@ -180,9 +182,33 @@ pub async fn start(cfg: Config) -> Result<Running, ServeError> {
     let models =
         ModelServiceServer::new(Models::new(shared.clone())).max_decoding_message_size(max);
 
+    let tls = tls_config(&shared.cfg)?;
+    let auth = crate::service::auth::AuthLayer::new(shared.cfg.tokens());
+    if shared.cfg.auth.enabled && shared.cfg.tls.cert.as_os_str().is_empty() {
+        tracing::warn!("access control without TLS: bearer tokens cross the network in clear text; set tls.cert and tls.key");
+    }
+    if shared.cfg.auth.enabled {
+        tracing::info!(
+            tokens = shared.cfg.auth.tokens.len(),
+            "access control enabled"
+        );
+    } else {
+        tracing::warn!(
+            "access control disabled (auth.enabled = false): every caller may call every method"
+        );
+    }
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls).map_err(|e| ServeError::Tls {
+            key: "tls.cert",
+            message: error_chain(&e),
+        })?;
+    }
+
     let (tx, rx) = oneshot::channel::<()>();
-    let server = tonic::transport::Server::builder()
+    let server = builder
         .tcp_nodelay(true)
+        .layer(auth)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(estimation)
@@ -224,6 +250,44 @@ pub async fn start(cfg: Config) -> Result<Running, ServeError> {
         background,
         health,
     })
+}
+
+/// An error and its sources, joined: tonic's own messages say only "transport error".
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// The rustls server configuration `[tls]` asks for, or None for plaintext.
+fn tls_config(cfg: &Config) -> Result<Option<tonic::transport::ServerTlsConfig>, ServeError> {
+    use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+    let tls = &cfg.tls;
+    if tls.cert.as_os_str().is_empty() {
+        return Ok(None);
+    }
+    let read = |key: &'static str, p: &std::path::Path| {
+        std::fs::read(p).map_err(|e| ServeError::Tls {
+            key,
+            message: format!("cannot read {}: {e}", p.display()),
+        })
+    };
+    let identity = Identity::from_pem(read("tls.cert", &tls.cert)?, read("tls.key", &tls.key)?);
+    let mut out = ServerTlsConfig::new().identity(identity);
+    if !tls.client_ca.as_os_str().is_empty() {
+        out = out
+            .client_ca_root(Certificate::from_pem(read(
+                "tls.client_ca",
+                &tls.client_ca,
+            )?))
+            .client_auth_optional(tls.client_auth_optional);
+    }
+    Ok(Some(out))
 }
 
 /// Accepted connections with Nagle's algorithm off: small gRPC responses are not held back
@@ -308,12 +372,19 @@ pub fn run_serve(
 }
 
 /// `ramtid health`: exit 0 when the server answers SERVING.
-pub fn run_health(addr: &str, service: &str, timeout: Duration) -> Result<bool, String> {
+pub fn run_health(
+    addr: &str,
+    service: &str,
+    timeout: Duration,
+    tls: Option<&crate::service::client::ClientTls>,
+) -> Result<bool, String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    let status = rt.block_on(crate::service::client::check_health(addr, service, timeout))?;
+    let status = rt.block_on(crate::service::client::check_health_tls(
+        addr, service, timeout, tls,
+    ))?;
     println!("{}", status.as_str_name());
     Ok(status == tonic_health::pb::health_check_response::ServingStatus::Serving)
 }
