@@ -1198,6 +1198,7 @@ async fn reflection_lists_the_services() {
     for want in [
         "ramtid.v1.EstimationService",
         "ramtid.v1.ModelService",
+        "ramtid.v1.HistoryService",
         "grpc.health.v1.Health",
     ] {
         assert!(names.iter().any(|n| n == want), "{want} not in {names:?}");
