@@ -190,8 +190,67 @@ async fn history_rpcs_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), false);
     let db = cfg.data.dir.join("history.db");
+    end_to_end(cfg, dir.path(), Some(&db)).await;
+}
+
+/// The same suite with the history on PostgreSQL (`RAMTID_TEST_PG_URL`, a role that may
+/// create databases: `.ci/run` starts one with `tests/pg.sh`). Skipped, visibly, without
+/// one; under CI a missing server fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_rpcs_end_to_end_on_postgresql() {
+    let base = match std::env::var("RAMTID_TEST_PG_URL") {
+        Ok(u) if !u.is_empty() => u,
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "PostgreSQL is required under CI: set RAMTID_TEST_PG_URL (tests/pg.sh)"
+            );
+            eprintln!("SKIPPED: history RPCs on PostgreSQL: no RAMTID_TEST_PG_URL");
+            return;
+        }
+    };
+    let name = format!("ramtid_rpc_test_{}", std::process::id());
+    let url = {
+        let (base, name) = (base.clone(), name.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut admin = postgres::Client::connect(&base, postgres::NoTls).unwrap();
+            admin
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+                .unwrap();
+            admin
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .unwrap();
+            let (head, query) = match base.split_once('?') {
+                Some((h, q)) => (h.to_string(), format!("?{q}")),
+                None => (base.clone(), String::new()),
+            };
+            let scheme_end = head.find("://").unwrap() + 3;
+            let server = match head[scheme_end..].find('/') {
+                Some(slash) => head[..scheme_end + slash].to_string(),
+                None => head.clone(),
+            };
+            format!("{server}/{name}{query}")
+        })
+        .await
+        .unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), false);
+    cfg.history.url = Some(url);
+    end_to_end(cfg, dir.path(), None).await;
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Ok(mut admin) = postgres::Client::connect(&base, postgres::NoTls) {
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
+    })
+    .await;
+}
+
+async fn end_to_end(cfg: Config, dir: &Path, sqlite_file: Option<&Path>) {
     let s = serve(cfg).await;
-    assert!(db.is_file(), "the default history is data/history.db");
+    if let Some(db) = sqlite_file {
+        assert!(db.is_file(), "the default history is data/history.db");
+    }
     let base = s.request(None).await;
 
     // Without a case id nothing is stored.
@@ -383,7 +442,7 @@ async fn history_rpcs_end_to_end() {
         .get_calculation(pb::GetCalculationRequest { id: b_id })
         .await
         .unwrap();
-    let audit = std::fs::read_to_string(dir.path().join("data/audit.log")).unwrap();
+    let audit = std::fs::read_to_string(dir.join("data/audit.log")).unwrap();
     assert!(
         audit.contains("\"erase_case\"") && audit.contains("5 erased"),
         "{audit}"
