@@ -444,7 +444,7 @@ async fn end_to_end(cfg: Config, dir: &Path, sqlite_file: Option<&Path>) {
         .unwrap();
     let audit = std::fs::read_to_string(dir.join("data/audit.log")).unwrap();
     assert!(
-        audit.contains("\"erase_case\"") && audit.contains("5 erased"),
+        audit.contains("\"erase_case\"") && audit.contains("(5 calculations erased)"),
         "{audit}"
     );
     s.running.shutdown().await.unwrap();
@@ -624,7 +624,7 @@ async fn retention_purges_at_start_up_and_is_audited() {
     assert_eq!(st.code(), Code::NotFound);
     let audit = std::fs::read_to_string(dir.path().join("data/audit.log")).unwrap();
     assert!(
-        audit.contains("purge_history") && audit.contains("1 purged"),
+        audit.contains("purge_history") && audit.contains("1 calculations before"),
         "{audit}"
     );
     s.running.shutdown().await.unwrap();

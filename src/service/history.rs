@@ -386,12 +386,17 @@ impl HistoryService for History {
             let store = self.store()?;
             check_case_id("case_id", &r.case_id)?;
             let outcome = store.erase_case(&r.case_id).await.map_err(history_error);
-            let text = match &outcome {
-                Ok(n) => format!("ok: {n} erased"),
-                Err(e) => format!("{:?}: {e}", e.code()),
+            let (target, text) = match &outcome {
+                Ok(n) => (
+                    format!("case {} ({n} calculations erased)", r.case_id),
+                    "ok".to_string(),
+                ),
+                Err(e) => (
+                    format!("case {}", r.case_id),
+                    format!("{:?}: {e}", e.code()),
+                ),
             };
             let shared = self.shared.clone();
-            let target = r.case_id.clone();
             let _ = tokio::task::spawn_blocking(move || {
                 shared
                     .audit

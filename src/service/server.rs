@@ -307,20 +307,25 @@ async fn purge(
     audit: &Arc<crate::service::audit::AuditLog>,
 ) {
     let cutoff = crate::history::now_ms() - i64::from(days) * 86_400_000;
-    let outcome = match store.purge_older_than(cutoff).await {
+    let before = crate::service::audit::rfc3339_from_ms(cutoff);
+    let (target, outcome) = match store.purge_older_than(cutoff).await {
         Ok(n) => {
             tracing::info!(purged = n, days, "retention: old calculations purged");
-            format!("ok: {n} purged")
+            (
+                format!(
+                    "{n} calculations before {before} purged (history.retention_days = {days})"
+                ),
+                "ok".to_string(),
+            )
         }
         Err(e) => {
             tracing::error!(error = %e, "retention: purge failed");
-            format!("Internal: {e}")
+            (
+                format!("calculations before {before} (history.retention_days = {days})"),
+                format!("Internal: {e}"),
+            )
         }
     };
-    let target = format!(
-        "calculations before {} (history.retention_days = {days})",
-        crate::service::audit::rfc3339_from_ms(cutoff)
-    );
     let audit = audit.clone();
     let _ =
         tokio::task::spawn_blocking(move || audit.record(None, "purge_history", &target, &outcome))
