@@ -33,37 +33,43 @@ fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
         let root = tempfile::tempdir().unwrap().keep();
-        let data = root.join("data");
         let models = root.join("models");
-        simulate(
-            &SimConfig {
-                municipality: Municipality::Nordstad,
-                seed: 11,
-                recipients: 150,
-                weeks: 3,
-                holdout_recipients: 30,
-            },
-            &data,
-        )
-        .unwrap();
-        train(
-            &TrainRequest {
-                catalog: data.join("catalog.toml"),
-                visits: data.join("visits.csv"),
-                models_dir: models.clone(),
-                name: "nordstad".into(),
-                rejects: None,
-                cleaning: Default::default(),
-                settings: ramtid::fit::FitSettings {
-                    folds: 3,
-                    ..Default::default()
+        // nordstad/1 (production) and nordstad/2 (candidate, other visits: other minutes).
+        for seed in [11, 12] {
+            let data = root.join(format!("data-{seed}"));
+            simulate(
+                &SimConfig {
+                    municipality: Municipality::Nordstad,
+                    seed,
+                    recipients: 150,
+                    weeks: 3,
+                    holdout_recipients: 30,
                 },
-                progress: false,
-            },
-            |_| {},
-        )
-        .unwrap();
-        Fixture { data, models }
+                &data,
+            )
+            .unwrap();
+            train(
+                &TrainRequest {
+                    catalog: data.join("catalog.toml"),
+                    visits: data.join("visits.csv"),
+                    models_dir: models.clone(),
+                    name: "nordstad".into(),
+                    rejects: None,
+                    cleaning: Default::default(),
+                    settings: ramtid::fit::FitSettings {
+                        folds: 3,
+                        ..Default::default()
+                    },
+                    progress: false,
+                },
+                |_| {},
+            )
+            .unwrap();
+        }
+        Fixture {
+            data: root.join("data-11"),
+            models,
+        }
     })
 }
 
@@ -95,6 +101,8 @@ fn config(dir: &Path, auth: bool) -> Config {
     cfg.server.metrics_listen = String::new();
     cfg.server.shutdown_grace_s = 5;
     cfg.models.dir = models;
+    cfg.models.active = "nordstad/1".into();
+    cfg.models.candidate = "nordstad/2".into();
     cfg.data.dir = data;
     if auth {
         cfg.auth.enabled = true;
@@ -374,6 +382,35 @@ async fn end_to_end(cfg: Config, dir: &Path, sqlite_file: Option<&Path>) {
     assert!(rc.delta_weekly_min.abs() < 1e-9);
     assert!(!rc.visits.is_empty() && !rc.needs.is_empty());
     assert!(rc.needs.iter().all(|n| n.delta_weekly_min.abs() < 1e-9));
+    // ... and on the candidate: the new model's estimate and the difference to the stored.
+    let rc = s
+        .hist()
+        .recalculate_calculation(pb::RecalculateCalculationRequest {
+            id: ids[0],
+            model: "candidate".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let after = rc.after_estimate.as_ref().unwrap();
+    assert_eq!(after.model.as_ref().unwrap().version, "2");
+    let stored = rc.before.as_ref().unwrap().estimate.as_ref().unwrap();
+    assert_eq!(stored.model.as_ref().unwrap().version, "1");
+    assert!(
+        rc.delta_weekly_min.abs() > 1e-6,
+        "another model, other minutes"
+    );
+    assert!((rc.delta_weekly_min - (after.weekly_min - stored.weekly_min)).abs() < 1e-9);
+    let per_need: f64 = rc.needs.iter().map(|n| n.delta_weekly_min).sum();
+    assert!(
+        (per_need - rc.delta_weekly_min).abs() < 1e-6 * stored.weekly_min,
+        "{per_need}"
+    );
+    let per_visit: f64 = rc.visits.iter().map(|v| v.delta_weekly_min).sum();
+    assert!(
+        (per_visit - rc.delta_weekly_min).abs() < 1e-6 * stored.weekly_min,
+        "{per_visit}"
+    );
     let st = s
         .hist()
         .recalculate_calculation(pb::RecalculateCalculationRequest {
