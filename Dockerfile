@@ -17,7 +17,8 @@ COPY tests tests
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --bin ramtid \
-    && install -m 0755 target/release/ramtid /usr/local/bin/ramtid
+    && install -m 0755 target/release/ramtid /usr/local/bin/ramtid \
+    && mkdir -p /out/state
 
 # ---- runtime: glibc and nothing else, as a non-root user ----
 FROM gcr.io/distroless/cc-debian12:nonroot
@@ -25,10 +26,17 @@ WORKDIR /app
 COPY --from=build /usr/local/bin/ramtid /usr/local/bin/ramtid
 # The default model; owned by the service user so that ReloadModels/TrainModel can add versions.
 COPY --chown=65532:65532 models /app/models
+# The service's own state, the calculation history and the audit log, in a directory the
+# service user may write (the data directory may be mounted read-only); mount a volume there
+# to keep it.
+COPY --from=build --chown=65532:65532 /out/state /var/lib/ramtid
+VOLUME ["/var/lib/ramtid"]
 ENV RAMTID__SERVER__LISTEN=0.0.0.0:50051 \
     RAMTID__SERVER__METRICS_LISTEN=0.0.0.0:9464 \
     RAMTID__MODELS__DIR=/app/models \
     RAMTID__DATA__DIR=/data \
+    RAMTID__HISTORY__URL=sqlite:///var/lib/ramtid/history.db \
+    RAMTID__AUDIT__FILE=/var/lib/ramtid/audit.log \
     RAMTID__LOG__FORMAT=json
 EXPOSE 50051 9464
 USER 65532:65532

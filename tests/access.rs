@@ -11,7 +11,7 @@ use ramtid::service::client::sample_request;
 use ramtid::service::config::{Config, TokenConfig};
 use ramtid::service::pb::{
     self, estimation_service_client::EstimationServiceClient,
-    model_service_client::ModelServiceClient,
+    history_service_client::HistoryServiceClient, model_service_client::ModelServiceClient,
 };
 use ramtid::service::{start, Running};
 use ramtid::simulate::{simulate, Municipality, SimConfig};
@@ -197,9 +197,18 @@ enum Rpc {
     ActivateModel,
     ReloadModels,
     TrainModel,
+    ListCalculations,
+    GetCalculation,
+    RecalculateCalculation,
+    CompareCalculations,
+    EraseCase,
 }
 
-const RPCS: [Rpc; 9] = [
+/// The calculation the history RPCs of the matrix read: stored by the assessor (so that
+/// the assessor, and data and admin, may read it).
+static MATRIX_CALC: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+const RPCS: [Rpc; 14] = [
     Rpc::Estimate,
     Rpc::EstimateBatch,
     Rpc::ExplainVisit,
@@ -209,6 +218,11 @@ const RPCS: [Rpc; 9] = [
     Rpc::ActivateModel,
     Rpc::ReloadModels,
     Rpc::TrainModel,
+    Rpc::ListCalculations,
+    Rpc::GetCalculation,
+    Rpc::RecalculateCalculation,
+    Rpc::CompareCalculations,
+    Rpc::EraseCase,
 ];
 
 impl Rpc {
@@ -218,6 +232,11 @@ impl Rpc {
             Rpc::Estimate | Rpc::EstimateBatch | Rpc::ExplainVisit | Rpc::GetCatalog => {
                 Role::Assessor
             }
+            Rpc::ListCalculations
+            | Rpc::GetCalculation
+            | Rpc::RecalculateCalculation
+            | Rpc::CompareCalculations => Role::Assessor,
+            Rpc::EraseCase => Role::Admin,
             _ => Role::Data,
         }
     }
@@ -242,6 +261,8 @@ async fn call(
 ) -> Status {
     let mut est = EstimationServiceClient::new(channel.clone());
     let mut models = ModelServiceClient::new(channel.clone());
+    let mut hist = HistoryServiceClient::new(channel.clone());
+    let id = MATRIX_CALC.load(std::sync::atomic::Ordering::SeqCst);
     let ok = || Status::new(Code::Ok, "");
     let result: Result<(), Status> = async {
         match rpc {
@@ -328,6 +349,49 @@ async fn call(
                     .into_inner();
                 while s.message().await?.is_some() {}
             }
+            Rpc::ListCalculations => {
+                let page = hist
+                    .list_calculations(req(
+                        pb::ListCalculationsRequest {
+                            case_id: "MATRIX".into(),
+                            ..Default::default()
+                        },
+                        token,
+                    ))
+                    .await?
+                    .into_inner();
+                assert_eq!(page.calculations.len(), 1);
+            }
+            Rpc::GetCalculation => {
+                hist.get_calculation(req(pb::GetCalculationRequest { id }, token))
+                    .await?;
+            }
+            Rpc::RecalculateCalculation => {
+                hist.recalculate_calculation(req(
+                    pb::RecalculateCalculationRequest {
+                        id,
+                        model: String::new(),
+                    },
+                    token,
+                ))
+                .await?;
+            }
+            Rpc::CompareCalculations => {
+                hist.compare_calculations(req(
+                    pb::CompareCalculationsRequest { id_a: id, id_b: id },
+                    token,
+                ))
+                .await?;
+            }
+            Rpc::EraseCase => {
+                hist.erase_case(req(
+                    pb::EraseCaseRequest {
+                        case_id: "NOTHING-STORED".into(),
+                    },
+                    token,
+                ))
+                .await?;
+            }
         }
         Ok(())
     }
@@ -362,6 +426,16 @@ async fn every_rpc_by_every_caller_gets_the_expected_status() {
     let channel = connect(&running, None).await.unwrap();
     wait_serving(&channel).await;
     let good = good_request(&channel).await;
+    let mut stored = good.clone();
+    stored.case_id = "MATRIX".into();
+    let id = EstimationServiceClient::new(channel.clone())
+        .estimate(req(stored, Some(ASSESSOR)))
+        .await
+        .unwrap()
+        .into_inner()
+        .calculation_id;
+    assert!(id > 0);
+    MATRIX_CALC.store(id, std::sync::atomic::Ordering::SeqCst);
 
     let callers: [(&str, Option<&str>, Option<Role>); 5] = [
         ("no token", None, None),
@@ -407,7 +481,7 @@ async fn every_rpc_by_every_caller_gets_the_expected_status() {
             }
         }
     }
-    assert_eq!(cells, 45);
+    assert_eq!(cells, 70);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 
     // Health and reflection stay open.
@@ -432,7 +506,7 @@ async fn every_rpc_by_every_caller_gets_the_expected_status() {
     assert!(s.message().await.unwrap().is_some());
 
     // The audit log: two activations, two reloads and two (refused) training runs, by data
-    // and admin.
+    // and admin, and admin's erasure.
     let lines = audit_lines(&w.cfg);
     let text = std::fs::read_to_string(w.cfg.audit_path()).unwrap();
     for t in [ASSESSOR, DATA, ADMIN] {
@@ -460,11 +534,16 @@ async fn every_rpc_by_every_caller_gets_the_expected_status() {
             row("reload_models", "adam", "admin", true),
             row("train_model", "dora", "data", false),
             row("train_model", "adam", "admin", false),
+            row("erase_case", "adam", "admin", true),
         ]
     );
     assert_eq!(
         lines[0]["target"],
         "nordstad/1 as production (was nordstad/1)"
+    );
+    assert_eq!(
+        lines[6]["target"],
+        "case NOTHING-STORED (0 calculations erased)"
     );
     running.shutdown().await.unwrap();
 }

@@ -1198,6 +1198,7 @@ async fn reflection_lists_the_services() {
     for want in [
         "ramtid.v1.EstimationService",
         "ramtid.v1.ModelService",
+        "ramtid.v1.HistoryService",
         "grpc.health.v1.Health",
     ] {
         assert!(names.iter().any(|n| n == want), "{want} not in {names:?}");
@@ -1309,6 +1310,13 @@ fn invalid_configuration_stops_start_up_naming_the_key() {
         ("RAMTID__SERVER__LISTEN", "not-an-address", "server.listen"),
         ("RAMTID__LOG__FORMAT", "xml", "log.format"),
         ("RAMTID__LIMITS__CONCURRENCY", "0", "limits.concurrency"),
+        ("RAMTID__HISTORY__URL", "mysql://db/history", "history.url"),
+        ("RAMTID__HISTORY__RETENTION_DAYS", "-1", "retention_days"),
+        (
+            "RAMTID__HISTORY__RETENTION_DAYS",
+            "100000",
+            "history.retention_days",
+        ),
     ] {
         let out = ramtid()
             .arg("serve")

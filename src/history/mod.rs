@@ -74,7 +74,8 @@ pub struct Calculation {
     pub case_id: String,
     /// When it was calculated, UTC, in milliseconds since the Unix epoch.
     pub created_ms: i64,
-    /// Who asked: role and name as the access layer knows them (`assessor:anna`).
+    /// Who asked: the token name as the access layer knows it (`anna`), or `anonymous`
+    /// when access control is disabled.
     pub caller: String,
     pub model_name: String,
     pub model_version: String,

@@ -103,6 +103,11 @@ pub fn now_rfc3339() -> String {
     format_rfc3339(d.as_secs() as i64, d.subsec_millis())
 }
 
+/// A time in milliseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+pub fn rfc3339_from_ms(ms: i64) -> String {
+    format_rfc3339(ms.div_euclid(1000), ms.rem_euclid(1000) as u32)
+}
+
 fn format_rfc3339(secs: i64, millis: u32) -> String {
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = crate::calendar::civil_from_days(days);

@@ -78,6 +78,15 @@ pub fn required_role(path: &str) -> Option<Role> {
             Role::Assessor
         }
         ("ramtid.v1.ModelService", "GetCatalog") => Role::Assessor,
+        // Assessors only on calculations they made themselves: the handlers check that.
+        (
+            "ramtid.v1.HistoryService",
+            "ListCalculations"
+            | "GetCalculation"
+            | "RecalculateCalculation"
+            | "CompareCalculations",
+        ) => Role::Assessor,
+        ("ramtid.v1.HistoryService", "EraseCase") => Role::Admin,
         (
             "ramtid.v1.ModelService",
             "ListModels" | "GetModel" | "ActivateModel" | "ReloadModels" | "TrainModel",

@@ -30,6 +30,19 @@ pub struct Config {
     pub auth: AuthConfig,
     pub tls: TlsConfig,
     pub audit: AuditConfig,
+    pub history: HistoryConfig,
+}
+
+/// Calculation history (see `crate::history`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistoryConfig {
+    /// `sqlite://PATH` or `postgres://…`. Absent: `sqlite://<data.dir>/history.db`; empty:
+    /// the history is disabled.
+    pub url: Option<String>,
+    /// Calculations older than this many days are purged at start-up and once a day (each
+    /// purge is audited); 0 keeps them.
+    pub retention_days: u32,
 }
 
 /// Access control (bearer tokens). Off by default so that `ramtid serve` works on a fresh
@@ -269,6 +282,20 @@ impl Config {
             );
         }
         self.validate_access()?;
+        if let Some(url) = self.history_url() {
+            if let Err(e) = crate::history::Target::parse(&url) {
+                return invalid("history.url", e.to_string());
+            }
+        }
+        if self.history.retention_days > 365 * 100 {
+            return invalid(
+                "history.retention_days",
+                format!(
+                    "{} days is more than a century; 0 keeps calculations forever",
+                    self.history.retention_days
+                ),
+            );
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return invalid(
                 "log.level",
@@ -362,6 +389,18 @@ impl Config {
         }
     }
 
+    /// The history URL, or None when the history is disabled (`history.url = ""`).
+    pub fn history_url(&self) -> Option<String> {
+        match &self.history.url {
+            None => Some(format!(
+                "sqlite://{}",
+                self.data.dir.join("history.db").display()
+            )),
+            Some(u) if u.trim().is_empty() => None,
+            Some(u) => Some(u.trim().to_string()),
+        }
+    }
+
     pub fn listen_addr(&self) -> SocketAddr {
         self.server.listen.parse().expect("validated")
     }
@@ -430,6 +469,12 @@ mod tests {
             ),
             ("[tls]\ncert = \"server.pem\"\n", "tls.key"),
             ("[tls]\nclient_ca = \"ca.pem\"\n", "tls.client_ca"),
+            ("[history]\nurl = \"mysql://x\"\n", "history.url"),
+            ("[history]\nretention_days = -3\n", "retention_days"),
+            (
+                "[history]\nretention_days = 99999\n",
+                "history.retention_days",
+            ),
         ] {
             let e = load_toml(text, &[]).unwrap_err().to_string();
             assert!(e.contains(key), "{text}: {e}");
@@ -450,6 +495,12 @@ mod tests {
         assert_eq!(tokens.lookup("s3cret").unwrap().name, "dora");
         assert!(tokens.lookup("other").is_none());
         assert!(Config::default().tokens().is_none());
+        assert_eq!(
+            Config::default().history_url().as_deref(),
+            Some("sqlite://data/history.db")
+        );
+        let off = load_toml("[history]\nurl = \"\"\n", &[]).unwrap();
+        assert_eq!(off.history_url(), None);
         assert_eq!(
             Config::default().audit_path(),
             std::path::Path::new("data/audit.log")

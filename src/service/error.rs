@@ -27,6 +27,12 @@ pub enum ApiError {
     /// Training could not run on the data given: FAILED_PRECONDITION.
     #[error("{0}")]
     Precondition(String),
+    /// No such thing (a calculation id): NOT_FOUND.
+    #[error("{0}")]
+    NotFound(String),
+    /// The caller's role may call the method but not on this object: PERMISSION_DENIED.
+    #[error("{0}")]
+    Denied(String),
     /// A fault of the server: INTERNAL.
     #[error("{0}")]
     Internal(String),
@@ -50,7 +56,8 @@ impl ApiError {
     pub fn code(&self) -> Code {
         match self {
             ApiError::Invalid(_) => Code::InvalidArgument,
-            ApiError::ModelNotFound(_) => Code::NotFound,
+            ApiError::ModelNotFound(_) | ApiError::NotFound(_) => Code::NotFound,
+            ApiError::Denied(_) => Code::PermissionDenied,
             ApiError::NoModel => Code::Unavailable,
             ApiError::Refused { .. } | ApiError::Precondition(_) => Code::FailedPrecondition,
             ApiError::TooLarge(_) => Code::ResourceExhausted,

@@ -120,8 +120,12 @@ impl EstimationService for Estimation {
         request: Request<pb::EstimateRequest>,
     ) -> Result<Response<pb::EstimateResponse>, Status> {
         let call = self.shared.begin(Method::Estimate, &request).await;
+        let caller = crate::service::history::caller_name(request.extensions().get());
         let r = request.get_ref();
-        let result = (|| {
+        let result = async {
+            if !r.case_id.is_empty() {
+                crate::service::history::check_case_id("case_id", &r.case_id)?;
+            }
             let model = self.shared.registry.select(&r.model)?;
             call.model(model.name(), model.version());
             let set = convert::needs_set(
@@ -130,9 +134,22 @@ impl EstimationService for Estimation {
                 &r.needs,
                 self.shared.cfg.limits.max_needs,
             )?;
-            let e = estimate_one(&model, &set, true)?;
-            Ok(pb::EstimateResponse { estimate: Some(e) })
-        })();
+            let valid = set
+                .validate(&model.catalog)
+                .map_err(|e| ApiError::Invalid(e.violations))?;
+            let e = estimate_with(&model, &valid, Detail::Full);
+            let mut calculation_id = 0;
+            if let (false, Some(history)) = (r.case_id.is_empty(), &self.shared.history) {
+                // Durable before the answer: an acknowledged calculation is never lost.
+                calculation_id =
+                    crate::service::history::record(history, &r.case_id, caller, &set, &e).await?;
+            }
+            Ok(pb::EstimateResponse {
+                estimate: Some(convert::estimate(e, true)),
+                calculation_id,
+            })
+        }
+        .await;
         call.finish(result)
     }
 

@@ -22,10 +22,15 @@ pub enum Method {
     ReloadModels,
     TrainModel,
     GetCatalog,
+    ListCalculations,
+    GetCalculation,
+    RecalculateCalculation,
+    CompareCalculations,
+    EraseCase,
 }
 
 impl Method {
-    pub const ALL: [Method; 9] = [
+    pub const ALL: [Method; 14] = [
         Method::Estimate,
         Method::EstimateBatch,
         Method::ExplainVisit,
@@ -35,6 +40,11 @@ impl Method {
         Method::ReloadModels,
         Method::TrainModel,
         Method::GetCatalog,
+        Method::ListCalculations,
+        Method::GetCalculation,
+        Method::RecalculateCalculation,
+        Method::CompareCalculations,
+        Method::EraseCase,
     ];
 
     pub fn name(self) -> &'static str {
@@ -48,6 +58,11 @@ impl Method {
             Method::ReloadModels => "ReloadModels",
             Method::TrainModel => "TrainModel",
             Method::GetCatalog => "GetCatalog",
+            Method::ListCalculations => "ListCalculations",
+            Method::GetCalculation => "GetCalculation",
+            Method::RecalculateCalculation => "RecalculateCalculation",
+            Method::CompareCalculations => "CompareCalculations",
+            Method::EraseCase => "EraseCase",
         }
     }
 
@@ -56,6 +71,11 @@ impl Method {
             Method::Estimate | Method::EstimateBatch | Method::ExplainVisit => {
                 "ramtid.v1.EstimationService"
             }
+            Method::ListCalculations
+            | Method::GetCalculation
+            | Method::RecalculateCalculation
+            | Method::CompareCalculations
+            | Method::EraseCase => "ramtid.v1.HistoryService",
             _ => "ramtid.v1.ModelService",
         }
     }
@@ -78,7 +98,7 @@ struct PerMethod {
 
 #[derive(Debug, Default)]
 pub struct Metrics {
-    methods: [PerMethod; 9],
+    methods: [PerMethod; 14],
     /// Needs sets estimated through EstimateBatch (good and bad).
     pub batch_items: AtomicU64,
     pub batch_item_errors: AtomicU64,

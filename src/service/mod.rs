@@ -11,6 +11,7 @@ pub mod config;
 pub mod convert;
 pub mod error;
 pub mod estimation;
+pub mod history;
 pub mod metrics;
 pub mod models;
 pub mod registry;
@@ -51,13 +52,20 @@ pub struct Shared {
     pub registry: Arc<Registry>,
     pub metrics: Arc<Metrics>,
     pub audit: audit::AuditLog,
+    /// The calculation history; None when disabled (`history.url = ""`).
+    pub history: Option<crate::history::HistoryStore>,
     limit: Semaphore,
     next_id: AtomicU64,
     id_prefix: u32,
 }
 
 impl Shared {
-    pub fn new(cfg: Config, registry: Arc<Registry>, metrics: Arc<Metrics>) -> Shared {
+    pub fn new(
+        cfg: Config,
+        registry: Arc<Registry>,
+        metrics: Arc<Metrics>,
+        history: Option<crate::history::HistoryStore>,
+    ) -> Shared {
         let id_prefix = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos() ^ (d.as_secs() as u32))
@@ -65,6 +73,7 @@ impl Shared {
         Shared {
             limit: Semaphore::new(cfg.limits.concurrency),
             audit: audit::AuditLog::new(cfg.audit_path()),
+            history,
             cfg,
             registry,
             metrics,

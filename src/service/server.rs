@@ -4,10 +4,12 @@
 
 use crate::service::config::Config;
 use crate::service::estimation::Estimation;
+use crate::service::history::History;
 use crate::service::metrics::{self, Metrics};
 use crate::service::models::Models;
 use crate::service::pb;
 use crate::service::pb::estimation_service_server::EstimationServiceServer;
+use crate::service::pb::history_service_server::HistoryServiceServer;
 use crate::service::pb::model_service_server::ModelServiceServer;
 use crate::service::registry::Registry;
 use crate::service::Shared;
@@ -23,7 +25,11 @@ use tonic_health::server::HealthReporter;
 use tonic_health::ServingStatus;
 
 /// gRPC service names reported by the health service (besides the overall "").
-pub const SERVICES: [&str; 2] = ["ramtid.v1.EstimationService", "ramtid.v1.ModelService"];
+pub const SERVICES: [&str; 3] = [
+    "ramtid.v1.EstimationService",
+    "ramtid.v1.ModelService",
+    "ramtid.v1.HistoryService",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -38,6 +44,8 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
     #[error("reflection service: {0}")]
     Reflection(String),
+    #[error("history (history.url): {0}")]
+    History(String),
     #[error("TLS ({key}): {message}")]
     Tls { key: &'static str, message: String },
 }
@@ -62,7 +70,7 @@ impl Running {
     /// Stops accepting calls, lets in-flight ones finish (up to `server.shutdown_grace_s`),
     /// and returns when the server has stopped.
     pub async fn shutdown(mut self) -> Result<(), ServeError> {
-        for s in ["", SERVICES[0], SERVICES[1]] {
+        for s in std::iter::once("").chain(SERVICES) {
             self.health
                 .set_service_status(s, ServingStatus::NotServing)
                 .await;
@@ -140,7 +148,7 @@ pub async fn start(cfg: Config) -> Result<Running, ServeError> {
     };
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    for s in ["", SERVICES[0], SERVICES[1]] {
+    for s in std::iter::once("").chain(SERVICES) {
         health
             .set_service_status(s, ServingStatus::NotServing)
             .await;
@@ -157,7 +165,7 @@ pub async fn start(cfg: Config) -> Result<Running, ServeError> {
                 } else {
                     ServingStatus::NotServing
                 };
-                for s in ["", SERVICES[0], SERVICES[1]] {
+                for s in std::iter::once("").chain(SERVICES) {
                     health.set_service_status(s, status).await;
                 }
                 if changes.changed().await.is_err() {
@@ -176,7 +184,23 @@ pub async fn start(cfg: Config) -> Result<Running, ServeError> {
     let max = cfg.limits.max_message_bytes;
     let grace = Duration::from_secs(cfg.server.shutdown_grace_s);
     let (active, candidate) = (cfg.models.active.clone(), cfg.models.candidate.clone());
-    let shared = Arc::new(Shared::new(cfg, registry.clone(), metrics.clone()));
+    let history = open_history(&cfg).await?;
+    if let (Some(store), days @ 1..) = (&history, cfg.history.retention_days) {
+        let audit = Arc::new(crate::service::audit::AuditLog::new(cfg.audit_path()));
+        // The first purge before serving, then once a day.
+        purge(store, days, &audit).await;
+        let (store, audit) = (store.clone(), audit.clone());
+        background.push(tokio::spawn(async move {
+            let day = Duration::from_secs(24 * 3600);
+            loop {
+                tokio::time::sleep(day).await;
+                purge(&store, days, &audit).await;
+            }
+        }));
+    }
+    let shared = Arc::new(Shared::new(cfg, registry.clone(), metrics.clone(), history));
+    let history_service =
+        HistoryServiceServer::new(History::new(shared.clone())).max_decoding_message_size(max);
     let estimation = EstimationServiceServer::new(Estimation::new(shared.clone()))
         .max_decoding_message_size(max);
     let models =
@@ -213,6 +237,7 @@ pub async fn start(cfg: Config) -> Result<Running, ServeError> {
         .add_service(reflection)
         .add_service(estimation)
         .add_service(models)
+        .add_service(history_service)
         .serve_with_incoming_shutdown(incoming(listener), async {
             let _ = rx.await;
         });
@@ -250,6 +275,61 @@ pub async fn start(cfg: Config) -> Result<Running, ServeError> {
         background,
         health,
     })
+}
+
+/// Opens the history `history.url` names (on a blocking thread), or None when disabled.
+async fn open_history(cfg: &Config) -> Result<Option<crate::history::HistoryStore>, ServeError> {
+    let Some(url) = cfg.history_url() else {
+        tracing::info!("calculation history disabled (history.url is empty)");
+        return Ok(None);
+    };
+    if let Some(dir) = match crate::history::Target::parse(&url) {
+        Ok(crate::history::Target::Sqlite(path, _)) => path.parent().map(|p| p.to_path_buf()),
+        _ => None,
+    } {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| ServeError::History(format!("{}: {e}", dir.display())))?;
+        }
+    }
+    let store = tokio::task::spawn_blocking(move || crate::history::HistoryStore::open(&url))
+        .await
+        .map_err(|e| ServeError::History(e.to_string()))?
+        .map_err(|e| ServeError::History(e.to_string()))?;
+    tracing::info!(history = ?store, "calculation history open");
+    Ok(Some(store))
+}
+
+/// Purges calculations older than `days` days and writes the purge to the audit log.
+async fn purge(
+    store: &crate::history::HistoryStore,
+    days: u32,
+    audit: &Arc<crate::service::audit::AuditLog>,
+) {
+    let cutoff = crate::history::now_ms() - i64::from(days) * 86_400_000;
+    let before = crate::service::audit::rfc3339_from_ms(cutoff);
+    let (target, outcome) = match store.purge_older_than(cutoff).await {
+        Ok(n) => {
+            tracing::info!(purged = n, days, "retention: old calculations purged");
+            (
+                format!(
+                    "{n} calculations before {before} purged (history.retention_days = {days})"
+                ),
+                "ok".to_string(),
+            )
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "retention: purge failed");
+            (
+                format!("calculations before {before} (history.retention_days = {days})"),
+                format!("Internal: {e}"),
+            )
+        }
+    };
+    let audit = audit.clone();
+    let _ =
+        tokio::task::spawn_blocking(move || audit.record(None, "purge_history", &target, &outcome))
+            .await;
 }
 
 /// An error and its sources, joined: tonic's own messages say only "transport error".

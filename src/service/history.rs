@@ -1,0 +1,411 @@
+//! `ramtid.v1.HistoryService`: a case's stored calculations, recalculation under another
+//! model, comparison, and erasure; plus what `Estimate` uses to store a calculation.
+//!
+//! Ownership: the access layer lets assessors call the read methods; here an assessor is
+//! limited to calculations recorded under their own token name. `data` and `admin` (and
+//! every caller when access control is disabled) see all.
+
+use crate::estimate::{estimate_with, Detail, Estimate};
+use crate::history::{Calculation, HistoryError, HistoryStore, StoredCalculation};
+use crate::needs::NeedsSet;
+use crate::service::auth::{Caller, Role};
+use crate::service::convert;
+use crate::service::error::ApiError;
+use crate::service::metrics::Method;
+use crate::service::pb::{self, history_service_server::HistoryService};
+use crate::service::Shared;
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+/// Longest case id accepted.
+pub const MAX_CASE_ID: usize = 128;
+
+/// The name a calculation is recorded under: the token's name, or "anonymous" when access
+/// control is disabled.
+pub fn caller_name(caller: Option<&Caller>) -> &str {
+    caller.map(|c| c.name.as_str()).unwrap_or("anonymous")
+}
+
+/// Refuses empty, overlong and personnummer-like case ids, naming `field`.
+pub fn check_case_id(field: &str, case_id: &str) -> Result<(), ApiError> {
+    if case_id.trim().is_empty() {
+        return Err(ApiError::field(field, "is required"));
+    }
+    if case_id.chars().count() > MAX_CASE_ID {
+        return Err(ApiError::field(
+            field,
+            format!("is longer than {MAX_CASE_ID} characters"),
+        ));
+    }
+    if crate::personnummer::looks_like_personnummer(case_id) {
+        return Err(ApiError::field(
+            field,
+            "looks like a personnummer or samordningsnummer; ids must be pseudonymous",
+        ));
+    }
+    Ok(())
+}
+
+fn history_error(e: HistoryError) -> ApiError {
+    match e {
+        HistoryError::BadPageToken(_) => ApiError::field("page_token", e.to_string()),
+        other => ApiError::Internal(format!("calculation history: {other}")),
+    }
+}
+
+/// Stores one calculation durably; its id.
+pub async fn record(
+    history: &HistoryStore,
+    case_id: &str,
+    caller: &str,
+    needs: &NeedsSet,
+    result: &Estimate,
+) -> Result<i64, ApiError> {
+    let json = |v: serde_json::Result<String>| {
+        v.map_err(|e| ApiError::Internal(format!("cannot encode the calculation: {e}")))
+    };
+    let calc = Calculation {
+        case_id: case_id.to_string(),
+        created_ms: crate::history::now_ms(),
+        caller: caller.to_string(),
+        model_name: result.model_name.clone(),
+        model_version: result.model_version.clone(),
+        needs_json: json(serde_json::to_string(needs))?,
+        result_json: json(serde_json::to_string(result))?,
+        weekly_min: result.weekly_min,
+    };
+    history.record(calc).await.map_err(history_error)
+}
+
+#[derive(Debug, Clone)]
+pub struct History {
+    shared: Arc<Shared>,
+}
+
+impl History {
+    pub fn new(shared: Arc<Shared>) -> Self {
+        History { shared }
+    }
+
+    fn store(&self) -> Result<&HistoryStore, ApiError> {
+        self.shared.history.as_ref().ok_or_else(|| {
+            ApiError::Precondition(
+                "the calculation history is disabled on this server (history.url is empty)".into(),
+            )
+        })
+    }
+
+    /// A calculation the caller may see, or NOT_FOUND / PERMISSION_DENIED.
+    async fn fetch(
+        &self,
+        field: &str,
+        id: i64,
+        caller: Option<&Caller>,
+    ) -> Result<StoredCalculation, ApiError> {
+        let store = self.store()?;
+        let calc =
+            store.get(id).await.map_err(history_error)?.ok_or_else(|| {
+                ApiError::NotFound(format!("{field}: no calculation with id {id}"))
+            })?;
+        owned(caller, &calc)?;
+        Ok(calc)
+    }
+}
+
+/// An assessor sees only calculations recorded under their own name.
+fn owned(caller: Option<&Caller>, calc: &StoredCalculation) -> Result<(), ApiError> {
+    match caller {
+        Some(c) if c.role == Role::Assessor && c.name != calc.calc.caller => {
+            Err(ApiError::Denied(format!(
+                "calculation {} was made by another caller; an assessor sees only their own calculations",
+                calc.id
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn parse_needs(calc: &StoredCalculation) -> Result<NeedsSet, ApiError> {
+    serde_json::from_str(&calc.calc.needs_json).map_err(|e| {
+        ApiError::Internal(format!(
+            "calculation {}: stored needs cannot be read: {e}",
+            calc.id
+        ))
+    })
+}
+
+fn parse_result(calc: &StoredCalculation) -> Result<Estimate, ApiError> {
+    serde_json::from_str(&calc.calc.result_json).map_err(|e| {
+        ApiError::Internal(format!(
+            "calculation {}: stored result cannot be read: {e}",
+            calc.id
+        ))
+    })
+}
+
+fn context_value(v: &serde_json::Value) -> pb::ContextValue {
+    use pb::context_value::Value;
+    let value = match v {
+        serde_json::Value::Number(n) => n.as_f64().map(Value::Number),
+        serde_json::Value::Bool(b) => Some(Value::Flag(*b)),
+        serde_json::Value::String(s) => Some(Value::Label(s.clone())),
+        serde_json::Value::Null => None,
+        other => Some(Value::Label(other.to_string())),
+    };
+    pb::ContextValue { value }
+}
+
+fn needs_pb(n: &NeedsSet) -> pb::NeedsSet {
+    pb::NeedsSet {
+        recipient_id: n.recipient_id.clone(),
+        context: n
+            .context
+            .iter()
+            .map(|(k, v)| (k.clone(), context_value(v)))
+            .collect(),
+        needs: n
+            .needs
+            .iter()
+            .map(|x| pb::Need {
+                code: x.code.clone(),
+                per_week: x.per_week,
+                slot: x.slot.clone().unwrap_or_default(),
+                staff: x.staff.unwrap_or(0),
+            })
+            .collect(),
+    }
+}
+
+fn calculation_pb(c: &StoredCalculation) -> Result<pb::Calculation, ApiError> {
+    Ok(pb::Calculation {
+        id: c.id,
+        case_id: c.calc.case_id.clone(),
+        created: crate::service::audit::rfc3339_from_ms(c.calc.created_ms),
+        caller: c.calc.caller.clone(),
+        model: Some(pb::ModelRef {
+            name: c.calc.model_name.clone(),
+            version: c.calc.model_version.clone(),
+        }),
+        needs: Some(needs_pb(&parse_needs(c)?)),
+        estimate: Some(convert::estimate(parse_result(c)?, true)),
+    })
+}
+
+/// The difference `after − before`, per kind of visit and per need.
+pub fn difference(
+    before: &Estimate,
+    after: &Estimate,
+) -> (Vec<pb::VisitDelta>, Vec<pb::NeedDelta>) {
+    let mut visits: Vec<pb::VisitDelta> = Vec::new();
+    let key = |v: &crate::estimate::VisitEstimate| {
+        let mut tasks = v.tasks.clone();
+        tasks.sort();
+        (tasks, v.slot.as_str().to_string(), u32::from(v.staff))
+    };
+    let slot_of = |v: &crate::estimate::VisitEstimate, visits: &mut Vec<pb::VisitDelta>| -> usize {
+        let (tasks, slot, staff) = key(v);
+        if let Some(i) = visits
+            .iter()
+            .position(|d| d.tasks == tasks && d.slot == slot && d.staff == staff)
+        {
+            return i;
+        }
+        visits.push(pb::VisitDelta {
+            tasks,
+            slot,
+            staff,
+            ..Default::default()
+        });
+        visits.len() - 1
+    };
+    for v in &before.visits {
+        let i = slot_of(v, &mut visits);
+        let d = &mut visits[i];
+        d.before_per_week += v.per_week;
+        d.before_minutes = v.minutes;
+        d.before_weekly_min += v.weekly_min;
+    }
+    for v in &after.visits {
+        let i = slot_of(v, &mut visits);
+        let d = &mut visits[i];
+        d.after_per_week += v.per_week;
+        d.after_minutes = v.minutes;
+        d.after_weekly_min += v.weekly_min;
+    }
+    for d in &mut visits {
+        d.delta_weekly_min = d.after_weekly_min - d.before_weekly_min;
+    }
+    let n = before.per_need.len().max(after.per_need.len());
+    let needs = (0..n)
+        .map(|i| {
+            let (b, a) = (before.per_need.get(i), after.per_need.get(i));
+            let code = a.or(b).map(|x| x.code.clone()).unwrap_or_default();
+            let bw = b.map_or(0.0, |x| x.weekly_min);
+            let aw = a.map_or(0.0, |x| x.weekly_min);
+            pb::NeedDelta {
+                code,
+                before_per_week: b.map_or(0.0, |x| x.per_week),
+                after_per_week: a.map_or(0.0, |x| x.per_week),
+                before_weekly_min: bw,
+                after_weekly_min: aw,
+                delta_weekly_min: aw - bw,
+            }
+        })
+        .collect();
+    (visits, needs)
+}
+
+fn comparison(
+    before: &StoredCalculation,
+    after: Option<&StoredCalculation>,
+    after_estimate: Estimate,
+) -> Result<pb::Comparison, ApiError> {
+    let before_estimate = parse_result(before)?;
+    let (visits, needs) = difference(&before_estimate, &after_estimate);
+    Ok(pb::Comparison {
+        before: Some(calculation_pb(before)?),
+        after: after.map(calculation_pb).transpose()?,
+        delta_weekly_min: after_estimate.weekly_min - before_estimate.weekly_min,
+        delta_weekly_staff_min: after_estimate.weekly_staff_min - before_estimate.weekly_staff_min,
+        after_estimate: Some(convert::estimate(after_estimate, true)),
+        visits,
+        needs,
+    })
+}
+
+#[tonic::async_trait]
+impl HistoryService for History {
+    async fn list_calculations(
+        &self,
+        request: Request<pb::ListCalculationsRequest>,
+    ) -> Result<Response<pb::ListCalculationsResponse>, Status> {
+        let call = self.shared.begin(Method::ListCalculations, &request).await;
+        let caller = request.extensions().get::<Caller>();
+        let r = request.get_ref();
+        let result = async {
+            let store = self.store()?;
+            check_case_id("case_id", &r.case_id)?;
+            let page = store
+                .list(&r.case_id, r.page_size as usize, &r.page_token)
+                .await
+                .map_err(history_error)?;
+            for c in &page.items {
+                owned(caller, c)?;
+            }
+            Ok(pb::ListCalculationsResponse {
+                calculations: page
+                    .items
+                    .iter()
+                    .map(calculation_pb)
+                    .collect::<Result<_, _>>()?,
+                next_page_token: page.next_page_token.unwrap_or_default(),
+            })
+        }
+        .await;
+        call.finish(result)
+    }
+
+    async fn get_calculation(
+        &self,
+        request: Request<pb::GetCalculationRequest>,
+    ) -> Result<Response<pb::Calculation>, Status> {
+        let call = self.shared.begin(Method::GetCalculation, &request).await;
+        let caller = request.extensions().get::<Caller>();
+        let r = request.get_ref();
+        let result = async {
+            let c = self.fetch("id", r.id, caller).await?;
+            calculation_pb(&c)
+        }
+        .await;
+        call.finish(result)
+    }
+
+    async fn recalculate_calculation(
+        &self,
+        request: Request<pb::RecalculateCalculationRequest>,
+    ) -> Result<Response<pb::Comparison>, Status> {
+        let call = self
+            .shared
+            .begin(Method::RecalculateCalculation, &request)
+            .await;
+        let caller = request.extensions().get::<Caller>();
+        let r = request.get_ref();
+        let result = async {
+            let stored = self.fetch("id", r.id, caller).await?;
+            let model = self.shared.registry.select(&r.model)?;
+            call.model(model.name(), model.version());
+            let needs = parse_needs(&stored)?;
+            let valid = needs.validate(&model.catalog).map_err(|e| {
+                ApiError::Precondition(format!(
+                    "calculation {}'s needs are not valid under model {}/{}: {}",
+                    stored.id,
+                    model.name(),
+                    model.version(),
+                    e.violations
+                        .iter()
+                        .map(|v| v.to_string())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ))
+            })?;
+            let fresh = estimate_with(&model, &valid, Detail::Full);
+            comparison(&stored, None, fresh)
+        }
+        .await;
+        call.finish(result)
+    }
+
+    async fn compare_calculations(
+        &self,
+        request: Request<pb::CompareCalculationsRequest>,
+    ) -> Result<Response<pb::Comparison>, Status> {
+        let call = self
+            .shared
+            .begin(Method::CompareCalculations, &request)
+            .await;
+        let caller = request.extensions().get::<Caller>();
+        let r = request.get_ref();
+        let result = async {
+            let a = self.fetch("id_a", r.id_a, caller).await?;
+            let b = self.fetch("id_b", r.id_b, caller).await?;
+            let after = parse_result(&b)?;
+            comparison(&a, Some(&b), after)
+        }
+        .await;
+        call.finish(result)
+    }
+
+    async fn erase_case(
+        &self,
+        request: Request<pb::EraseCaseRequest>,
+    ) -> Result<Response<pb::EraseCaseResponse>, Status> {
+        let call = self.shared.begin(Method::EraseCase, &request).await;
+        let caller = request.extensions().get::<Caller>().cloned();
+        let r = request.get_ref();
+        let result = async {
+            let store = self.store()?;
+            check_case_id("case_id", &r.case_id)?;
+            let outcome = store.erase_case(&r.case_id).await.map_err(history_error);
+            let (target, text) = match &outcome {
+                Ok(n) => (
+                    format!("case {} ({n} calculations erased)", r.case_id),
+                    "ok".to_string(),
+                ),
+                Err(e) => (
+                    format!("case {}", r.case_id),
+                    format!("{:?}: {e}", e.code()),
+                ),
+            };
+            let shared = self.shared.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                shared
+                    .audit
+                    .record(caller.as_ref(), "erase_case", &target, &text)
+            })
+            .await;
+            Ok(pb::EraseCaseResponse { erased: outcome? })
+        }
+        .await;
+        call.finish(result)
+    }
+}
