@@ -6,6 +6,8 @@
 //!
 //! The certificates are in tests/fixtures/tls/ (test-only; see the README there).
 
+mod common;
+use common::{copy_dir, simulate_small, train_small};
 use ramtid::service::auth::{hash_token, Role};
 use ramtid::service::client::sample_request;
 use ramtid::service::config::{Config, TokenConfig};
@@ -14,8 +16,6 @@ use ramtid::service::pb::{
     history_service_client::HistoryServiceClient, model_service_client::ModelServiceClient,
 };
 use ramtid::service::{start, Running};
-use ramtid::simulate::{simulate, Municipality, SimConfig};
-use ramtid::train::{train, TrainRequest};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -52,49 +52,10 @@ fn fixture() -> &'static Fixture {
         let root = tempfile::tempdir().unwrap().keep();
         let data = root.join("data");
         let models = root.join("models");
-        simulate(
-            &SimConfig {
-                municipality: Municipality::Nordstad,
-                seed: 7,
-                recipients: 150,
-                weeks: 3,
-                holdout_recipients: 30,
-            },
-            &data,
-        )
-        .unwrap();
-        train(
-            &TrainRequest {
-                catalog: data.join("catalog.toml"),
-                visits: data.join("visits.csv"),
-                models_dir: models.clone(),
-                name: "nordstad".into(),
-                rejects: None,
-                cleaning: Default::default(),
-                settings: ramtid::fit::FitSettings {
-                    folds: 3,
-                    ..Default::default()
-                },
-                progress: false,
-            },
-            |_| {},
-        )
-        .unwrap();
+        simulate_small(&data, 7);
+        train_small(&data, &models);
         Fixture { data, models }
     })
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
 }
 
 struct World {

@@ -6,6 +6,8 @@
 //! Each test builds on a small model trained here from a simulated municipality, so the
 //! tests do not depend on the model shipped in `models/`.
 
+mod common;
+use common::{copy_dir, simulate_small, train_small};
 use ramtid::service::client::sample_request;
 use ramtid::service::config::Config;
 use ramtid::service::pb::{
@@ -13,10 +15,8 @@ use ramtid::service::pb::{
     model_service_client::ModelServiceClient,
 };
 use ramtid::service::{start, Running};
-use ramtid::simulate::{simulate, Municipality, SimConfig};
-use ramtid::train::{train, TrainRequest};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
@@ -43,55 +43,10 @@ fn fixture() -> &'static Fixture {
         let root = tempfile::tempdir().unwrap().keep();
         let data = root.join("data");
         let models = root.join("models");
-        simulate(
-            &SimConfig {
-                municipality: Municipality::Nordstad,
-                seed: 7,
-                recipients: 150,
-                weeks: 3,
-                holdout_recipients: 30,
-            },
-            &data,
-        )
-        .unwrap();
-        train_into(&data, &models);
+        simulate_small(&data, 7);
+        train_small(&data, &models);
         Fixture { data, models }
     })
-}
-
-fn train_into(data: &Path, models: &Path) -> ramtid::model::Model {
-    let settings = ramtid::fit::FitSettings {
-        folds: 3,
-        ..Default::default()
-    };
-    let (model, _) = train(
-        &TrainRequest {
-            catalog: data.join("catalog.toml"),
-            visits: data.join("visits.csv"),
-            models_dir: models.to_path_buf(),
-            name: "nordstad".into(),
-            rejects: None,
-            cleaning: Default::default(),
-            settings,
-            progress: false,
-        },
-        |_| {},
-    )
-    .unwrap();
-    model
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
 }
 
 /// A test's own world: a models root (copy of the fixture's, or empty) and a data root.
@@ -907,7 +862,7 @@ async fn reload_activate_and_a_corrupt_version_is_refused() {
     let version_of = |r: pb::EstimateResponse| r.estimate.unwrap().model.unwrap().version;
 
     // A new version appears on disk: reload makes it the candidate; production stays.
-    train_into(&w.data, &w.models);
+    train_small(&w.data, &w.models);
     let r = s
         .models()
         .reload_models(pb::ReloadModelsRequest::default())
@@ -1023,7 +978,7 @@ async fn reload_activate_and_a_corrupt_version_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn activation_under_load_fails_no_call() {
     let w = world(true);
-    train_into(&w.data, &w.models); // nordstad/2 on disk before start-up
+    train_small(&w.data, &w.models); // nordstad/2 on disk before start-up
     let mut cfg = config(&w);
     cfg.models.active = "nordstad/1".into();
     let s = serve(cfg, true).await;

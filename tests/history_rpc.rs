@@ -4,6 +4,8 @@
 //! compares and erases; personnummer-like case ids are refused; with access control on, an
 //! assessor cannot read another assessor's calculations and only admin may erase.
 
+mod common;
+use common::{copy_dir, simulate_small, train_small};
 use ramtid::service::auth::{hash_token, Role};
 use ramtid::service::client::sample_request;
 use ramtid::service::config::{Config, TokenConfig};
@@ -12,8 +14,6 @@ use ramtid::service::pb::{
     history_service_client::HistoryServiceClient, model_service_client::ModelServiceClient,
 };
 use ramtid::service::{start, Running};
-use ramtid::simulate::{simulate, Municipality, SimConfig};
-use ramtid::train::{train, TrainRequest};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -37,53 +37,14 @@ fn fixture() -> &'static Fixture {
         // nordstad/1 (production) and nordstad/2 (candidate, other visits: other minutes).
         for seed in [11, 12] {
             let data = root.join(format!("data-{seed}"));
-            simulate(
-                &SimConfig {
-                    municipality: Municipality::Nordstad,
-                    seed,
-                    recipients: 150,
-                    weeks: 3,
-                    holdout_recipients: 30,
-                },
-                &data,
-            )
-            .unwrap();
-            train(
-                &TrainRequest {
-                    catalog: data.join("catalog.toml"),
-                    visits: data.join("visits.csv"),
-                    models_dir: models.clone(),
-                    name: "nordstad".into(),
-                    rejects: None,
-                    cleaning: Default::default(),
-                    settings: ramtid::fit::FitSettings {
-                        folds: 3,
-                        ..Default::default()
-                    },
-                    progress: false,
-                },
-                |_| {},
-            )
-            .unwrap();
+            simulate_small(&data, seed);
+            train_small(&data, &models);
         }
         Fixture {
             data: root.join("data-11"),
             models,
         }
     })
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
 }
 
 const ANNA: &str = "anna-token-1";

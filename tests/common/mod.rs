@@ -1,0 +1,58 @@
+//! What the server tests share: a small simulated municipality, a model trained on it, and
+//! copying a fixture into a test's own folder.
+#![allow(dead_code)] // each test crate uses its own part
+
+use ramtid::model::Model;
+use ramtid::simulate::{simulate, Municipality, SimConfig};
+use ramtid::train::{train, TrainRequest};
+use std::path::Path;
+
+/// A small nordstad: enough visits to train on in well under a second.
+pub fn simulate_small(data: &Path, seed: u64) {
+    simulate(
+        &SimConfig {
+            municipality: Municipality::Nordstad,
+            seed,
+            recipients: 150,
+            weeks: 3,
+            holdout_recipients: 30,
+        },
+        data,
+    )
+    .unwrap();
+}
+
+/// Trains the next version of `nordstad` under `models` from simulated `data`.
+pub fn train_small(data: &Path, models: &Path) -> Model {
+    let (model, _) = train(
+        &TrainRequest {
+            catalog: data.join("catalog.toml"),
+            visits: data.join("visits.csv"),
+            models_dir: models.to_path_buf(),
+            name: "nordstad".into(),
+            rejects: None,
+            cleaning: Default::default(),
+            settings: ramtid::fit::FitSettings {
+                folds: 3,
+                ..Default::default()
+            },
+            progress: false,
+        },
+        |_| {},
+    )
+    .unwrap();
+    model
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
