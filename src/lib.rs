@@ -39,6 +39,7 @@ pub mod needs;
 pub mod personnummer;
 pub mod plan;
 pub mod progress;
+pub mod rebudget;
 pub mod service;
 pub mod simulate;
 pub mod slot;
