@@ -112,6 +112,19 @@ enum Command {
         #[arg(long)]
         record: bool,
     },
+    /// Re-budget the caseload: recompute every case's latest stored calculation under a
+    /// candidate model; writes rebudget.json and report.html and prints a summary.
+    Rebudget {
+        /// The calculation history, sqlite://PATH or postgres://…
+        #[arg(long)]
+        history: String,
+        /// The candidate: a model version folder (or name folder: its newest version).
+        #[arg(long)]
+        model: PathBuf,
+        /// Folder for rebudget.json and report.html.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Serve the gRPC API (estimation, models, health, reflection) and /metrics.
     /// Configuration: defaults < ramtid.toml (or --config) < RAMTID__SECTION__KEY < flags.
     Serve {
@@ -518,6 +531,23 @@ fn run(command: Command) -> Result<ExitCode, String> {
                     "warning: {} of {} needs lines failed and were left out (listed in report.html)",
                     evaluation.data.needs_failed, evaluation.data.needs_lines
                 );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rebudget {
+            history,
+            model,
+            out,
+        } => {
+            let dir = resolve(&model).map_err(|e| e.to_string())?;
+            let model = Model::load(&dir).map_err(|e| e.to_string())?;
+            let store = ramtid::history::HistoryStore::open(&history).map_err(|e| e.to_string())?;
+            let summary = ramtid::rebudget::rebudget(&store, &model).map_err(|e| e.to_string())?;
+            let written =
+                ramtid::rebudget::write_report(&summary, &out).map_err(|e| e.to_string())?;
+            print!("{}", summary.summary_text());
+            for p in &written {
+                eprintln!("wrote {}", p.display());
             }
             Ok(ExitCode::SUCCESS)
         }

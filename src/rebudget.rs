@@ -248,3 +248,164 @@ pub fn rebudget(store: &HistoryStore, candidate: &Model) -> Result<Summary, Hist
     }
     Ok(r.finish())
 }
+
+// ---------------------------------------------------------------------------------------
+// Report
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+impl Summary {
+    /// A few lines for the terminal.
+    pub fn summary_text(&self) -> String {
+        let t = &self.total;
+        format!(
+            "candidate {}/{}: {} cases ({} recalculated, {} refused)\n\
+             per week:  {:.0} → {:.0} min ({:+.2} %)\n\
+             per month: {:.0} → {:.0} min ({:.0} → {:.0} h)\n",
+            self.candidate_name,
+            self.candidate_version,
+            self.cases_seen,
+            t.cases,
+            self.refused_count,
+            t.before_weekly_min,
+            t.after_weekly_min,
+            t.change_pct,
+            t.before_monthly_min,
+            t.after_monthly_min,
+            t.before_monthly_min / 60.0,
+            t.after_monthly_min / 60.0,
+        )
+    }
+}
+
+/// Horizontal bars of the change in % per group, centred on zero.
+pub fn change_bars_svg(groups: &[GroupChange]) -> String {
+    use std::fmt::Write;
+    const W: f64 = 760.0;
+    const LABEL: f64 = 220.0;
+    const R: f64 = 70.0;
+    const ROW: f64 = 18.0;
+    const TOP: f64 = 40.0;
+    let max = groups
+        .iter()
+        .map(|g| g.totals.change_pct.abs())
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max);
+    let (max, _) = crate::evaluate::report::nice_ticks(max.max(0.1), 4);
+    let pw = W - LABEL - R;
+    let zero = LABEL + pw / 2.0;
+    let sx = |p: f64| zero + (pw / 2.0) * p.clamp(-max, max) / max;
+    let h = TOP + ROW * groups.len() as f64 + 30.0;
+    let mut s = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{h:.0}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = write!(
+        s,
+        r#"<text x="10" y="18" font-weight="bold">Change in minutes per week by group (%)</text>"#
+    );
+    for (i, g) in groups.iter().enumerate() {
+        let y = TOP + ROW * i as f64;
+        let p = g.totals.change_pct;
+        let (x0, x1) = if p >= 0.0 {
+            (zero, sx(p))
+        } else {
+            (sx(p), zero)
+        };
+        let color = if p >= 0.0 { "#c0504d" } else { "#4f81bd" };
+        let _ = write!(
+            s,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{} = {} (n={})</text><rect x="{x0:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{color}"/><text x="{:.1}" y="{:.1}">{p:+.2}</text>"#,
+            LABEL - 6.0,
+            y + 12.0,
+            esc(&g.variable),
+            esc(&g.value),
+            g.totals.cases,
+            y + 3.0,
+            (x1 - x0).max(0.5),
+            ROW - 6.0,
+            W - R + 6.0,
+            y + 12.0,
+        );
+    }
+    let yb = TOP + ROW * groups.len() as f64;
+    let _ = write!(
+        s,
+        r##"<line x1="{zero:.1}" y1="{:.1}" x2="{zero:.1}" y2="{yb:.1}" stroke="#333"/><text x="{LABEL}" y="{:.1}">−{max}</text><text x="{zero:.1}" y="{:.1}" text-anchor="middle">0</text><text x="{:.1}" y="{:.1}" text-anchor="end">+{max}</text></svg>"##,
+        TOP - 4.0,
+        yb + 16.0,
+        yb + 16.0,
+        W - R,
+        yb + 16.0,
+    );
+    s
+}
+
+/// The report: totals, bar charts by group and by model version, movers, refused cases.
+pub fn html(s: &Summary) -> String {
+    use std::fmt::Write;
+    let mut h = String::from(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>ramtid re-budgeting</title>\
+         <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}\
+         td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}</style></head><body>",
+    );
+    let _ = write!(
+        h,
+        "<h1>Re-budgeting under {}/{}</h1><pre>{}</pre>",
+        esc(&s.candidate_name),
+        esc(&s.candidate_version),
+        esc(&s.summary_text())
+    );
+    h.push_str("<h2>By context group</h2>");
+    h.push_str(&change_bars_svg(&s.by_group));
+    h.push_str("<h2>By model version of the stored calculation</h2>");
+    h.push_str(&change_bars_svg(&s.by_model_version));
+    h.push_str("<h2>Cases that move most</h2><table><tr><th>case</th><th>before min/wk</th><th>after min/wk</th><th>change min/wk</th><th>change %</th></tr>");
+    for m in &s.top_movers {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{:+.1}</td><td>{:+.2}</td></tr>",
+            esc(&m.case_id),
+            m.before_weekly_min,
+            m.after_weekly_min,
+            m.change_min,
+            m.change_pct
+        );
+    }
+    h.push_str("</table>");
+    let _ = write!(
+        h,
+        "<h2>Refused cases ({})</h2><table><tr><th>case</th><th>reason</th></tr>",
+        s.refused_count
+    );
+    for r in &s.refused {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td style=\"text-align:left\">{}</td></tr>",
+            esc(&r.case_id),
+            esc(&r.reason)
+        );
+    }
+    h.push_str("</table></body></html>\n");
+    h
+}
+
+/// Writes `rebudget.json` and `report.html` into `out` (created if needed).
+pub fn write_report(
+    s: &Summary,
+    out: &std::path::Path,
+) -> std::io::Result<Vec<std::path::PathBuf>> {
+    std::fs::create_dir_all(out)?;
+    let json = out.join("rebudget.json");
+    let report = out.join("report.html");
+    std::fs::write(
+        &json,
+        serde_json::to_string_pretty(s).map_err(std::io::Error::other)?,
+    )?;
+    std::fs::write(&report, html(s))?;
+    Ok(vec![json, report])
+}

@@ -217,3 +217,31 @@ fn time_100k_cases() {
     assert_eq!(s.total.cases, 100_000);
     assert!(secs <= 30.0);
 }
+
+#[test]
+fn the_subcommand_writes_json_and_report() {
+    let model = shipped();
+    let dir = tempfile::tempdir().unwrap();
+    let (store, path) = open_store(dir.path());
+    fill_sqlite(&path, &calculations(&model, 50));
+    drop(store);
+    let out = dir.path().join("out");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ramtid"))
+        .args(["rebudget", "--history"])
+        .arg(format!("sqlite://{}", path.display()))
+        .args(["--model", "models/nordstad/1", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("50 cases"));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("rebudget.json")).unwrap()).unwrap();
+    assert_eq!(json["cases_seen"], 50);
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("<rect"));
+}
