@@ -7,7 +7,7 @@
 //! The certificates are in tests/fixtures/tls/ (test-only; see the README there).
 
 mod common;
-use common::{copy_dir, simulate_small, train_small};
+use common::{copy_dir, fixture};
 use ramtid::service::auth::{hash_token, Role};
 use ramtid::service::client::sample_request;
 use ramtid::service::config::{Config, TokenConfig};
@@ -17,7 +17,6 @@ use ramtid::service::pb::{
 };
 use ramtid::service::{start, Running};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 use tonic::{Code, Request, Status};
@@ -40,23 +39,6 @@ fn pem(name: &str) -> Vec<u8> {
 // ---------------------------------------------------------------------------------------
 // Fixture: one simulated municipality and one trained model, copied per test.
 // ---------------------------------------------------------------------------------------
-
-struct Fixture {
-    data: PathBuf,
-    models: PathBuf,
-}
-
-fn fixture() -> &'static Fixture {
-    static F: OnceLock<Fixture> = OnceLock::new();
-    F.get_or_init(|| {
-        let root = tempfile::tempdir().unwrap().keep();
-        let data = root.join("data");
-        let models = root.join("models");
-        simulate_small(&data, 7);
-        train_small(&data, &models);
-        Fixture { data, models }
-    })
-}
 
 struct World {
     _dir: tempfile::TempDir,

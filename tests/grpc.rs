@@ -7,7 +7,7 @@
 //! tests do not depend on the model shipped in `models/`.
 
 mod common;
-use common::{copy_dir, simulate_small, train_small};
+use common::{copy_dir, fixture, train_small};
 use ramtid::service::client::sample_request;
 use ramtid::service::config::Config;
 use ramtid::service::pb::{
@@ -17,7 +17,6 @@ use ramtid::service::pb::{
 use ramtid::service::{start, Running};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
@@ -29,25 +28,6 @@ use tonic_types::StatusExt;
 // ---------------------------------------------------------------------------------------
 // Fixture: one simulated municipality and one trained model, copied per test.
 // ---------------------------------------------------------------------------------------
-
-struct Fixture {
-    /// Simulated data: catalog.toml, visits.csv, needs.jsonl, truth.csv.
-    data: PathBuf,
-    /// A models root holding nordstad/1.
-    models: PathBuf,
-}
-
-fn fixture() -> &'static Fixture {
-    static F: OnceLock<Fixture> = OnceLock::new();
-    F.get_or_init(|| {
-        let root = tempfile::tempdir().unwrap().keep();
-        let data = root.join("data");
-        let models = root.join("models");
-        simulate_small(&data, 7);
-        train_small(&data, &models);
-        Fixture { data, models }
-    })
-}
 
 /// A test's own world: a models root (copy of the fixture's, or empty) and a data root.
 struct World {

@@ -5,7 +5,8 @@
 use ramtid::model::Model;
 use ramtid::simulate::{simulate, Municipality, SimConfig};
 use ramtid::train::{train, TrainRequest};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 /// A small nordstad: enough visits to train on in well under a second.
 pub fn simulate_small(data: &Path, seed: u64) {
@@ -55,4 +56,25 @@ pub fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(e.path(), target).unwrap();
         }
     }
+}
+
+/// One simulated municipality and one trained model, made once per test binary; tests copy
+/// it into folders of their own.
+pub struct Fixture {
+    /// Simulated data: catalog.toml, visits.csv, needs.jsonl, truth.csv.
+    pub data: PathBuf,
+    /// A models root holding nordstad/1.
+    pub models: PathBuf,
+}
+
+pub fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let root = tempfile::tempdir().unwrap().keep();
+        let data = root.join("data");
+        let models = root.join("models");
+        simulate_small(&data, 7);
+        train_small(&data, &models);
+        Fixture { data, models }
+    })
 }
