@@ -124,6 +124,9 @@ enum Command {
         /// Folder for rebudget.json and report.html.
         #[arg(long)]
         out: PathBuf,
+        /// How many of the cases that move most to list.
+        #[arg(long, default_value_t = ramtid::rebudget::TOP_MOVERS)]
+        top: usize,
     },
     /// Serve the gRPC API (estimation, models, health, reflection) and /metrics.
     /// Configuration: defaults < ramtid.toml (or --config) < RAMTID__SECTION__KEY < flags.
@@ -538,11 +541,12 @@ fn run(command: Command) -> Result<ExitCode, String> {
             history,
             model,
             out,
+            top,
         } => {
             let dir = resolve(&model).map_err(|e| e.to_string())?;
             let model = Model::load(&dir).map_err(|e| e.to_string())?;
             let store = ramtid::history::HistoryStore::open(&history).map_err(|e| e.to_string())?;
-            let summary = ramtid::rebudget::rebudget(&store, &model).map_err(|e| e.to_string())?;
+            let summary = ramtid::rebudget::rebudget(&store, &model, top).map_err(|e| e.to_string())?;
             let written =
                 ramtid::rebudget::write_report(&summary, &out).map_err(|e| e.to_string())?;
             print!("{}", summary.summary_text());

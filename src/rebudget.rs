@@ -1,11 +1,12 @@
 //! Caseload re-budgeting: before a candidate model is activated, recompute every case's
-//! latest calculation under it and summarize the change (per week and month, by context
-//! group, by the model version that made the stored calculation, and the cases that move
-//! most).
+//! latest calculation under it and summarize the change (per week and month, by team, by
+//! context group with numeric variables such as age in bands, by the model version that made
+//! the stored calculation, and the cases that move most).
 //!
 //! [`summarize`] is pure computation over an iterator of calculations (testable without a
 //! database); [`rebudget`] feeds it from a [`HistoryStore`] scan.
 
+use crate::catalog::{ContextKind, ContextVar};
 use crate::estimate::{estimate_with, Detail, WEEKS_PER_MONTH};
 use crate::history::{Calculation, HistoryError, HistoryStore};
 use crate::model::Model;
@@ -13,8 +14,10 @@ use crate::needs::NeedsSet;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// How many of the cases that move most the summary lists.
+/// How many of the cases that move most the summary lists by default.
 pub const TOP_MOVERS: usize = 20;
+/// What a team is called in the summary when the calculation named none.
+pub const NO_UNIT: &str = "(not given)";
 /// How many refused cases the summary lists by name (all are counted).
 pub const MAX_LISTED_INVALID: usize = 1000;
 
@@ -66,6 +69,7 @@ pub struct GroupChange {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Mover {
     pub case_id: String,
+    pub unit_id: String,
     pub before_weekly_min: f64,
     pub after_weekly_min: f64,
     pub change_min: f64,
@@ -93,25 +97,75 @@ pub struct Summary {
     pub refused_count: usize,
     /// The first [`MAX_LISTED_INVALID`] of them, with the reason.
     pub refused: Vec<Refused>,
-    /// Each context variable and value (sorted); a variable's groups add up to the total
-    /// when every case carries it.
+    /// By the team or provider named in the calculation (`unit_id`; [`NO_UNIT`] when none);
+    /// adds up to the total.
+    pub by_unit: Vec<GroupChange>,
+    /// Each context variable and value; numeric variables in bands (see [`band`]). A
+    /// variable's groups add up to the total when every case carries it.
     pub by_group: Vec<GroupChange>,
     /// By the model (name/version) that made the stored calculation.
     pub by_model_version: Vec<GroupChange>,
-    /// The [`TOP_MOVERS`] cases with the largest absolute change in minutes per week.
+    /// The cases with the largest absolute change in minutes per week, largest first.
     pub top_movers: Vec<Mover>,
+}
+
+/// The band a numeric context value falls in, and where the band starts (to sort by).
+/// Bands are a round width (1, 2 or 5 × 10^k) that cuts the catalog's range into about five
+/// (age 60–110: ten years: `80–89`), or ten wide when the catalog gives no range.
+pub fn band(var: &ContextVar, x: f64) -> (f64, String) {
+    let width = match (var.min, var.max) {
+        (Some(lo), Some(hi)) if hi > lo => nice_width((hi - lo) / 5.0),
+        _ => 10.0,
+    };
+    let start = (x / width).floor() * width;
+    let label = if width.fract() == 0.0 && width >= 2.0 {
+        format!("{}–{}", start, start + width - 1.0)
+    } else {
+        format!("[{}, {})", start, start + width)
+    };
+    (start, label)
+}
+
+fn nice_width(raw: f64) -> f64 {
+    let p = 10f64.powf(raw.log10().floor());
+    let m = raw / p;
+    let step = if m <= 1.0 {
+        1.0
+    } else if m <= 2.0 {
+        2.0
+    } else if m <= 5.0 {
+        5.0
+    } else {
+        10.0
+    };
+    step * p
 }
 
 /// Accumulates calculations one at a time.
 pub struct Rebudget<'m> {
     model: &'m Model,
+    top: usize,
     cases_seen: usize,
     total: Totals,
     refused_count: usize,
     refused: Vec<Refused>,
-    groups: BTreeMap<(String, String), Totals>,
+    units: BTreeMap<String, Totals>,
+    /// (variable, band start or 0, value): numeric bands sort by where they start.
+    groups: BTreeMap<(String, OrderedStart, String), Totals>,
     versions: BTreeMap<String, Totals>,
     movers: Vec<Mover>,
+}
+
+/// A band's start as a sortable key (`f64` is not `Ord`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct OrderedStart(i64);
+
+impl OrderedStart {
+    fn new(x: f64) -> Self {
+        // Monotone for finite values: sign-flip the bits of negatives.
+        let b = x.to_bits() as i64;
+        OrderedStart(if b < 0 { b ^ i64::MAX } else { b })
+    }
 }
 
 fn context_value(v: &serde_json::Value) -> String {
@@ -125,13 +179,39 @@ impl<'m> Rebudget<'m> {
     pub fn new(candidate: &'m Model) -> Self {
         Rebudget {
             model: candidate,
+            top: TOP_MOVERS,
             cases_seen: 0,
             total: Totals::default(),
             refused_count: 0,
             refused: Vec::new(),
+            units: BTreeMap::new(),
             groups: BTreeMap::new(),
             versions: BTreeMap::new(),
             movers: Vec::new(),
+        }
+    }
+
+    /// Lists the `n` cases that move most instead of [`TOP_MOVERS`].
+    pub fn top_movers(mut self, n: usize) -> Self {
+        self.top = n;
+        self
+    }
+
+    /// The group key of one context value: numeric variables of the candidate's catalog
+    /// in bands, everything else as sent.
+    fn group_key(&self, variable: &str, value: &serde_json::Value) -> (OrderedStart, String) {
+        let numeric = self
+            .model
+            .catalog
+            .contexts
+            .iter()
+            .find(|c| c.name == variable && c.kind == ContextKind::Numeric);
+        match (numeric, value.as_f64()) {
+            (Some(var), Some(x)) => {
+                let (start, label) = band(var, x);
+                (OrderedStart::new(start), label)
+            }
+            _ => (OrderedStart::new(0.0), context_value(value)),
         }
     }
 
@@ -159,9 +239,19 @@ impl<'m> Rebudget<'m> {
         let after = estimate_with(self.model, &valid, Detail::Totals).weekly_min;
         let before = calc.weekly_min;
         self.total.add(before, after);
+        let unit = if calc.unit_id.is_empty() {
+            NO_UNIT
+        } else {
+            &calc.unit_id
+        };
+        self.units
+            .entry(unit.to_string())
+            .or_default()
+            .add(before, after);
         for (variable, value) in &needs.context {
+            let (start, label) = self.group_key(variable, value);
             self.groups
-                .entry((variable.clone(), context_value(value)))
+                .entry((variable.clone(), start, label))
                 .or_default()
                 .add(before, after);
         }
@@ -171,21 +261,22 @@ impl<'m> Rebudget<'m> {
             .add(before, after);
         self.movers.push(Mover {
             case_id: calc.case_id.clone(),
+            unit_id: calc.unit_id.clone(),
             before_weekly_min: before,
             after_weekly_min: after,
             change_min: after - before,
             change_pct: pct(before, after),
         });
-        if self.movers.len() >= 64 * TOP_MOVERS {
+        if self.movers.len() >= 2 * self.top.max(512) {
             self.keep_top();
         }
     }
 
     fn keep_top(&mut self) {
         let by = |a: &Mover, b: &Mover| b.change_min.abs().total_cmp(&a.change_min.abs());
-        if self.movers.len() > TOP_MOVERS {
-            self.movers.select_nth_unstable_by(TOP_MOVERS, by);
-            self.movers.truncate(TOP_MOVERS);
+        if self.movers.len() > self.top {
+            self.movers.select_nth_unstable_by(self.top, by);
+            self.movers.truncate(self.top);
         }
         self.movers
             .sort_by(|a, b| by(a, b).then(a.case_id.cmp(&b.case_id)));
@@ -209,10 +300,15 @@ impl<'m> Rebudget<'m> {
             total: self.total,
             refused_count: self.refused_count,
             refused: self.refused,
+            by_unit: self
+                .units
+                .into_iter()
+                .map(|(unit, t)| finish("unit_id".into(), unit, t))
+                .collect(),
             by_group: self
                 .groups
                 .into_iter()
-                .map(|((var, val), t)| finish(var, val, t))
+                .map(|((var, _, val), t)| finish(var, val, t))
                 .collect(),
             by_model_version: self
                 .versions
@@ -236,11 +332,16 @@ pub fn summarize<'a>(
     r.finish()
 }
 
-/// Re-budgets every case's latest calculation in `store` under `candidate`, streaming (the
-/// caseload is never held in memory). Blocking: call from a plain thread, not a runtime one.
-pub fn rebudget(store: &HistoryStore, candidate: &Model) -> Result<Summary, HistoryError> {
+/// Re-budgets every case's latest calculation in `store` under `candidate`, listing the
+/// `top` cases that move most, streaming (the caseload is never held in memory). Blocking:
+/// call from a plain thread, not a runtime one.
+pub fn rebudget(
+    store: &HistoryStore,
+    candidate: &Model,
+    top: usize,
+) -> Result<Summary, HistoryError> {
     let mut rx = store.latest_per_case(1000);
-    let mut r = Rebudget::new(candidate);
+    let mut r = Rebudget::new(candidate).top_movers(top);
     while let Some(chunk) = rx.blocking_recv() {
         for stored in chunk? {
             r.add(&stored.calc);
@@ -360,16 +461,19 @@ pub fn html(s: &Summary) -> String {
         esc(&s.candidate_version),
         esc(&s.summary_text())
     );
+    h.push_str("<h2>By team or provider</h2>");
+    h.push_str(&change_bars_svg(&s.by_unit));
     h.push_str("<h2>By context group</h2>");
     h.push_str(&change_bars_svg(&s.by_group));
     h.push_str("<h2>By model version of the stored calculation</h2>");
     h.push_str(&change_bars_svg(&s.by_model_version));
-    h.push_str("<h2>Cases that move most</h2><table><tr><th>case</th><th>before min/wk</th><th>after min/wk</th><th>change min/wk</th><th>change %</th></tr>");
+    h.push_str("<h2>Cases that move most</h2><table><tr><th>case</th><th>team</th><th>before min/wk</th><th>after min/wk</th><th>change min/wk</th><th>change %</th></tr>");
     for m in &s.top_movers {
         let _ = write!(
             h,
-            "<tr><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{:+.1}</td><td>{:+.2}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{:+.1}</td><td>{:+.2}</td></tr>",
             esc(&m.case_id),
+            esc(&m.unit_id),
             m.before_weekly_min,
             m.after_weekly_min,
             m.change_min,

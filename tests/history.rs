@@ -28,6 +28,7 @@ fn calc(case_id: &str, created_ms: i64, n: usize) -> Calculation {
         ),
         result_json: format!(r#"{{"weekly_min":{}.25,"note":"ö ä å"}}"#, 100 + n),
         weekly_min: 100.25 + n as f64,
+        unit_id: format!("team-{}", n % 4),
     }
 }
 
@@ -241,7 +242,7 @@ fn sqlite_passes_the_suite_and_keeps_data_across_reopen() {
     let versions: i64 = conn
         .query_row("SELECT count(*) FROM schema_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(versions, 1, "migrations ran once");
+    assert_eq!(versions, 2, "each migration ran once");
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
@@ -266,6 +267,58 @@ fn sqlite_refuses_a_newer_schema_and_bad_urls() {
         HistoryStore::open("mysql://x"),
         Err(HistoryError::BadUrl(_))
     ));
+}
+
+/// Schema version 1 as it shipped (before `unit_id`), to test upgrading a live database.
+const SCHEMA_V1: &str = "
+    CREATE TABLE schema_version (version INTEGER NOT NULL);
+    INSERT INTO schema_version (version) VALUES (1);
+    CREATE TABLE calculations (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        case_id       TEXT    NOT NULL,
+        created_ms    INTEGER NOT NULL,
+        caller        TEXT    NOT NULL,
+        model_name    TEXT    NOT NULL,
+        model_version TEXT    NOT NULL,
+        needs_json    TEXT    NOT NULL,
+        result_json   TEXT    NOT NULL,
+        weekly_min    REAL    NOT NULL
+    );
+    CREATE INDEX calculations_case ON calculations (case_id, created_ms, id);
+    CREATE INDEX calculations_created ON calculations (created_ms);
+    INSERT INTO calculations (case_id, created_ms, caller, model_name, model_version,
+        needs_json, result_json, weekly_min)
+    VALUES ('old-case', 1700000000000, 'anonymous', 'nordstad', '1', '{}', '{}', 42.5);";
+
+#[test]
+fn sqlite_upgrades_a_version_1_database_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(SCHEMA_V1)
+        .unwrap();
+    let store = HistoryStore::open(&format!("sqlite://{}", path.display())).unwrap();
+    let old = store.list_blocking("old-case", 10, "").unwrap();
+    assert_eq!(old.items.len(), 1);
+    assert_eq!(old.items[0].calc.weekly_min, 42.5);
+    assert_eq!(old.items[0].calc.unit_id, "", "old rows get no team");
+    let id = store.record_blocking(calc("new-case", T0, 1)).unwrap();
+    assert!(id > old.items[0].id);
+    assert_eq!(
+        store.get_blocking(id).unwrap().unwrap().calc.unit_id,
+        "team-1"
+    );
+    drop(store);
+    let versions: Vec<i64> = rusqlite::Connection::open(&path)
+        .unwrap()
+        .prepare("SELECT version FROM schema_version ORDER BY version")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(versions, [1, 2]);
 }
 
 // ---- PostgreSQL ----
@@ -374,7 +427,7 @@ fn postgres_passes_the_suite_and_keeps_data_across_reopen() {
         .query_one("SELECT count(*) FROM schema_version", &[])
         .unwrap()
         .get(0);
-    assert_eq!(versions, 1, "migrations ran once");
+    assert_eq!(versions, 2, "each migration ran once");
 }
 
 #[test]
@@ -397,7 +450,7 @@ fn postgres_replicas_opening_together_migrate_once() {
         .query_one("SELECT count(*) FROM schema_version", &[])
         .unwrap()
         .get(0);
-    assert_eq!(versions, 1);
+    assert_eq!(versions, 2, "each migration ran once");
 }
 
 // ---- an acknowledged record survives SIGKILL ----
@@ -500,6 +553,7 @@ fn realistic(case_id: &str, created_ms: i64) -> Calculation {
         needs_json: needs.clone(),
         result_json: result.clone(),
         weekly_min: *weekly,
+        unit_id: String::new(),
     }
 }
 
@@ -603,4 +657,50 @@ fn throughput_postgres() {
     throughput("postgres-1", &store, 1, 300);
     throughput("postgres-64", &store, 64, 300);
     throughput("postgres-256", &store, 256, 100);
+}
+
+#[test]
+fn postgres_upgrades_a_version_1_database_in_place() {
+    let Some(db) = PgDb::create() else { return };
+    let mut conn = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    // Version 1 as it shipped, before `unit_id`.
+    conn.batch_execute(
+        "CREATE TABLE schema_version (version BIGINT NOT NULL);
+         INSERT INTO schema_version (version) VALUES (1);
+         CREATE TABLE calculations (
+             id            BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+             case_id       TEXT COLLATE \"C\" NOT NULL,
+             created_ms    BIGINT           NOT NULL,
+             caller        TEXT             NOT NULL,
+             model_name    TEXT             NOT NULL,
+             model_version TEXT             NOT NULL,
+             needs_json    TEXT             NOT NULL,
+             result_json   TEXT             NOT NULL,
+             weekly_min    DOUBLE PRECISION NOT NULL
+         );
+         CREATE INDEX calculations_case ON calculations (case_id, created_ms, id);
+         CREATE INDEX calculations_created ON calculations (created_ms);
+         INSERT INTO calculations (case_id, created_ms, caller, model_name, model_version,
+             needs_json, result_json, weekly_min)
+         VALUES ('old-case', 1700000000000, 'anonymous', 'nordstad', '1', '{}', '{}', 42.5);",
+    )
+    .unwrap();
+    let store = HistoryStore::open(&db.url).unwrap();
+    let old = store.list_blocking("old-case", 10, "").unwrap();
+    assert_eq!(old.items.len(), 1);
+    assert_eq!(old.items[0].calc.unit_id, "", "old rows get no team");
+    let id = store.record_blocking(calc("new-case", T0, 1)).unwrap();
+    assert!(id > old.items[0].id);
+    assert_eq!(
+        store.get_blocking(id).unwrap().unwrap().calc.unit_id,
+        "team-1"
+    );
+    drop(store);
+    let versions: Vec<i64> = conn
+        .query("SELECT version FROM schema_version ORDER BY version", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(versions, [1, 2]);
 }

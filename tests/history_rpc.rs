@@ -607,6 +607,7 @@ async fn retention_purges_at_start_up_and_is_audited() {
             needs_json: "{}".into(),
             result_json: "{}".into(),
             weekly_min: 1.0,
+            unit_id: String::new(),
         })
         .await
         .unwrap();

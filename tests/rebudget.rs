@@ -48,6 +48,7 @@ fn calculations(model: &Model, n: usize) -> Vec<Calculation> {
                 needs_json: serde_json::to_string(&needs).unwrap(),
                 result_json: serde_json::to_string(&e).unwrap(),
                 weekly_min: e.weekly_min,
+                unit_id: format!("team-{}", i % 3),
             }
         })
         .collect()
@@ -61,7 +62,8 @@ fn fill_sqlite(path: &Path, calcs: &[Calculation]) {
         let mut st = tx
             .prepare(
                 "INSERT INTO calculations (case_id, created_ms, caller, model_name, model_version,
-                 needs_json, result_json, weekly_min) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 needs_json, result_json, weekly_min, unit_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )
             .unwrap();
         for c in calcs {
@@ -73,7 +75,8 @@ fn fill_sqlite(path: &Path, calcs: &[Calculation]) {
                 c.model_version,
                 c.needs_json,
                 c.result_json,
-                c.weekly_min
+                c.weekly_min,
+                c.unit_id
             ])
             .unwrap();
         }
@@ -104,14 +107,12 @@ fn check_groups_add_up(s: &Summary) {
         assert!(close(before, s.total.before_weekly_min, 1e-9), "{var}");
         assert!(close(after, s.total.after_weekly_min, 1e-9), "{var}");
     }
-    let cases: usize = s.by_model_version.iter().map(|g| g.totals.cases).sum();
-    let after: f64 = s
-        .by_model_version
-        .iter()
-        .map(|g| g.totals.after_weekly_min)
-        .sum();
-    assert_eq!(cases, s.total.cases);
-    assert!(close(after, s.total.after_weekly_min, 1e-9));
+    for groups in [&s.by_model_version, &s.by_unit] {
+        let cases: usize = groups.iter().map(|g| g.totals.cases).sum();
+        let after: f64 = groups.iter().map(|g| g.totals.after_weekly_min).sum();
+        assert_eq!(cases, s.total.cases);
+        assert!(close(after, s.total.after_weekly_min, 1e-9));
+    }
 }
 
 #[test]
@@ -134,7 +135,7 @@ fn same_model_changes_nothing_and_groups_add_up() {
     calcs.push(bad);
     fill_sqlite(&path, &calcs);
 
-    let s = rebudget(&store, &model).unwrap();
+    let s = rebudget(&store, &model, 20).unwrap();
     assert_eq!(s.cases_seen, 301);
     assert_eq!(s.total.cases, 300);
     assert_eq!(s.refused_count, 1);
@@ -155,6 +156,13 @@ fn same_model_changes_nothing_and_groups_add_up() {
         assert!(g.totals.change_pct.abs() < 1e-6, "{g:?}");
     }
     assert_eq!(s.by_model_version.len(), 1);
+    // the three teams of `calculations`, in name order
+    let units: Vec<(&str, usize)> = s
+        .by_unit
+        .iter()
+        .map(|g| (g.value.as_str(), g.totals.cases))
+        .collect();
+    assert_eq!(units, [("team-0", 100), ("team-1", 100), ("team-2", 100)]);
     check_groups_add_up(&s);
 
     // pure computation gives the same as the store scan
@@ -175,7 +183,7 @@ fn a_candidate_model_moves_totals() {
     let calcs = calculations(&model, 200);
     fill_sqlite(&path, &calcs);
 
-    let s = rebudget(&store, &candidate).unwrap();
+    let s = rebudget(&store, &candidate, 20).unwrap();
     assert_eq!(s.cases_seen, 200);
     assert_eq!(s.total.cases + s.refused_count, 200);
     assert!(s.total.cases > 0);
@@ -211,7 +219,7 @@ fn time_100k_cases() {
         .collect();
     fill_sqlite(&path, &calcs);
     let t = std::time::Instant::now();
-    let s = rebudget(&store, &model).unwrap();
+    let s = rebudget(&store, &model, 20).unwrap();
     let secs = t.elapsed().as_secs_f64();
     eprintln!("re-budgeted {} cases in {secs:.2} s", s.cases_seen);
     assert_eq!(s.total.cases, 100_000);
@@ -244,4 +252,64 @@ fn the_subcommand_writes_json_and_report() {
     assert_eq!(json["cases_seen"], 50);
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("<svg") && html.contains("<rect"));
+}
+
+#[test]
+fn numeric_context_is_banded_and_bands_sort_by_age() {
+    let model = shipped();
+    let base = &calculations(&model, 1)[0];
+    let calcs: Vec<Calculation> = [64, 67, 71, 85, 89, 93, 101, 110]
+        .iter()
+        .enumerate()
+        .map(|(i, age)| {
+            let mut c = base.clone();
+            c.case_id = format!("A-{i}");
+            let mut needs: NeedsSet = serde_json::from_str(&c.needs_json).unwrap();
+            needs.context.insert("age".into(), serde_json::json!(age));
+            c.needs_json = serde_json::to_string(&needs).unwrap();
+            c.unit_id = String::new();
+            c
+        })
+        .collect();
+    let s = summarize(&calcs, &model);
+    let ages: Vec<(&str, usize)> = s
+        .by_group
+        .iter()
+        .filter(|g| g.variable == "age")
+        .map(|g| (g.value.as_str(), g.totals.cases))
+        .collect();
+    assert_eq!(
+        ages,
+        [
+            ("60–69", 2),
+            ("70–79", 1),
+            ("80–89", 2),
+            ("90–99", 1),
+            ("100–109", 1),
+            ("110–119", 1)
+        ]
+    );
+    assert_eq!(s.by_unit.len(), 1);
+    assert_eq!(s.by_unit[0].value, ramtid::rebudget::NO_UNIT);
+    check_groups_add_up(&s);
+}
+
+#[test]
+fn top_movers_count_is_honoured() {
+    let model = shipped();
+    let calcs = calculations(&model, 60);
+    let mut r = ramtid::rebudget::Rebudget::new(&model).top_movers(5);
+    for c in &calcs {
+        let mut c = c.clone();
+        // stored minutes differ per case so that every case moves by a different amount
+        c.weekly_min += c.case_id[2..].parse::<f64>().unwrap();
+        r.add(&c);
+    }
+    let s = r.finish();
+    assert_eq!(s.top_movers.len(), 5);
+    assert_eq!(s.top_movers[0].case_id, "C-000059");
+    assert!(s
+        .top_movers
+        .windows(2)
+        .all(|w| w[0].change_min.abs() >= w[1].change_min.abs()));
 }

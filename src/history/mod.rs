@@ -85,6 +85,9 @@ pub struct Calculation {
     pub result_json: String,
     /// The result's minutes per week, for summaries without parsing `result_json`.
     pub weekly_min: f64,
+    /// The team or provider the order goes to (the visit log's `unit_id`), or empty when
+    /// the caller did not say; re-budgeting groups by it.
+    pub unit_id: String,
 }
 
 /// A calculation read back, with its id.
@@ -187,7 +190,7 @@ pub(crate) trait Backend: Send {
 
 /// Columns in the order every backend selects them.
 pub(crate) const COLUMNS: &str =
-    "id, case_id, created_ms, caller, model_name, model_version, needs_json, result_json, weekly_min";
+    "id, case_id, created_ms, caller, model_name, model_version, needs_json, result_json, weekly_min, unit_id";
 
 enum WriteMsg {
     Record(Calculation, oneshot::Sender<Result<CalcId>>),

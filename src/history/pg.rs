@@ -22,6 +22,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX calculations_case ON calculations (case_id, created_ms, id);
     CREATE INDEX calculations_created ON calculations (created_ms);",
+    // 2: the team or provider the order goes to, for re-budgeting by team.
+    "ALTER TABLE calculations ADD COLUMN unit_id TEXT NOT NULL DEFAULT '';",
 ];
 
 /// Advisory lock key held while migrating, so that replicas starting together migrate once.
@@ -52,6 +54,7 @@ fn row_to_stored(row: &Row) -> Result<StoredCalculation> {
             needs_json: row.try_get(6)?,
             result_json: row.try_get(7)?,
             weekly_min: row.try_get(8)?,
+            unit_id: row.try_get(9)?,
         },
     })
 }
@@ -105,10 +108,11 @@ impl Backend for PgBackend {
         let weekly: Vec<f64> = calcs.iter().map(|c| c.weekly_min).collect();
         self.client.execute(
             "INSERT INTO calculations (id, case_id, created_ms, caller, model_name,
-                 model_version, needs_json, result_json, weekly_min)
+                 model_version, needs_json, result_json, weekly_min, unit_id)
              OVERRIDING SYSTEM VALUE
              SELECT * FROM unnest($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::TEXT[],
-                 $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::DOUBLE PRECISION[])",
+                 $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::DOUBLE PRECISION[],
+                 $10::TEXT[])",
             &[
                 &ids,
                 &col(|c| &c.case_id),
@@ -119,6 +123,7 @@ impl Backend for PgBackend {
                 &col(|c| &c.needs_json),
                 &col(|c| &c.result_json),
                 &weekly,
+                &col(|c| &c.unit_id),
             ],
         )?;
         Ok(ids)

@@ -25,6 +25,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX calculations_case ON calculations (case_id, created_ms, id);
     CREATE INDEX calculations_created ON calculations (created_ms);",
+    // 2: the team or provider the order goes to, for re-budgeting by team.
+    "ALTER TABLE calculations ADD COLUMN unit_id TEXT NOT NULL DEFAULT '';",
 ];
 
 pub(crate) struct SqliteBackend {
@@ -70,6 +72,7 @@ fn row_to_stored(row: &Row<'_>) -> rusqlite::Result<StoredCalculation> {
             needs_json: row.get(6)?,
             result_json: row.get(7)?,
             weekly_min: row.get(8)?,
+            unit_id: row.get(9)?,
         },
     })
 }
@@ -113,8 +116,8 @@ impl Backend for SqliteBackend {
         {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO calculations (case_id, created_ms, caller, model_name, model_version,
-                     needs_json, result_json, weekly_min)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                     needs_json, result_json, weekly_min, unit_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
             for c in calcs {
                 stmt.execute(params![
@@ -125,7 +128,8 @@ impl Backend for SqliteBackend {
                     c.model_version,
                     c.needs_json,
                     c.result_json,
-                    c.weekly_min
+                    c.weekly_min,
+                    c.unit_id
                 ])?;
                 ids.push(tx.last_insert_rowid());
             }

@@ -182,6 +182,7 @@ pub fn sample_request(catalog: &pb::Catalog) -> pb::EstimateRequest {
             .collect(),
         model: String::new(),
         case_id: String::new(),
+        unit_id: String::new(),
     }
 }
 

@@ -126,6 +126,7 @@ impl EstimationService for Estimation {
             if !r.case_id.is_empty() {
                 crate::service::history::check_case_id("case_id", &r.case_id)?;
             }
+            crate::service::history::check_unit_id("unit_id", &r.unit_id)?;
             let model = self.shared.registry.select(&r.model)?;
             call.model(model.name(), model.version());
             let set = convert::needs_set(
@@ -142,7 +143,10 @@ impl EstimationService for Estimation {
             if let (false, Some(history)) = (r.case_id.is_empty(), &self.shared.history) {
                 // Durable before the answer: an acknowledged calculation is never lost.
                 calculation_id =
-                    crate::service::history::record(history, &r.case_id, caller, &set, &e).await?;
+                    crate::service::history::record(
+                        history, &r.case_id, &r.unit_id, caller, &set, &e,
+                    )
+                    .await?;
             }
             Ok(pb::EstimateResponse {
                 estimate: Some(convert::estimate(e, true)),

@@ -46,6 +46,24 @@ pub fn check_case_id(field: &str, case_id: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The optional team or provider id: bounded, and never a personnummer (a sole trader's
+/// organisation number can be one).
+pub fn check_unit_id(field: &str, unit_id: &str) -> Result<(), ApiError> {
+    if unit_id.chars().count() > MAX_CASE_ID {
+        return Err(ApiError::field(
+            field,
+            format!("is longer than {MAX_CASE_ID} characters"),
+        ));
+    }
+    if crate::personnummer::looks_like_personnummer(unit_id) {
+        return Err(ApiError::field(
+            field,
+            "looks like a personnummer or samordningsnummer; ids must be pseudonymous",
+        ));
+    }
+    Ok(())
+}
+
 fn history_error(e: HistoryError) -> ApiError {
     match e {
         HistoryError::BadPageToken(_) => ApiError::field("page_token", e.to_string()),
@@ -57,6 +75,7 @@ fn history_error(e: HistoryError) -> ApiError {
 pub async fn record(
     history: &HistoryStore,
     case_id: &str,
+    unit_id: &str,
     caller: &str,
     needs: &NeedsSet,
     result: &Estimate,
@@ -73,6 +92,7 @@ pub async fn record(
         needs_json: json(serde_json::to_string(needs))?,
         result_json: json(serde_json::to_string(result))?,
         weekly_min: result.weekly_min,
+        unit_id: unit_id.to_string(),
     };
     history.record(calc).await.map_err(history_error)
 }
@@ -188,6 +208,7 @@ fn calculation_pb(c: &StoredCalculation) -> Result<pb::Calculation, ApiError> {
         }),
         needs: Some(needs_pb(&parse_needs(c)?)),
         estimate: Some(convert::estimate(parse_result(c)?, true)),
+        unit_id: c.calc.unit_id.clone(),
     })
 }
 
