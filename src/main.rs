@@ -546,7 +546,8 @@ fn run(command: Command) -> Result<ExitCode, String> {
             let dir = resolve(&model).map_err(|e| e.to_string())?;
             let model = Model::load(&dir).map_err(|e| e.to_string())?;
             let store = ramtid::history::HistoryStore::open(&history).map_err(|e| e.to_string())?;
-            let summary = ramtid::rebudget::rebudget(&store, &model, top).map_err(|e| e.to_string())?;
+            let summary =
+                ramtid::rebudget::rebudget(&store, &model, top).map_err(|e| e.to_string())?;
             let written =
                 ramtid::rebudget::write_report(&summary, &out).map_err(|e| e.to_string())?;
             print!("{}", summary.summary_text());

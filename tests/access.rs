@@ -145,13 +145,14 @@ enum Rpc {
     RecalculateCalculation,
     CompareCalculations,
     EraseCase,
+    RebudgetCaseload,
 }
 
 /// The calculation the history RPCs of the matrix read: stored by the assessor (so that
 /// the assessor, and data and admin, may read it).
 static MATRIX_CALC: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
 
-const RPCS: [Rpc; 14] = [
+const RPCS: [Rpc; 15] = [
     Rpc::Estimate,
     Rpc::EstimateBatch,
     Rpc::ExplainVisit,
@@ -166,6 +167,7 @@ const RPCS: [Rpc; 14] = [
     Rpc::RecalculateCalculation,
     Rpc::CompareCalculations,
     Rpc::EraseCase,
+    Rpc::RebudgetCaseload,
 ];
 
 impl Rpc {
@@ -335,6 +337,19 @@ async fn call(
                 ))
                 .await?;
             }
+            Rpc::RebudgetCaseload => {
+                let report = hist
+                    .rebudget_caseload(req(
+                        pb::RebudgetCaseloadRequest {
+                            model: "production".into(),
+                            top_movers: 0,
+                        },
+                        token,
+                    ))
+                    .await?
+                    .into_inner();
+                assert!(report.cases_seen >= 1);
+            }
         }
         Ok(())
     }
@@ -424,7 +439,7 @@ async fn every_rpc_by_every_caller_gets_the_expected_status() {
             }
         }
     }
-    assert_eq!(cells, 70);
+    assert_eq!(cells, 75);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 
     // Health and reflection stay open.
@@ -478,6 +493,8 @@ async fn every_rpc_by_every_caller_gets_the_expected_status() {
             row("train_model", "dora", "data", false),
             row("train_model", "adam", "admin", false),
             row("erase_case", "adam", "admin", true),
+            row("rebudget_caseload", "dora", "data", true),
+            row("rebudget_caseload", "adam", "admin", true),
         ]
     );
     assert_eq!(

@@ -409,6 +409,8 @@ async fn end_to_end(cfg: Config, dir: &Path, sqlite_file: Option<&Path>) {
         .unwrap_err();
     assert_eq!(st.code(), Code::NotFound);
 
+    rebudget_the_caseload(&s, &base, ids[4], b_id, dir).await;
+
     // Erase case A: the count, then NOT_FOUND and an empty list; case B untouched.
     let erased = s
         .hist()
@@ -627,4 +629,164 @@ async fn retention_purges_at_start_up_and_is_audited() {
         "{audit}"
     );
     s.running.shutdown().await.unwrap();
+}
+
+/// Re-budgeting over the RPC, with cases A (latest `a_id`) and B stored without a team and
+/// case C stored now under a team: every latest calculation recomputed under the candidate.
+async fn rebudget_the_caseload(
+    s: &Server,
+    base: &pb::EstimateRequest,
+    a_id: i64,
+    b_id: i64,
+    dir: &Path,
+) {
+    let get = |id| async move {
+        s.hist()
+            .get_calculation(pb::GetCalculationRequest { id })
+            .await
+            .unwrap()
+            .into_inner()
+    };
+    let mut c = base.clone();
+    c.case_id = "CASE-C".into();
+    c.unit_id = "team-north".into();
+    c.needs[1].per_week = 3.0;
+    let c_id = s
+        .est()
+        .estimate(c)
+        .await
+        .unwrap()
+        .into_inner()
+        .calculation_id;
+    assert_eq!(get(c_id).await.unit_id, "team-north");
+
+    // What the candidate says of each case's latest needs, asked directly.
+    let mut before = 0.0;
+    let mut after = 0.0;
+    for id in [a_id, b_id, c_id] {
+        let stored = get(id).await;
+        before += stored.estimate.as_ref().unwrap().weekly_min;
+        let needs = stored.needs.unwrap();
+        let fresh = s
+            .est()
+            .estimate(pb::EstimateRequest {
+                recipient_id: needs.recipient_id,
+                context: needs.context,
+                needs: needs.needs,
+                model: "candidate".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        after += fresh.estimate.unwrap().weekly_min;
+    }
+
+    let report = s
+        .hist()
+        .rebudget_caseload(pb::RebudgetCaseloadRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        report.model.as_ref().unwrap().version,
+        "2",
+        "the candidate by default"
+    );
+    assert_eq!((report.cases_seen, report.refused_count), (3, 0));
+    let total = report.total.as_ref().unwrap();
+    assert_eq!(total.cases, 3);
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1.0);
+    assert!(
+        close(total.before_weekly_min, before),
+        "{} vs {before}",
+        total.before_weekly_min
+    );
+    assert!(
+        close(total.after_weekly_min, after),
+        "{} vs {after}",
+        total.after_weekly_min
+    );
+    assert!(
+        (total.after_weekly_min - total.before_weekly_min).abs() > 1e-6,
+        "the candidate differs"
+    );
+    let units: Vec<(&str, u64)> = report
+        .by_unit
+        .iter()
+        .map(|g| (g.value.as_str(), g.totals.as_ref().unwrap().cases))
+        .collect();
+    assert_eq!(units, [("(not given)", 2), ("team-north", 1)]);
+    assert!(report
+        .by_context
+        .iter()
+        .any(|g| g.variable == "age" && g.value.contains('–')));
+    assert_eq!(report.top_movers.len(), 3);
+    assert_eq!(
+        report
+            .top_movers
+            .iter()
+            .filter(|m| m.unit_id == "team-north")
+            .count(),
+        1
+    );
+
+    // The same under production changes nothing.
+    let same = s
+        .hist()
+        .rebudget_caseload(pb::RebudgetCaseloadRequest {
+            model: "production".into(),
+            top_movers: 1,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(same.top_movers.len(), 1);
+    assert!(same.total.unwrap().change_pct.abs() < 1e-9);
+
+    // Bad requests name the field; an unknown model is NOT_FOUND.
+    let st = s
+        .hist()
+        .rebudget_caseload(pb::RebudgetCaseloadRequest {
+            model: String::new(),
+            top_movers: 5000,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(st.code(), Code::InvalidArgument);
+    assert!(st.message().contains("top_movers"), "{}", st.message());
+    let st = s
+        .hist()
+        .rebudget_caseload(pb::RebudgetCaseloadRequest {
+            model: "nordstad/99".into(),
+            top_movers: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(st.code(), Code::NotFound);
+    let mut bad = base.clone();
+    bad.case_id = "CASE-D".into();
+    bad.unit_id = "19121212-1212".into();
+    let st = s.est().estimate(bad).await.unwrap_err();
+    assert_eq!(st.code(), Code::InvalidArgument);
+    assert!(st.message().contains("unit_id"), "{}", st.message());
+
+    let audit = std::fs::read_to_string(dir.join("data/audit.log")).unwrap();
+    assert!(audit.contains("\"rebudget_caseload\""), "{audit}");
+    assert!(
+        audit.contains("model nordstad/2: 3 cases (0 refused)"),
+        "{audit}"
+    );
+
+    // Case C goes again so the erasure below sees the same history as before.
+    let erased = s
+        .hist()
+        .erase_case(pb::EraseCaseRequest {
+            case_id: "CASE-C".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .erased;
+    assert_eq!(erased, 1);
 }

@@ -87,6 +87,7 @@ pub fn required_role(path: &str) -> Option<Role> {
             | "CompareCalculations",
         ) => Role::Assessor,
         ("ramtid.v1.HistoryService", "EraseCase") => Role::Admin,
+        ("ramtid.v1.HistoryService", "RebudgetCaseload") => Role::Data,
         (
             "ramtid.v1.ModelService",
             "ListModels" | "GetModel" | "ActivateModel" | "ReloadModels" | "TrainModel",

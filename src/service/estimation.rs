@@ -142,11 +142,10 @@ impl EstimationService for Estimation {
             let mut calculation_id = 0;
             if let (false, Some(history)) = (r.case_id.is_empty(), &self.shared.history) {
                 // Durable before the answer: an acknowledged calculation is never lost.
-                calculation_id =
-                    crate::service::history::record(
-                        history, &r.case_id, &r.unit_id, caller, &set, &e,
-                    )
-                    .await?;
+                calculation_id = crate::service::history::record(
+                    history, &r.case_id, &r.unit_id, caller, &set, &e,
+                )
+                .await?;
             }
             Ok(pb::EstimateResponse {
                 estimate: Some(convert::estimate(e, true)),

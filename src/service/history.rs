@@ -1,5 +1,6 @@
 //! `ramtid.v1.HistoryService`: a case's stored calculations, recalculation under another
-//! model, comparison, and erasure; plus what `Estimate` uses to store a calculation.
+//! model, comparison, erasure and caseload re-budgeting; plus what `Estimate` uses to store
+//! a calculation.
 //!
 //! Ownership: the access layer lets assessors call the read methods; here an assessor is
 //! limited to calculations recorded under their own token name. `data` and `admin` (and
@@ -97,14 +98,24 @@ pub async fn record(
     history.record(calc).await.map_err(history_error)
 }
 
+/// Refused cases a re-budgeting answer lists (all are counted).
+const MAX_REFUSED_LISTED: usize = 100;
+/// Most cases that move most a re-budgeting answer lists.
+const MAX_TOP_MOVERS: u32 = 1000;
+
 #[derive(Debug, Clone)]
 pub struct History {
     shared: Arc<Shared>,
+    /// One re-budgeting at a time: each scans the whole history and keeps a core busy.
+    rebudget_turn: Arc<tokio::sync::Semaphore>,
 }
 
 impl History {
     pub fn new(shared: Arc<Shared>) -> Self {
-        History { shared }
+        History {
+            shared,
+            rebudget_turn: Arc::new(tokio::sync::Semaphore::new(1)),
+        }
     }
 
     fn store(&self) -> Result<&HistoryStore, ApiError> {
@@ -210,6 +221,63 @@ fn calculation_pb(c: &StoredCalculation) -> Result<pb::Calculation, ApiError> {
         estimate: Some(convert::estimate(parse_result(c)?, true)),
         unit_id: c.calc.unit_id.clone(),
     })
+}
+
+fn totals_pb(t: &crate::rebudget::Totals) -> pb::ChangeTotals {
+    pb::ChangeTotals {
+        cases: t.cases as u64,
+        before_weekly_min: t.before_weekly_min,
+        after_weekly_min: t.after_weekly_min,
+        before_monthly_min: t.before_monthly_min,
+        after_monthly_min: t.after_monthly_min,
+        change_pct: t.change_pct,
+    }
+}
+
+fn rebudget_pb(s: &crate::rebudget::Summary, seconds: f64) -> pb::RebudgetReport {
+    let groups = |g: &[crate::rebudget::GroupChange]| {
+        g.iter()
+            .map(|g| pb::GroupChange {
+                variable: g.variable.clone(),
+                value: g.value.clone(),
+                totals: Some(totals_pb(&g.totals)),
+            })
+            .collect()
+    };
+    pb::RebudgetReport {
+        model: Some(pb::ModelRef {
+            name: s.candidate_name.clone(),
+            version: s.candidate_version.clone(),
+        }),
+        cases_seen: s.cases_seen as u64,
+        total: Some(totals_pb(&s.total)),
+        refused_count: s.refused_count as u64,
+        refused: s
+            .refused
+            .iter()
+            .take(MAX_REFUSED_LISTED)
+            .map(|r| pb::RefusedCase {
+                case_id: r.case_id.clone(),
+                reason: r.reason.clone(),
+            })
+            .collect(),
+        by_unit: groups(&s.by_unit),
+        by_context: groups(&s.by_group),
+        by_model_version: groups(&s.by_model_version),
+        top_movers: s
+            .top_movers
+            .iter()
+            .map(|m| pb::CaseChange {
+                case_id: m.case_id.clone(),
+                unit_id: m.unit_id.clone(),
+                before_weekly_min: m.before_weekly_min,
+                after_weekly_min: m.after_weekly_min,
+                change_min: m.change_min,
+                change_pct: m.change_pct,
+            })
+            .collect(),
+        seconds,
+    }
 }
 
 /// The difference `after − before`, per kind of visit and per need.
@@ -391,6 +459,70 @@ impl HistoryService for History {
             let b = self.fetch("id_b", r.id_b, caller).await?;
             let after = parse_result(&b)?;
             comparison(&a, Some(&b), after)
+        }
+        .await;
+        call.finish(result)
+    }
+
+    async fn rebudget_caseload(
+        &self,
+        request: Request<pb::RebudgetCaseloadRequest>,
+    ) -> Result<Response<pb::RebudgetReport>, Status> {
+        let call = self.shared.begin(Method::RebudgetCaseload, &request).await;
+        let caller = request.extensions().get::<Caller>().cloned();
+        let r = request.get_ref();
+        let result = async {
+            let store = self.store()?.clone();
+            if r.top_movers > MAX_TOP_MOVERS {
+                return Err(ApiError::field(
+                    "top_movers",
+                    format!("at most {MAX_TOP_MOVERS}"),
+                ));
+            }
+            let top = match r.top_movers {
+                0 => crate::rebudget::TOP_MOVERS,
+                n => n as usize,
+            };
+            let selector = match r.model.trim() {
+                "" => crate::service::registry::CANDIDATE,
+                s => s,
+            };
+            let model = self.shared.registry.select(selector)?;
+            call.model(model.name(), model.version());
+            let _turn = self
+                .rebudget_turn
+                .acquire()
+                .await
+                .map_err(|_| ApiError::Internal("re-budgeting is shutting down".into()))?;
+            let t0 = std::time::Instant::now();
+            // The scan and the recomputation are blocking work: off the runtime's threads.
+            let scan_model = model.clone();
+            let summary = tokio::task::spawn_blocking(move || {
+                crate::rebudget::rebudget(&store, &scan_model, top)
+            })
+            .await
+            .map_err(|e| ApiError::Internal(format!("re-budgeting stopped: {e}")))?
+            .map_err(history_error);
+            let seconds = t0.elapsed().as_secs_f64();
+            let model_ref = format!("model {}/{}", model.name(), model.version());
+            let (target, text) = match &summary {
+                Ok(s) => (
+                    format!(
+                        "{model_ref}: {} cases ({} refused) in {seconds:.2} s",
+                        s.cases_seen, s.refused_count
+                    ),
+                    "ok".to_string(),
+                ),
+                Err(e) => (model_ref, format!("{:?}: {e}", e.code())),
+            };
+            let shared = self.shared.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                shared
+                    .audit
+                    .record(caller.as_ref(), "rebudget_caseload", &target, &text)
+            })
+            .await;
+            Ok(rebudget_pb(&summary?, seconds))
         }
         .await;
         call.finish(result)

@@ -27,10 +27,11 @@ pub enum Method {
     RecalculateCalculation,
     CompareCalculations,
     EraseCase,
+    RebudgetCaseload,
 }
 
 impl Method {
-    pub const ALL: [Method; 14] = [
+    pub const ALL: [Method; 15] = [
         Method::Estimate,
         Method::EstimateBatch,
         Method::ExplainVisit,
@@ -45,6 +46,7 @@ impl Method {
         Method::RecalculateCalculation,
         Method::CompareCalculations,
         Method::EraseCase,
+        Method::RebudgetCaseload,
     ];
 
     pub fn name(self) -> &'static str {
@@ -63,6 +65,7 @@ impl Method {
             Method::RecalculateCalculation => "RecalculateCalculation",
             Method::CompareCalculations => "CompareCalculations",
             Method::EraseCase => "EraseCase",
+            Method::RebudgetCaseload => "RebudgetCaseload",
         }
     }
 
@@ -75,7 +78,8 @@ impl Method {
             | Method::GetCalculation
             | Method::RecalculateCalculation
             | Method::CompareCalculations
-            | Method::EraseCase => "ramtid.v1.HistoryService",
+            | Method::EraseCase
+            | Method::RebudgetCaseload => "ramtid.v1.HistoryService",
             _ => "ramtid.v1.ModelService",
         }
     }
@@ -98,7 +102,7 @@ struct PerMethod {
 
 #[derive(Debug, Default)]
 pub struct Metrics {
-    methods: [PerMethod; 14],
+    methods: [PerMethod; Method::ALL.len()],
     /// Needs sets estimated through EstimateBatch (good and bad).
     pub batch_items: AtomicU64,
     pub batch_item_errors: AtomicU64,
