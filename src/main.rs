@@ -194,6 +194,14 @@ enum Command {
         /// Needs sets per EstimateBatch message.
         #[arg(long, default_value_t = 1000)]
         chunk: usize,
+        /// Name a case in every Estimate, cycling over this many pseudonymous case ids, so
+        /// that the server stores each calculation in its history (0: none).
+        #[arg(long, default_value_t = 0)]
+        case_ids: usize,
+        /// The in-process server's history URL (overrides the configuration), e.g.
+        /// sqlite:///tmp/load.db; "" disables the history.
+        #[arg(long)]
+        history: Option<String>,
     },
 }
 
@@ -303,6 +311,8 @@ fn run(command: Command) -> Result<ExitCode, String> {
             activate_at,
             batch,
             chunk,
+            case_ids,
+            history,
         } => {
             let report =
                 ramtid::service::server::run_load(&ramtid::service::client::LoadOptions {
@@ -316,6 +326,8 @@ fn run(command: Command) -> Result<ExitCode, String> {
                     activate_at,
                     batch,
                     chunk,
+                    case_ids,
+                    history,
                 })?;
             println!("{report}");
             Ok(if report.failures == 0 {

@@ -239,6 +239,11 @@ pub struct LoadOptions {
     /// EstimateBatch mode: needs sets from this needs.jsonl, in messages of `chunk` items.
     pub batch: Option<PathBuf>,
     pub chunk: usize,
+    /// Estimate mode: cycle each request's `case_id` over this many ids (0: no case id, so
+    /// nothing is stored).
+    pub case_ids: usize,
+    /// Override `history.url` of the in-process server.
+    pub history: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -369,6 +374,9 @@ pub async fn load(opts: &LoadOptions) -> Result<LoadReport, String> {
             sources
                 .overrides
                 .push(("server.metrics_listen".into(), String::new()));
+            if let Some(url) = &opts.history {
+                sources.overrides.push(("history.url".into(), url.clone()));
+            }
             let cfg = Config::load(&sources).map_err(|e| e.to_string())?;
             spawn_server(cfg)?.to_string()
         }
@@ -404,7 +412,9 @@ pub async fn load(opts: &LoadOptions) -> Result<LoadReport, String> {
     let stop = Arc::new(AtomicBool::new(false));
     let t0 = Instant::now();
     let mut workers = Vec::new();
-    for w in 0..opts.concurrency.max(1) {
+    let case_ids = opts.case_ids;
+    let workers_n = opts.concurrency.max(1);
+    for w in 0..workers_n {
         let mut client = EstimationServiceClient::new(channels[w % channels.len()].clone());
         let request = request.clone();
         let (failures, first_failure, stop) =
@@ -412,12 +422,33 @@ pub async fn load(opts: &LoadOptions) -> Result<LoadReport, String> {
         workers.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(100_000);
             let mut versions: BTreeMap<String, u64> = BTreeMap::new();
+            // Worker w names cases w, w + n, w + 2n, … (mod case_ids): all ids get used.
+            let mut case = w;
             while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
+                let mut request = request.clone();
+                if case_ids > 0 {
+                    request.case_id = format!("load-case-{:07}", case % case_ids);
+                    case += workers_n;
+                }
                 let t = Instant::now();
-                match client.estimate(request.clone()).await {
+                match client.estimate(request).await {
                     Ok(r) => {
+                        let r = r.into_inner();
+                        if case_ids > 0 && r.calculation_id == 0 {
+                            // Measuring "with history" against a server that stores nothing
+                            // would be a false figure.
+                            failures.fetch_add(1, Ordering::Relaxed);
+                            let mut f = first_failure.lock().unwrap();
+                            if f.is_none() {
+                                *f = Some(
+                                    "the server stored no calculation (is its history disabled?)"
+                                        .into(),
+                                );
+                            }
+                            continue;
+                        }
                         lat.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
-                        if let Some(m) = r.into_inner().estimate.and_then(|e| e.model) {
+                        if let Some(m) = r.estimate.and_then(|e| e.model) {
                             let key = format!("{}/{}", m.name, m.version);
                             match versions.get_mut(&key) {
                                 Some(n) => *n += 1,
@@ -475,8 +506,14 @@ pub async fn load(opts: &LoadOptions) -> Result<LoadReport, String> {
     let first_failure = first_failure.lock().unwrap().clone();
     Ok(LoadReport {
         mode: format!(
-            "{mode}, {} in flight, {} connections",
-            opts.concurrency, opts.connections
+            "{mode}{}, {} in flight, {} connections",
+            if opts.case_ids > 0 && !opts.ceiling {
+                format!(" storing each calculation (over {} case ids)", opts.case_ids)
+            } else {
+                String::new()
+            },
+            opts.concurrency,
+            opts.connections
         ),
         requests,
         failures: failures.load(Ordering::Relaxed),
