@@ -1163,13 +1163,18 @@ async fn metrics_count_calls_by_code_and_name_the_model() {
     let mut bad = good.clone();
     bad.needs.clear();
     s.est().estimate(bad).await.unwrap_err();
+    let mut stored = good.clone();
+    stored.case_id = "METRICS-1".into();
+    s.est().estimate(stored).await.unwrap();
     let text = http_get(s.running.metrics_addr.unwrap(), "/metrics").await;
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     assert!(text.contains(
-        "ramtid_requests_total{service=\"ramtid.v1.EstimationService\",method=\"Estimate\",code=\"OK\"} 3"
+        "ramtid_requests_total{service=\"ramtid.v1.EstimationService\",method=\"Estimate\",code=\"OK\"} 4"
     ), "{text}");
     assert!(text.contains("method=\"Estimate\",code=\"INVALID_ARGUMENT\"} 1"));
-    assert!(text.contains("ramtid_request_duration_seconds_count{method=\"Estimate\"} 4"));
+    assert!(text.contains("ramtid_request_duration_seconds_count{method=\"Estimate\"} 5"));
+    assert!(text.contains("ramtid_history_records_total 1"), "{text}");
+    assert!(text.contains("ramtid_history_commits_total 1"), "{text}");
     assert!(
         text.contains("ramtid_model_info{alias=\"production\",name=\"nordstad\",version=\"1\"} 1")
     );

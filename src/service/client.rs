@@ -508,7 +508,10 @@ pub async fn load(opts: &LoadOptions) -> Result<LoadReport, String> {
         mode: format!(
             "{mode}{}, {} in flight, {} connections",
             if opts.case_ids > 0 && !opts.ceiling {
-                format!(" storing each calculation (over {} case ids)", opts.case_ids)
+                format!(
+                    " storing each calculation (over {} case ids)",
+                    opts.case_ids
+                )
             } else {
                 String::new()
             },

@@ -106,6 +106,8 @@ pub struct Metrics {
     /// Needs sets estimated through EstimateBatch (good and bad).
     pub batch_items: AtomicU64,
     pub batch_item_errors: AtomicU64,
+    /// The history, once open: its writer's counters (group commit at work).
+    pub history: std::sync::OnceLock<crate::history::HistoryStore>,
 }
 
 fn code_name(i: usize) -> &'static str {
@@ -208,6 +210,14 @@ impl Metrics {
             "# HELP ramtid_batch_item_errors_total EstimateBatch items answered with an error.\n# TYPE ramtid_batch_item_errors_total counter\nramtid_batch_item_errors_total {}",
             self.batch_item_errors.load(Ordering::Relaxed)
         );
+        if let Some(h) = self.history.get() {
+            let w = h.writer_stats();
+            let _ = writeln!(
+                s,
+                "# HELP ramtid_history_records_total Calculations committed to the history.\n# TYPE ramtid_history_records_total counter\nramtid_history_records_total {}\n# HELP ramtid_history_commits_total Transactions that committed them (records / commits is the mean group-commit batch).\n# TYPE ramtid_history_commits_total counter\nramtid_history_commits_total {}",
+                w.records, w.commits
+            );
+        }
         s.push_str("# HELP ramtid_model_info The model under each alias (value 1).\n# TYPE ramtid_model_info gauge\n");
         let aliases = registry.current();
         for (alias, m) in [

@@ -198,6 +198,9 @@ pub async fn start(cfg: Config) -> Result<Running, ServeError> {
             }
         }));
     }
+    if let Some(store) = &history {
+        let _ = metrics.history.set(store.clone());
+    }
     let shared = Arc::new(Shared::new(cfg, registry.clone(), metrics.clone(), history));
     let history_service =
         HistoryServiceServer::new(History::new(shared.clone())).max_decoding_message_size(max);
