@@ -144,6 +144,12 @@ enum Command {
     /// Read a bearer token from stdin (one line) and print the hash to configure for it
     /// (`hash = "sha256:..."` in [[auth.tokens]]). The token itself is never stored.
     HashToken,
+    /// Print a client certificate's SHA-256 fingerprint (PEM file, first certificate) for
+    /// `[[auth.certificates]] sha256 = …`.
+    CertFingerprint {
+        /// The client's certificate (PEM).
+        cert: PathBuf,
+    },
     /// Ask a running server's health service; exit 0 when SERVING (container health checks).
     Health {
         #[arg(long, default_value = "127.0.0.1:50051")]
@@ -258,6 +264,18 @@ fn run(command: Command) -> Result<ExitCode, String> {
                 overrides.push(("models.dir".to_string(), m.display().to_string()));
             }
             ramtid::service::server::run_serve(config, overrides)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CertFingerprint { cert } => {
+            use rustls_pki_types::pem::PemObject;
+            let der = rustls_pki_types::CertificateDer::from_pem_file(&cert)
+                .map_err(|e| format!("{}: no PEM certificate: {e}", cert.display()))?;
+            println!(
+                "{}",
+                ramtid::service::auth::fingerprint_text(&ramtid::service::auth::fingerprint(
+                    der.as_ref()
+                ))
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::HashToken => {

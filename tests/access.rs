@@ -10,7 +10,7 @@ mod common;
 use common::{copy_dir, fixture};
 use ramtid::service::auth::{hash_token, Role};
 use ramtid::service::client::sample_request;
-use ramtid::service::config::{Config, TokenConfig};
+use ramtid::service::config::{CertificateConfig, Config, TokenConfig};
 use ramtid::service::pb::{
     self, estimation_service_client::EstimationServiceClient,
     history_service_client::HistoryServiceClient, model_service_client::ModelServiceClient,
@@ -596,6 +596,78 @@ async fn mutual_tls_lets_a_valid_client_certificate_in_and_refuses_an_expired_on
             }
         }
     }
+    running.shutdown().await.unwrap();
+}
+
+/// A system-to-system caller known by its client certificate alone: `ramtid cert-fingerprint`
+/// gives the fingerprint to configure; without a token the certificate's role decides; a
+/// token, when sent, decides instead; calculations are recorded under the certificate's name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listed_client_certificate_stands_in_for_a_token() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ramtid"))
+        .arg("cert-fingerprint")
+        .arg(tls_dir().join("client.pem"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fp = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(fp.starts_with("sha256:") && fp.len() == 7 + 64, "{fp}");
+
+    let mut w = world(false);
+    w.cfg.auth.certificates = vec![CertificateConfig {
+        name: "procapita".into(),
+        role: Role::Assessor,
+        sha256: fp,
+    }];
+    w.cfg.validate().unwrap();
+    let running = start(w.cfg.clone()).await.unwrap();
+    let channel = connect(&running, Some("client")).await.unwrap();
+    wait_serving(&channel).await;
+    let good = good_request(&channel).await;
+
+    assert_eq!(
+        call(&channel, &good, Rpc::Estimate, None).await.code(),
+        Code::Ok
+    );
+    let st = call(&channel, &good, Rpc::ListModels, None).await;
+    assert_eq!(st.code(), Code::PermissionDenied);
+    assert!(
+        st.message().contains("client certificate 'procapita'") && st.message().contains("'data'"),
+        "{}",
+        st.message()
+    );
+    assert_eq!(
+        call(&channel, &good, Rpc::ListModels, Some(DATA))
+            .await
+            .code(),
+        Code::Ok
+    );
+    assert_eq!(
+        call(&channel, &good, Rpc::ListModels, Some("a-wrong-token"))
+            .await
+            .code(),
+        Code::Unauthenticated,
+        "a token, when sent, decides"
+    );
+
+    let mut stored = good.clone();
+    stored.case_id = "SYSTEM-1".into();
+    let id = EstimationServiceClient::new(channel.clone())
+        .estimate(req(stored, None))
+        .await
+        .unwrap()
+        .into_inner()
+        .calculation_id;
+    let calc = HistoryServiceClient::new(channel.clone())
+        .get_calculation(req(pb::GetCalculationRequest { id }, None))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(calc.caller, "procapita");
     running.shutdown().await.unwrap();
 }
 

@@ -123,17 +123,60 @@ pub fn parse_hash(text: &str) -> Result<[u8; 32], String> {
     Ok(out)
 }
 
-/// The configured tokens, ready for checking.
+/// Parses a client certificate's SHA-256 fingerprint: `sha256:<64 hex digits>` (what
+/// `ramtid cert-fingerprint` prints) or OpenSSL's `AB:CD:…` (32 colon-separated bytes, from
+/// `openssl x509 -noout -fingerprint -sha256`).
+pub fn parse_fingerprint(text: &str) -> Result<[u8; 32], String> {
+    let t = text.trim();
+    let t = t
+        .strip_prefix("sha256 Fingerprint=")
+        .or_else(|| t.strip_prefix("SHA256 Fingerprint="))
+        .unwrap_or(t);
+    if t.starts_with("sha256:") {
+        return parse_hash(&t.to_ascii_lowercase());
+    }
+    let hex: String = t.split(':').collect();
+    if t.contains(':') && t.split(':').all(|p| p.len() == 2) {
+        return parse_hash(&format!("sha256:{}", hex.to_ascii_lowercase()));
+    }
+    Err(
+        "expected 'sha256:<64 hex digits>' (see `ramtid cert-fingerprint`) or OpenSSL's 'AB:CD:…'"
+            .into(),
+    )
+}
+
+/// The SHA-256 fingerprint of a certificate (its DER bytes).
+pub fn fingerprint(der: &[u8]) -> [u8; 32] {
+    Sha256::digest(der).into()
+}
+
+/// `sha256:<hex>` of a fingerprint.
+pub fn fingerprint_text(f: &[u8; 32]) -> String {
+    let mut s = String::from("sha256:");
+    for b in f {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// The configured tokens and client certificates, ready for checking.
 #[derive(Clone, Default)]
 pub struct Tokens {
     entries: Vec<([u8; 32], Caller)>,
+    /// Client certificate fingerprints (mutual TLS, system-to-system callers).
+    certificates: Vec<([u8; 32], Caller)>,
 }
 
 impl fmt::Debug for Tokens {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Names and roles only: no hashes in logs.
         f.debug_list()
-            .entries(self.entries.iter().map(|(_, c)| (&c.name, c.role)))
+            .entries(
+                self.entries
+                    .iter()
+                    .chain(&self.certificates)
+                    .map(|(_, c)| (&c.name, c.role)),
+            )
             .finish()
     }
 }
@@ -156,7 +199,34 @@ impl Tokens {
                 ))
             })
             .collect::<Result<_, String>>()?;
-        Ok(Tokens { entries })
+        Ok(Tokens {
+            entries,
+            certificates: Vec::new(),
+        })
+    }
+
+    /// Adds client certificates from (name, role, fingerprint) triples: a caller that
+    /// presents no token is known by its verified client certificate.
+    pub fn with_certificates<'a>(
+        mut self,
+        entries: impl IntoIterator<Item = (&'a str, Role, &'a str)>,
+    ) -> Result<Tokens, String> {
+        for (name, role, fp) in entries {
+            let f = parse_fingerprint(fp).map_err(|e| format!("certificate '{name}': {e}"))?;
+            self.certificates.push((
+                f,
+                Caller {
+                    name: name.to_string(),
+                    role,
+                },
+            ));
+        }
+        Ok(self)
+    }
+
+    /// Whether any client certificate is mapped (so that the layer fingerprints them).
+    pub fn has_certificates(&self) -> bool {
+        !self.certificates.is_empty()
     }
 
     /// The caller a presented token belongs to. Compares every entry in full, without
@@ -176,20 +246,38 @@ impl Tokens {
         found
     }
 
-    /// Decides a call: the caller to record, or the status to answer with.
+    /// Decides a call: the caller to record, or the status to answer with. A bearer token,
+    /// when sent, decides; without one, a verified client certificate listed in
+    /// `[[auth.certificates]]` (its fingerprint is `client_certificate`) does.
     pub fn check(
         &self,
         path: &str,
         authorization: Option<&http::HeaderValue>,
+        client_certificate: Option<[u8; 32]>,
     ) -> Result<Option<Caller>, Status> {
         let Some(needed) = required_role(path) else {
             return Ok(None);
         };
-        let header = authorization.ok_or_else(|| {
-            Status::unauthenticated(
-                "no credentials: send the header 'authorization: Bearer <token>'",
-            )
-        })?;
+        let Some(header) = authorization else {
+            let known = client_certificate
+                .and_then(|f| self.certificates.iter().find(|(c, _)| *c == f))
+                .map(|(_, caller)| caller);
+            return match known {
+                Some(caller) if caller.role < needed => Err(Status::permission_denied(format!(
+                    "{path} needs the role '{needed}' (or higher); the client certificate '{}' has the role '{}'",
+                    caller.name, caller.role
+                ))),
+                Some(caller) => Ok(Some(caller.clone())),
+                None if client_certificate.is_some() && self.has_certificates() => {
+                    Err(Status::unauthenticated(
+                        "no credentials: the client certificate is not listed in [[auth.certificates]]; send the header 'authorization: Bearer <token>'",
+                    ))
+                }
+                None => Err(Status::unauthenticated(
+                    "no credentials: send the header 'authorization: Bearer <token>'",
+                )),
+            };
+        };
         let token = header
             .to_str()
             .ok()
@@ -267,10 +355,19 @@ where
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
         if let Some(tokens) = &self.tokens {
-            let decision = tokens.check(
-                req.uri().path(),
-                req.headers().get(http::header::AUTHORIZATION),
-            );
+            let authorization = req.headers().get(http::header::AUTHORIZATION);
+            // Fingerprint the client certificate only when it can matter.
+            let client_certificate = if authorization.is_none() && tokens.has_certificates() {
+                req.extensions()
+                    .get::<tonic::transport::server::TlsConnectInfo<
+                        tonic::transport::server::TcpConnectInfo,
+                    >>()
+                    .and_then(|info| info.peer_certs())
+                    .and_then(|certs| certs.first().map(|leaf| fingerprint(leaf.as_ref())))
+            } else {
+                None
+            };
+            let decision = tokens.check(req.uri().path(), authorization, client_certificate);
             match decision {
                 Ok(Some(caller)) => {
                     req.extensions_mut().insert(caller);
@@ -336,25 +433,31 @@ mod tests {
     fn the_table_orders_roles() {
         let t = tokens();
         let path = "/ramtid.v1.ModelService/ActivateModel";
-        let e = t.check(path, Some(&bearer("assessor-secret"))).unwrap_err();
+        let e = t
+            .check(path, Some(&bearer("assessor-secret")), None)
+            .unwrap_err();
         assert_eq!(e.code(), Code::PermissionDenied);
         assert!(e.message().contains("'data'"), "{}", e.message());
         assert!(!e.message().contains("secret"));
         let c = t
-            .check(path, Some(&bearer("data-secret")))
+            .check(path, Some(&bearer("data-secret")), None)
             .unwrap()
             .unwrap();
         assert_eq!((c.name.as_str(), c.role), ("dora", Role::Data));
-        assert!(t.check(path, Some(&bearer("admin-secret"))).is_ok());
+        assert!(t.check(path, Some(&bearer("admin-secret")), None).is_ok());
         // Unlisted methods are admin-only; health is open without a token.
         let e = t
             .check(
                 "/ramtid.v1.HistoryService/Erase",
                 Some(&bearer("data-secret")),
+                None,
             )
             .unwrap_err();
         assert!(e.message().contains("'admin'"));
-        assert_eq!(t.check("/grpc.health.v1.Health/Check", None).unwrap(), None);
+        assert_eq!(
+            t.check("/grpc.health.v1.Health/Check", None, None).unwrap(),
+            None
+        );
     }
 
     #[test]
@@ -367,12 +470,63 @@ mod tests {
             Some(http::HeaderValue::from_static("Bearer ")),
             Some(bearer("guess")),
         ] {
-            let e = t.check(path, h.as_ref()).unwrap_err();
+            let e = t.check(path, h.as_ref(), None).unwrap_err();
             assert_eq!(e.code(), Code::Unauthenticated, "{h:?}");
         }
-        assert!(t.check(path, Some(&bearer("assessor-secret"))).is_ok());
+        assert!(t
+            .check(path, Some(&bearer("assessor-secret")), None)
+            .is_ok());
         let lower = http::HeaderValue::from_static("bearer assessor-secret");
-        assert!(t.check(path, Some(&lower)).is_ok());
+        assert!(t.check(path, Some(&lower), None).is_ok());
+    }
+
+    #[test]
+    fn a_listed_client_certificate_stands_in_for_a_token() {
+        let der = b"not really DER, but fingerprinted all the same";
+        let fp = fingerprint(der);
+        let t = tokens()
+            .with_certificates([("procapita", Role::Assessor, fingerprint_text(&fp).as_str())])
+            .unwrap();
+        let estimate = "/ramtid.v1.EstimationService/Estimate";
+        let activate = "/ramtid.v1.ModelService/ActivateModel";
+        let c = t.check(estimate, None, Some(fp)).unwrap().unwrap();
+        assert_eq!((c.name.as_str(), c.role), ("procapita", Role::Assessor));
+        let e = t.check(activate, None, Some(fp)).unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied);
+        assert!(
+            e.message().contains("client certificate 'procapita'"),
+            "{}",
+            e.message()
+        );
+        // A token, when sent, decides.
+        let c = t
+            .check(activate, Some(&bearer("data-secret")), Some(fp))
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.name, "dora");
+        // An unlisted certificate is no credential.
+        let e = t
+            .check(estimate, None, Some(fingerprint(b"other")))
+            .unwrap_err();
+        assert_eq!(e.code(), Code::Unauthenticated);
+        assert!(e.message().contains("not listed"), "{}", e.message());
+    }
+
+    #[test]
+    fn fingerprints_parse_in_both_notations() {
+        let fp = fingerprint(b"x");
+        let ours = fingerprint_text(&fp);
+        let openssl: Vec<String> = fp.iter().map(|b| format!("{b:02X}")).collect();
+        let openssl = openssl.join(":");
+        assert_eq!(parse_fingerprint(&ours).unwrap(), fp);
+        assert_eq!(parse_fingerprint(&openssl).unwrap(), fp);
+        assert_eq!(
+            parse_fingerprint(&format!("sha256 Fingerprint={openssl}")).unwrap(),
+            fp
+        );
+        for bad in ["", "AB:CD", "sha256:12", &openssl.replace(':', "")] {
+            assert!(parse_fingerprint(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

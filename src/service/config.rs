@@ -54,6 +54,21 @@ pub struct AuthConfig {
     pub enabled: bool,
     /// `[[auth.tokens]]`: the accepted tokens, as hashes.
     pub tokens: Vec<TokenConfig>,
+    /// `[[auth.certificates]]`: client certificates (mutual TLS) that stand in for a token,
+    /// for system-to-system callers. Needs `tls.client_ca`.
+    pub certificates: Vec<CertificateConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateConfig {
+    /// Which system holds the certificate (recorded in the audit log and history).
+    pub name: String,
+    /// assessor, data or admin.
+    pub role: crate::service::auth::Role,
+    /// SHA-256 fingerprint of the client certificate: `ramtid cert-fingerprint client.pem`,
+    /// or `openssl x509 -noout -fingerprint -sha256` (`AB:CD:…`).
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -311,10 +326,10 @@ impl Config {
     fn validate_access(&self) -> Result<(), ConfigError> {
         let invalid =
             |key: &'static str, message: String| Err(ConfigError::Invalid { key, message });
-        if self.auth.enabled && self.auth.tokens.is_empty() {
+        if self.auth.enabled && self.auth.tokens.is_empty() && self.auth.certificates.is_empty() {
             return invalid(
                 "auth.tokens",
-                "auth.enabled is true but no [[auth.tokens]] are configured".into(),
+                "auth.enabled is true but no [[auth.tokens]] (or [[auth.certificates]]) are configured".into(),
             );
         }
         let mut names = std::collections::BTreeSet::new();
@@ -340,6 +355,39 @@ impl Config {
                     format!("token '{}' has the same hash as another token", t.name),
                 );
             }
+        }
+        let mut fingerprints = std::collections::BTreeSet::new();
+        for c in &self.auth.certificates {
+            if c.name.trim().is_empty() {
+                return invalid("auth.certificates.name", "must not be empty".into());
+            }
+            if !names.insert(c.name.as_str()) {
+                return invalid(
+                    "auth.certificates.name",
+                    format!(
+                        "'{}' is configured twice (names are shared with auth.tokens)",
+                        c.name
+                    ),
+                );
+            }
+            let f = crate::service::auth::parse_fingerprint(&c.sha256).map_err(|e| {
+                ConfigError::Invalid {
+                    key: "auth.certificates.sha256",
+                    message: format!("certificate '{}': {e}", c.name),
+                }
+            })?;
+            if !fingerprints.insert(f) {
+                return invalid(
+                    "auth.certificates.sha256",
+                    format!("certificate '{}' is listed twice", c.name),
+                );
+            }
+        }
+        if !self.auth.certificates.is_empty() && self.tls.client_ca.as_os_str().is_empty() {
+            return invalid(
+                "auth.certificates",
+                "client certificates are only asked for with tls.client_ca set".into(),
+            );
         }
         let tls = &self.tls;
         let set = |p: &PathBuf| !p.as_os_str().is_empty();
@@ -376,6 +424,14 @@ impl Config {
                     .iter()
                     .map(|t| (t.name.as_str(), t.role, t.hash.as_str())),
             )
+            .and_then(|t| {
+                t.with_certificates(
+                    self.auth
+                        .certificates
+                        .iter()
+                        .map(|c| (c.name.as_str(), c.role, c.sha256.as_str())),
+                )
+            })
             .expect("validated")
         })
     }
@@ -466,6 +522,14 @@ mod tests {
             (
                 "[[auth.tokens]]\nname = \"a\"\nrole = \"boss\"\nhash = \"abc\"\n",
                 "boss",
+            ),
+            (
+                "[[auth.certificates]]\nname = \"sys\"\nrole = \"assessor\"\nsha256 = \"AB:CD\"\n",
+                "auth.certificates.sha256",
+            ),
+            (
+                "[[auth.certificates]]\nname = \"sys\"\nrole = \"assessor\"\nsha256 = \"sha256:0000000000000000000000000000000000000000000000000000000000000000\"\n",
+                "auth.certificates",
             ),
             ("[tls]\ncert = \"server.pem\"\n", "tls.key"),
             ("[tls]\nclient_ca = \"ca.pem\"\n", "tls.client_ca"),
