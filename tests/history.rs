@@ -323,6 +323,21 @@ fn sqlite_upgrades_a_version_1_database_in_place() {
 
 // ---- PostgreSQL ----
 
+/// The CA of the test server's TLS certificate (`RAMTID_TEST_PG_CA`, or what the
+/// throwaway server `pg_base` started printed).
+static PG_CA: OnceLock<Option<String>> = OnceLock::new();
+
+fn pg_ca() -> Option<&'static str> {
+    pg_base()?;
+    PG_CA
+        .get_or_init(|| {
+            std::env::var("RAMTID_TEST_PG_CA")
+                .ok()
+                .filter(|c| !c.is_empty())
+        })
+        .as_deref()
+}
+
 /// The server's base URL: the environment's, or a throwaway server's; None to skip.
 fn pg_base() -> Option<&'static str> {
     static BASE: OnceLock<Option<String>> = OnceLock::new();
@@ -343,6 +358,11 @@ fn pg_base() -> Option<&'static str> {
         let why = match out {
             Ok(o) if o.status.success() => {
                 let text = String::from_utf8_lossy(&o.stdout);
+                let _ = PG_CA.set(
+                    text.lines()
+                        .find_map(|l| l.strip_prefix("export RAMTID_TEST_PG_CA="))
+                        .map(|c| c.trim().to_string()),
+                );
                 match text
                     .lines()
                     .find_map(|l| l.strip_prefix("export RAMTID_TEST_PG_URL="))
@@ -703,4 +723,57 @@ fn postgres_upgrades_a_version_1_database_in_place() {
         .map(|r| r.get(0))
         .collect();
     assert_eq!(versions, [1, 2]);
+}
+
+/// The history on a PostgreSQL server elsewhere: TLS, with the server's certificate verified
+/// against the CA the URL names; a CA that did not sign it, or TLS asked for without one, is
+/// refused at open.
+#[test]
+fn postgres_over_tls_verifies_the_server_certificate() {
+    let Some(db) = PgDb::create() else { return };
+    let Some(ca) = pg_ca() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "under CI the test server speaks TLS: RAMTID_TEST_PG_CA (tests/pg.sh) is required"
+        );
+        eprintln!("SKIPPED: PostgreSQL over TLS: the test server has no TLS (no openssl?)");
+        return;
+    };
+    let url = format!("{}?sslmode=require&sslrootcert={ca}", db.url);
+    let store = HistoryStore::open(&url).unwrap();
+    let id = store.record_blocking(calc("tls", T0, 1)).unwrap();
+    assert_eq!(
+        store.get_blocking(id).unwrap().unwrap().calc,
+        calc("tls", T0, 1)
+    );
+    let mut admin = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    let encrypted: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+             WHERE a.datname = $1 AND s.ssl",
+            &[&db.name],
+        )
+        .unwrap()
+        .get(0);
+    assert!(encrypted >= 2, "writer and reader over TLS: {encrypted}");
+    drop(store);
+
+    let wrong_ca =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls/ca.pem");
+    let e = HistoryStore::open(&format!(
+        "{}?sslmode=require&sslrootcert={}",
+        db.url,
+        wrong_ca.display()
+    ))
+    .unwrap_err();
+    assert!(
+        matches!(e, HistoryError::Postgres(_)) && format!("{e:?}").contains("UnknownIssuer"),
+        "{e:?}"
+    );
+    let e = HistoryStore::open(&format!("{}?sslmode=require", db.url)).unwrap_err();
+    assert!(e.to_string().contains("sslrootcert"), "{e}");
+    assert!(
+        !e.to_string().contains(&db.name),
+        "no URL in the message: {e}"
+    );
 }

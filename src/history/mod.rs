@@ -23,6 +23,7 @@
 //! (they must not be called on a runtime thread).
 
 mod pg;
+mod pg_tls;
 mod sqlite;
 
 use std::path::PathBuf;
@@ -57,6 +58,8 @@ pub enum HistoryError {
     Sqlite(#[from] rusqlite::Error),
     #[error("history (PostgreSQL): {0}")]
     Postgres(#[from] postgres::Error),
+    #[error("history (PostgreSQL TLS): {0}")]
+    PgTls(String),
     #[error("history schema is at version {found}, newer than this build knows ({known}): upgrade ramtid")]
     SchemaTooNew { found: i64, known: i64 },
     #[error("page_token {0:?} is not one this service handed out")]

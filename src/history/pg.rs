@@ -34,10 +34,19 @@ pub(crate) struct PgBackend {
 }
 
 impl PgBackend {
+    /// Connects over TLS when the URL names a CA (`sslrootcert=`; see `pg_tls`), else in
+    /// clear text (a local socket or a private network), which `sslmode=require` refuses.
     pub(crate) fn open(url: &str) -> Result<PgBackend> {
-        // TLS to the database is not configured here: use a local socket, a private network,
-        // or a TLS-terminating proxy. (Access control to ramtid itself is issue 4, part 3.)
-        let client = Client::connect(url, NoTls)?;
+        let (url, root) = super::pg_tls::split_root_cert(url);
+        let client = match root {
+            Some(ca) => Client::connect(&url, super::pg_tls::connector(&ca)?)?,
+            None if super::pg_tls::requires_tls(&url) => {
+                return Err(HistoryError::PgTls(
+                    "sslmode=require needs sslrootcert=<CA certificates, PEM> in the URL: the server's certificate is verified against them".into(),
+                ))
+            }
+            None => Client::connect(&url, NoTls)?,
+        };
         Ok(PgBackend { client })
     }
 }
