@@ -159,17 +159,8 @@ enum Command {
         service: String,
         #[arg(long, default_value_t = 2000)]
         timeout_ms: u64,
-        /// The server uses TLS: trust this CA (PEM).
-        #[arg(long)]
-        tls_ca: Option<PathBuf>,
-        /// With --tls-ca: the server name its certificate carries.
-        #[arg(long, default_value = "localhost")]
-        tls_domain: String,
-        /// With --tls-ca, when the server requires client certificates: ours (PEM).
-        #[arg(long, requires = "tls_key")]
-        tls_cert: Option<PathBuf>,
-        #[arg(long, requires = "tls_cert")]
-        tls_key: Option<PathBuf>,
+        #[command(flatten)]
+        tls: TlsArgs,
     },
     /// Load harness: drive Estimate (or EstimateBatch) over loopback at fixed concurrency and
     /// print requests/s and p50/p99 latency. Without --addr, starts a server in-process.
@@ -208,7 +199,39 @@ enum Command {
         /// sqlite:///tmp/load.db; "" disables the history.
         #[arg(long)]
         history: Option<String>,
+        /// Send the bearer token held in this environment variable (a server with
+        /// `auth.enabled`); the token itself never goes on the command line.
+        #[arg(long, value_name = "VAR")]
+        token_env: Option<String>,
+        #[command(flatten)]
+        tls: TlsArgs,
     },
+}
+
+/// How a client reaches a server with `[tls]` set.
+#[derive(clap::Args, Debug, Clone)]
+struct TlsArgs {
+    /// The server uses TLS: trust this CA (PEM).
+    #[arg(long)]
+    tls_ca: Option<PathBuf>,
+    /// With --tls-ca: the server name its certificate carries.
+    #[arg(long, default_value = "localhost")]
+    tls_domain: String,
+    /// With --tls-ca, when the server requires client certificates: ours (PEM).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    fn client_tls(self) -> Option<ramtid::service::client::ClientTls> {
+        self.tls_ca.map(|ca| ramtid::service::client::ClientTls {
+            ca,
+            domain: self.tls_domain,
+            cert_and_key: self.tls_cert.zip(self.tls_key),
+        })
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -296,16 +319,9 @@ fn run(command: Command) -> Result<ExitCode, String> {
             addr,
             service,
             timeout_ms,
-            tls_ca,
-            tls_domain,
-            tls_cert,
-            tls_key,
+            tls,
         } => {
-            let tls = tls_ca.map(|ca| ramtid::service::client::ClientTls {
-                ca,
-                domain: tls_domain,
-                cert_and_key: tls_cert.zip(tls_key),
-            });
+            let tls = tls.client_tls();
             let serving = ramtid::service::server::run_health(
                 &addr,
                 &service,
@@ -331,7 +347,15 @@ fn run(command: Command) -> Result<ExitCode, String> {
             chunk,
             case_ids,
             history,
+            token_env,
+            tls,
         } => {
+            let token = match token_env {
+                Some(var) => Some(std::env::var(&var).map_err(|_| {
+                    format!("--token-env {var}: the environment variable {var} is not set")
+                })?),
+                None => None,
+            };
             let report =
                 ramtid::service::server::run_load(&ramtid::service::client::LoadOptions {
                     addr,
@@ -346,6 +370,8 @@ fn run(command: Command) -> Result<ExitCode, String> {
                     chunk,
                     case_ids,
                     history,
+                    token,
+                    tls: tls.client_tls(),
                 })?;
             println!("{report}");
             Ok(if report.failures == 0 {

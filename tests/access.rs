@@ -765,3 +765,55 @@ async fn a_key_that_does_not_match_the_certificate_stops_start_up() {
     let e = start(w.cfg.clone()).await.unwrap_err().to_string();
     assert!(e.starts_with("TLS (tls.cert)"), "{e}");
 }
+
+/// The load harness against a server with TLS and access control: with the token it drives
+/// Estimate without a failure; without one every call is refused, and it says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_load_harness_speaks_tls_and_sends_the_token() {
+    let w = world(true);
+    let running = start(w.cfg.clone()).await.unwrap();
+    let addr = format!("127.0.0.1:{}", running.addr.port());
+    let run = |token: bool| {
+        let addr = addr.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ramtid"));
+            cmd.args([
+                "load",
+                "--addr",
+                &addr,
+                "--seconds",
+                "0.5",
+                "--concurrency",
+                "4",
+            ])
+            .arg("--tls-ca")
+            .arg(tls_dir().join("ca.pem"))
+            .env("LOAD_TOKEN", ASSESSOR);
+            if token {
+                cmd.args(["--token-env", "LOAD_TOKEN"]);
+            }
+            cmd.output().unwrap()
+        })
+    };
+    let with = run(true).await.unwrap();
+    let text = String::from_utf8_lossy(&with.stdout);
+    assert!(
+        with.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&with.stderr)
+    );
+    assert!(text.contains("failures 0"), "{text}");
+    assert!(!text.contains(ASSESSOR) && !String::from_utf8_lossy(&with.stderr).contains(ASSESSOR));
+    let without = run(false).await.unwrap();
+    assert!(!without.status.success());
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&without.stdout),
+        String::from_utf8_lossy(&without.stderr)
+    );
+    assert!(
+        all.contains("no credentials") || all.contains("GetCatalog"),
+        "{all}"
+    );
+    running.shutdown().await.unwrap();
+}

@@ -76,15 +76,14 @@ pub async fn check_health(
     check_health_tls(addr, service, timeout, None).await
 }
 
-/// [`check_health`], over TLS when `tls` is given (`addr` without a scheme: https).
-pub async fn check_health_tls(
+/// [`connect`], over TLS when `tls` is given (`addr` without a scheme: https).
+pub async fn connect_tls(
     addr: &str,
-    service: &str,
     timeout: Duration,
     tls: Option<&ClientTls>,
-) -> Result<ServingStatus, String> {
-    let channel = match tls {
-        None => connect(addr, timeout).await?,
+) -> Result<Channel, String> {
+    match tls {
+        None => connect(addr, timeout).await,
         Some(tls) => {
             let uri = if addr.contains("://") {
                 addr.to_string()
@@ -96,11 +95,22 @@ pub async fn check_health_tls(
                 .tls_config(tls.config()?)
                 .map_err(|e| format!("TLS: {e}"))?
                 .connect_timeout(timeout)
+                .tcp_nodelay(true)
                 .connect()
                 .await
-                .map_err(|e| format!("cannot connect to {addr}: {e}"))?
+                .map_err(|e| format!("cannot connect to {addr}: {e}"))
         }
-    };
+    }
+}
+
+/// [`check_health`], over TLS when `tls` is given (`addr` without a scheme: https).
+pub async fn check_health_tls(
+    addr: &str,
+    service: &str,
+    timeout: Duration,
+    tls: Option<&ClientTls>,
+) -> Result<ServingStatus, String> {
+    let channel = connect_tls(addr, timeout, tls).await?;
     let mut req = Request::new(HealthCheckRequest {
         service: service.to_string(),
     });
@@ -244,6 +254,21 @@ pub struct LoadOptions {
     pub case_ids: usize,
     /// Override `history.url` of the in-process server.
     pub history: Option<String>,
+    /// Bearer token sent with every call (a server with access control).
+    pub token: Option<String>,
+    /// TLS to the server (a server with `[tls]`).
+    pub tls: Option<ClientTls>,
+}
+
+type Bearer = tonic::metadata::MetadataValue<tonic::metadata::Ascii>;
+
+/// `msg` with the harness's bearer token, if any.
+fn authorized<T>(msg: T, token: Option<&Bearer>) -> Request<T> {
+    let mut r = Request::new(msg);
+    if let Some(t) = token {
+        r.metadata_mut().insert("authorization", t.clone());
+    }
+    r
 }
 
 #[derive(Debug, Clone, Default)]
@@ -345,10 +370,12 @@ fn spawn_empty(response: pb::EstimateResponse) -> Result<SocketAddr, String> {
     rx.recv().map_err(|e| e.to_string())?
 }
 
-async fn wait_serving(addr: &str) -> Result<(), String> {
+async fn wait_serving(addr: &str, tls: Option<&ClientTls>) -> Result<(), String> {
     let t0 = Instant::now();
     loop {
-        if let Ok(ServingStatus::Serving) = check_health(addr, "", Duration::from_secs(1)).await {
+        if let Ok(ServingStatus::Serving) =
+            check_health_tls(addr, "", Duration::from_secs(1), tls).await
+        {
             return Ok(());
         }
         if t0.elapsed() > Duration::from_secs(30) {
@@ -381,20 +408,30 @@ pub async fn load(opts: &LoadOptions) -> Result<LoadReport, String> {
             spawn_server(cfg)?.to_string()
         }
     };
-    wait_serving(&target).await?;
-    let channel = connect(&target, Duration::from_secs(5)).await?;
+    let tls = opts.tls.as_ref();
+    let token: Option<Bearer> = match &opts.token {
+        Some(t) => Some(
+            format!("Bearer {t}")
+                .parse()
+                .map_err(|_| "the token is not a valid header value".to_string())?,
+        ),
+        None => None,
+    };
+    let token = token.as_ref();
+    wait_serving(&target, tls).await?;
+    let channel = connect_tls(&target, Duration::from_secs(5), tls).await?;
     let catalog = ModelServiceClient::new(channel.clone())
-        .get_catalog(pb::GetCatalogRequest::default())
+        .get_catalog(authorized(pb::GetCatalogRequest::default(), token))
         .await
         .map_err(|s| format!("GetCatalog: {}", s.message()))?
         .into_inner();
     if let Some(path) = &opts.batch {
-        return load_batch(opts, &target, path).await;
+        return load_batch(opts, &target, path, token).await;
     }
     let request = sample_request(&catalog);
     let (addr, mode) = if opts.ceiling {
         let canned = EstimationServiceClient::new(channel.clone())
-            .estimate(request.clone())
+            .estimate(authorized(request.clone(), token))
             .await
             .map_err(|s| format!("Estimate: {}", s.message()))?
             .into_inner();
@@ -402,9 +439,15 @@ pub async fn load(opts: &LoadOptions) -> Result<LoadReport, String> {
     } else {
         (target.clone(), "Estimate")
     };
+    // The ceiling's empty handler is plain text on loopback, without access control.
+    let (tls, token) = if opts.ceiling {
+        (None, None)
+    } else {
+        (tls, token)
+    };
     let mut channels = Vec::new();
     for _ in 0..opts.connections.max(1) {
-        channels.push(connect(&addr, Duration::from_secs(5)).await?);
+        channels.push(connect_tls(&addr, Duration::from_secs(5), tls).await?);
     }
     let deadline = Instant::now() + Duration::from_secs_f64(opts.seconds);
     let failures = Arc::new(AtomicU64::new(0));
@@ -417,6 +460,7 @@ pub async fn load(opts: &LoadOptions) -> Result<LoadReport, String> {
     for w in 0..workers_n {
         let mut client = EstimationServiceClient::new(channels[w % channels.len()].clone());
         let request = request.clone();
+        let token = token.cloned();
         let (failures, first_failure, stop) =
             (failures.clone(), first_failure.clone(), stop.clone());
         workers.push(tokio::spawn(async move {
@@ -431,7 +475,7 @@ pub async fn load(opts: &LoadOptions) -> Result<LoadReport, String> {
                     case += workers_n;
                 }
                 let t = Instant::now();
-                match client.estimate(request).await {
+                match client.estimate(authorized(request, token.as_ref())).await {
                     Ok(r) => {
                         let r = r.into_inner();
                         if case_ids > 0 && r.calculation_id == 0 {
@@ -473,10 +517,13 @@ pub async fn load(opts: &LoadOptions) -> Result<LoadReport, String> {
     if let Some(selector) = &opts.activate {
         tokio::time::sleep(Duration::from_secs_f64(opts.activate_at)).await;
         let r = ModelServiceClient::new(channel.clone())
-            .activate_model(pb::ActivateModelRequest {
-                model: selector.clone(),
-                alias: String::new(),
-            })
+            .activate_model(authorized(
+                pb::ActivateModelRequest {
+                    model: selector.clone(),
+                    alias: String::new(),
+                },
+                token,
+            ))
             .await;
         match r {
             Ok(r) => {
@@ -534,7 +581,12 @@ pub async fn load(opts: &LoadOptions) -> Result<LoadReport, String> {
 }
 
 /// EstimateBatch throughput: needs sets estimated per second.
-async fn load_batch(opts: &LoadOptions, addr: &str, path: &PathBuf) -> Result<LoadReport, String> {
+async fn load_batch(
+    opts: &LoadOptions,
+    addr: &str,
+    path: &PathBuf,
+    token: Option<&Bearer>,
+) -> Result<LoadReport, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let items: Vec<pb::NeedsSet> = text
@@ -560,14 +612,18 @@ async fn load_batch(opts: &LoadOptions, addr: &str, path: &PathBuf) -> Result<Lo
     let t0 = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..opts.connections.max(1) {
-        let channel = connect(addr, Duration::from_secs(5)).await?;
+        let channel = connect_tls(addr, Duration::from_secs(5), opts.tls.as_ref()).await?;
         let messages = messages.clone();
+        let token = token.cloned();
         tasks.push(tokio::spawn(async move {
             let mut client = EstimationServiceClient::new(channel);
             let (mut ok, mut bad) = (0u64, 0u64);
             while Instant::now() < deadline {
                 let stream = tokio_stream::iter(messages.iter().cloned().collect::<Vec<_>>());
-                let mut resp = match client.estimate_batch(stream).await {
+                let mut resp = match client
+                    .estimate_batch(authorized(stream, token.as_ref()))
+                    .await
+                {
                     Ok(r) => r.into_inner(),
                     Err(s) => return Err(format!("EstimateBatch: {}", s.message())),
                 };
