@@ -173,6 +173,16 @@ async fn estimate_answers_with_its_model_and_the_request_id() {
     let visits_weekly: f64 = e.visits.iter().map(|v| v.weekly_min).sum();
     assert!((visits_weekly - e.weekly_min).abs() < 1e-6);
     assert_eq!(e.context_effects.len(), good.context.len());
+    // Each need's share of the week, in request order, adds up to the week.
+    let codes: Vec<&str> = e.per_need.iter().map(|n| n.code.as_str()).collect();
+    let asked: Vec<&str> = good.needs.iter().map(|n| n.code.as_str()).collect();
+    assert_eq!(codes, asked);
+    let shares: f64 = e.per_need.iter().map(|n| n.weekly_min).sum();
+    assert!(
+        (shares - e.weekly_min).abs() < 1e-6,
+        "{shares} vs {}",
+        e.weekly_min
+    );
     let m = e.model.unwrap();
     assert_eq!((m.name.as_str(), m.version.as_str()), ("nordstad", "1"));
 
@@ -706,7 +716,9 @@ async fn batch_results_are_keyed_and_a_bad_item_fails_alone() {
         .await
         .unwrap()
         .unwrap());
-    assert!(totals.visits.is_empty() && totals.context_effects.is_empty());
+    assert!(
+        totals.visits.is_empty() && totals.context_effects.is_empty() && totals.per_need.is_empty()
+    );
     assert_eq!(totals.weekly_min, full.weekly_min);
 
     // More than limits.max_batch items in one call: RESOURCE_EXHAUSTED after the first 100.

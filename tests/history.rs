@@ -8,7 +8,7 @@
 //! Throughput figures (ignored by default):
 //! `cargo test --release --test history -- --ignored --nocapture`
 
-use ramtid::history::{Calculation, HistoryError, HistoryStore, StoredCalculation};
+use ramtid::history::{Calculation, HistoryError, HistoryStore, StoredCalculation, StoredResult};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -26,7 +26,13 @@ fn calc(case_id: &str, created_ms: i64, n: usize) -> Calculation {
         needs_json: format!(
             r#"{{"recipient_id":"{case_id}","context":{{"age":84}},"needs":[{{"code":"SHOWER","per_week":{n}}}]}}"#
         ),
-        result_json: format!(r#"{{"weekly_min":{}.25,"note":"ö ä å"}}"#, 100 + n),
+        // Both encodings round-trip: JSON (schema version 1) and protobuf bytes (any bytes,
+        // zeros included; the history does not look inside).
+        result: if n % 2 == 0 {
+            StoredResult::Json(format!(r#"{{"weekly_min":{}.25,"note":"ö ä å"}}"#, 100 + n))
+        } else {
+            StoredResult::Protobuf(vec![0, 0xff, n as u8, 0x0a, 0])
+        },
         weekly_min: 100.25 + n as f64,
         unit_id: format!("team-{}", n % 4),
     }
@@ -242,7 +248,7 @@ fn sqlite_passes_the_suite_and_keeps_data_across_reopen() {
     let versions: i64 = conn
         .query_row("SELECT count(*) FROM schema_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(versions, 2, "each migration ran once");
+    assert_eq!(versions, 3, "each migration ran once");
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
@@ -318,7 +324,7 @@ fn sqlite_upgrades_a_version_1_database_in_place() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(versions, [1, 2]);
+    assert_eq!(versions, [1, 2, 3]);
 }
 
 // ---- PostgreSQL ----
@@ -447,7 +453,7 @@ fn postgres_passes_the_suite_and_keeps_data_across_reopen() {
         .query_one("SELECT count(*) FROM schema_version", &[])
         .unwrap()
         .get(0);
-    assert_eq!(versions, 2, "each migration ran once");
+    assert_eq!(versions, 3, "each migration ran once");
 }
 
 #[test]
@@ -470,7 +476,7 @@ fn postgres_replicas_opening_together_migrate_once() {
         .query_one("SELECT count(*) FROM schema_version", &[])
         .unwrap()
         .get(0);
-    assert_eq!(versions, 2, "each migration ran once");
+    assert_eq!(versions, 3, "each migration ran once");
 }
 
 // ---- an acknowledged record survives SIGKILL ----
@@ -546,7 +552,7 @@ fn postgres_loses_no_acknowledged_record_on_sigkill() {
 
 /// A real calculation's size: the shipped model's estimate for the example needs.
 fn realistic(case_id: &str, created_ms: i64) -> Calculation {
-    static PAYLOAD: OnceLock<(String, String, f64)> = OnceLock::new();
+    static PAYLOAD: OnceLock<(String, Vec<u8>, f64)> = OnceLock::new();
     let (needs, result, weekly) = PAYLOAD.get_or_init(|| {
         let root = env!("CARGO_MANIFEST_DIR");
         let model =
@@ -560,7 +566,8 @@ fn realistic(case_id: &str, created_ms: i64) -> Calculation {
         let e = ramtid::estimate::estimate(&model, &valid);
         (
             serde_json::to_string(&needs).unwrap(),
-            serde_json::to_string(&e).unwrap(),
+            // as the server stores it: the answer's wire message
+            prost::Message::encode_to_vec(&ramtid::service::convert::estimate(e.clone(), true)),
             e.weekly_min,
         )
     });
@@ -571,7 +578,7 @@ fn realistic(case_id: &str, created_ms: i64) -> Calculation {
         model_name: "nordstad".into(),
         model_version: "1".into(),
         needs_json: needs.clone(),
-        result_json: result.clone(),
+        result: StoredResult::Protobuf(result.clone()),
         weekly_min: *weekly,
         unit_id: String::new(),
     }
@@ -581,7 +588,7 @@ fn realistic(case_id: &str, created_ms: i64) -> Calculation {
 fn throughput(label: &str, store: &HistoryStore, threads: usize, per_thread: usize) {
     let bytes = {
         let c = realistic("x", 0);
-        c.needs_json.len() + c.result_json.len()
+        c.needs_json.len() + c.result.len()
     };
     let stats = store.writer_stats();
     let start = Instant::now();
@@ -722,7 +729,7 @@ fn postgres_upgrades_a_version_1_database_in_place() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, [1, 2]);
+    assert_eq!(versions, [1, 2, 3]);
 }
 
 /// The history on a PostgreSQL server elsewhere: TLS, with the server's certificate verified

@@ -607,7 +607,7 @@ async fn retention_purges_at_start_up_and_is_audited() {
             model_name: "m".into(),
             model_version: "1".into(),
             needs_json: "{}".into(),
-            result_json: "{}".into(),
+            result: ramtid::history::StoredResult::Json("{}".into()),
             weekly_min: 1.0,
             unit_id: String::new(),
         })
@@ -789,4 +789,63 @@ async fn rebudget_the_caseload(
         .into_inner()
         .erased;
     assert_eq!(erased, 1);
+}
+
+/// Calculations stored before results were kept as protobuf (schema version 2 and older:
+/// the estimate as JSON) are served as they were answered, and recalculate to no change
+/// under the same model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_stored_as_json_are_served_as_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), false);
+    let model = ramtid::model::Model::load(&cfg.models.dir.join("nordstad/1")).unwrap();
+    let line = std::fs::read_to_string("examples/needs.jsonl").unwrap();
+    let needs: ramtid::needs::NeedsSet =
+        serde_json::from_str(line.lines().next().unwrap()).unwrap();
+    let e = ramtid::estimate::estimate(&model, &needs.validate(&model.catalog).unwrap());
+    let url = cfg.history_url().unwrap();
+    std::fs::create_dir_all(&cfg.data.dir).unwrap();
+    let store = ramtid::history::HistoryStore::open(&url).unwrap();
+    let id = store
+        .record(ramtid::history::Calculation {
+            case_id: "JSON-1".into(),
+            created_ms: ramtid::history::now_ms(),
+            caller: "anonymous".into(),
+            model_name: "nordstad".into(),
+            model_version: "1".into(),
+            needs_json: serde_json::to_string(&needs).unwrap(),
+            result: ramtid::history::StoredResult::Json(serde_json::to_string(&e).unwrap()),
+            weekly_min: e.weekly_min,
+            unit_id: String::new(),
+        })
+        .await
+        .unwrap();
+    drop(store);
+    let s = serve(cfg).await;
+    let got = s
+        .hist()
+        .get_calculation(pb::GetCalculationRequest { id })
+        .await
+        .unwrap()
+        .into_inner();
+    let stored = got.estimate.unwrap();
+    assert_eq!(stored.weekly_min, e.weekly_min);
+    assert_eq!(stored.visits.len(), e.visits.len());
+    assert_eq!(stored.per_need.len(), needs.needs.len());
+    let cmp = s
+        .hist()
+        .recalculate_calculation(pb::RecalculateCalculationRequest {
+            id,
+            model: "nordstad/1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        cmp.delta_weekly_min.abs() < 1e-9,
+        "{}",
+        cmp.delta_weekly_min
+    );
+    assert!(cmp.needs.iter().all(|n| n.delta_weekly_min.abs() < 1e-9));
+    s.running.shutdown().await.unwrap();
 }

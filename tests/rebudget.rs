@@ -5,7 +5,7 @@
 mod common;
 
 use ramtid::estimate::estimate;
-use ramtid::history::{Calculation, HistoryStore};
+use ramtid::history::{Calculation, HistoryStore, StoredResult};
 use ramtid::model::Model;
 use ramtid::needs::NeedsSet;
 use ramtid::rebudget::{rebudget, summarize, Summary};
@@ -46,7 +46,7 @@ fn calculations(model: &Model, n: usize) -> Vec<Calculation> {
                 model_name: model.name().into(),
                 model_version: model.version().into(),
                 needs_json: serde_json::to_string(&needs).unwrap(),
-                result_json: serde_json::to_string(&e).unwrap(),
+                result: StoredResult::Json(serde_json::to_string(&e).unwrap()),
                 weekly_min: e.weekly_min,
                 unit_id: format!("team-{}", i % 3),
             }
@@ -67,6 +67,9 @@ fn fill_sqlite(path: &Path, calcs: &[Calculation]) {
             )
             .unwrap();
         for c in calcs {
+            let StoredResult::Json(result_json) = &c.result else {
+                unreachable!("calculations() stores JSON")
+            };
             st.execute(rusqlite::params![
                 c.case_id,
                 c.created_ms,
@@ -74,7 +77,7 @@ fn fill_sqlite(path: &Path, calcs: &[Calculation]) {
                 c.model_name,
                 c.model_version,
                 c.needs_json,
-                c.result_json,
+                result_json,
                 c.weekly_min,
                 c.unit_id
             ])

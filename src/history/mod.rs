@@ -84,13 +84,52 @@ pub struct Calculation {
     pub model_version: String,
     /// The needs set as JSON (`crate::needs::NeedsSet`).
     pub needs_json: String,
-    /// The result as JSON (`crate::estimate::Estimate`).
-    pub result_json: String,
+    /// The result as it was answered.
+    pub result: StoredResult,
     /// The result's minutes per week, for summaries without parsing `result_json`.
     pub weekly_min: f64,
     /// The team or provider the order goes to (the visit log's `unit_id`), or empty when
     /// the caller did not say; re-budgeting groups by it.
     pub unit_id: String,
+}
+
+/// A stored result, in the encoding its writer chose; the history does not look inside.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoredResult {
+    /// JSON of `crate::estimate::Estimate` (what schema version 1 stored).
+    Json(String),
+    /// The answer's wire message (`ramtid.v1.Estimate`, protobuf): about a third of the
+    /// JSON's size, and far cheaper to write.
+    Protobuf(Vec<u8>),
+}
+
+impl StoredResult {
+    /// Bytes stored.
+    pub fn len(&self) -> usize {
+        match self {
+            StoredResult::Json(s) => s.len(),
+            StoredResult::Protobuf(b) => b.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The (result_json, result_pb) columns.
+    fn columns(&self) -> (&str, Option<&[u8]>) {
+        match self {
+            StoredResult::Json(s) => (s, None),
+            StoredResult::Protobuf(b) => ("", Some(b)),
+        }
+    }
+
+    fn from_columns(json: String, pb: Option<Vec<u8>>) -> StoredResult {
+        match pb {
+            Some(b) => StoredResult::Protobuf(b),
+            None => StoredResult::Json(json),
+        }
+    }
 }
 
 /// A calculation read back, with its id.
@@ -193,7 +232,7 @@ pub(crate) trait Backend: Send {
 
 /// Columns in the order every backend selects them.
 pub(crate) const COLUMNS: &str =
-    "id, case_id, created_ms, caller, model_name, model_version, needs_json, result_json, weekly_min, unit_id";
+    "id, case_id, created_ms, caller, model_name, model_version, needs_json, result_json, weekly_min, unit_id, result_pb";
 
 enum WriteMsg {
     Record(Calculation, oneshot::Sender<Result<CalcId>>),

@@ -111,6 +111,19 @@ pub fn estimate(e: Estimate, full: bool) -> pb::Estimate {
             name: e.model_name,
             version: e.model_version,
         }),
+        per_need: if full {
+            e.per_need
+                .into_iter()
+                .map(|n| pb::NeedTime {
+                    code: n.code,
+                    per_week: n.per_week,
+                    weekly_min: n.weekly_min,
+                    schablon_weekly_min: n.schablon_weekly_min,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
     }
 }
 

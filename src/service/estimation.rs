@@ -138,17 +138,17 @@ impl EstimationService for Estimation {
             let valid = set
                 .validate(&model.catalog)
                 .map_err(|e| ApiError::Invalid(e.violations))?;
-            let e = estimate_with(&model, &valid, Detail::Full);
+            let answer = convert::estimate(estimate_with(&model, &valid, Detail::Full), true);
             let mut calculation_id = 0;
             if let (false, Some(history)) = (r.case_id.is_empty(), &self.shared.history) {
                 // Durable before the answer: an acknowledged calculation is never lost.
                 calculation_id = crate::service::history::record(
-                    history, &r.case_id, &r.unit_id, caller, &set, &e,
+                    history, &r.case_id, &r.unit_id, caller, &set, &answer,
                 )
                 .await?;
             }
             Ok(pb::EstimateResponse {
-                estimate: Some(convert::estimate(e, true)),
+                estimate: Some(answer),
                 calculation_id,
             })
         }

@@ -7,7 +7,7 @@
 //! every caller when access control is disabled) see all.
 
 use crate::estimate::{estimate_with, Detail, Estimate};
-use crate::history::{Calculation, HistoryError, HistoryStore, StoredCalculation};
+use crate::history::{Calculation, HistoryError, HistoryStore, StoredCalculation, StoredResult};
 use crate::needs::NeedsSet;
 use crate::service::auth::{Caller, Role};
 use crate::service::convert;
@@ -79,20 +79,21 @@ pub async fn record(
     unit_id: &str,
     caller: &str,
     needs: &NeedsSet,
-    result: &Estimate,
+    answer: &pb::Estimate,
 ) -> Result<i64, ApiError> {
-    let json = |v: serde_json::Result<String>| {
-        v.map_err(|e| ApiError::Internal(format!("cannot encode the calculation: {e}")))
-    };
+    let needs_json = serde_json::to_string(needs)
+        .map_err(|e| ApiError::Internal(format!("cannot encode the calculation: {e}")))?;
+    let model = answer.model.clone().unwrap_or_default();
     let calc = Calculation {
         case_id: case_id.to_string(),
         created_ms: crate::history::now_ms(),
         caller: caller.to_string(),
-        model_name: result.model_name.clone(),
-        model_version: result.model_version.clone(),
-        needs_json: json(serde_json::to_string(needs))?,
-        result_json: json(serde_json::to_string(result))?,
-        weekly_min: result.weekly_min,
+        model_name: model.name,
+        model_version: model.version,
+        needs_json,
+        // The answer exactly as it went out, and cheaply: no second encoding of its floats.
+        result: StoredResult::Protobuf(prost::Message::encode_to_vec(answer)),
+        weekly_min: answer.weekly_min,
         unit_id: unit_id.to_string(),
     };
     history.record(calc).await.map_err(history_error)
@@ -165,13 +166,21 @@ fn parse_needs(calc: &StoredCalculation) -> Result<NeedsSet, ApiError> {
     })
 }
 
-fn parse_result(calc: &StoredCalculation) -> Result<Estimate, ApiError> {
-    serde_json::from_str(&calc.calc.result_json).map_err(|e| {
+/// The stored answer as it went out (older JSON rows converted to it).
+fn parse_result(calc: &StoredCalculation) -> Result<pb::Estimate, ApiError> {
+    let unreadable = |e: String| {
         ApiError::Internal(format!(
             "calculation {}: stored result cannot be read: {e}",
             calc.id
         ))
-    })
+    };
+    match &calc.calc.result {
+        StoredResult::Protobuf(bytes) => <pb::Estimate as prost::Message>::decode(bytes.as_slice())
+            .map_err(|e| unreadable(e.to_string())),
+        StoredResult::Json(text) => serde_json::from_str::<Estimate>(text)
+            .map(|e| convert::estimate(e, true))
+            .map_err(|e| unreadable(e.to_string())),
+    }
 }
 
 fn context_value(v: &serde_json::Value) -> pb::ContextValue {
@@ -218,7 +227,7 @@ fn calculation_pb(c: &StoredCalculation) -> Result<pb::Calculation, ApiError> {
             version: c.calc.model_version.clone(),
         }),
         needs: Some(needs_pb(&parse_needs(c)?)),
-        estimate: Some(convert::estimate(parse_result(c)?, true)),
+        estimate: Some(parse_result(c)?),
         unit_id: c.calc.unit_id.clone(),
     })
 }
@@ -282,16 +291,16 @@ fn rebudget_pb(s: &crate::rebudget::Summary, seconds: f64) -> pb::RebudgetReport
 
 /// The difference `after − before`, per kind of visit and per need.
 pub fn difference(
-    before: &Estimate,
-    after: &Estimate,
+    before: &pb::Estimate,
+    after: &pb::Estimate,
 ) -> (Vec<pb::VisitDelta>, Vec<pb::NeedDelta>) {
     let mut visits: Vec<pb::VisitDelta> = Vec::new();
-    let key = |v: &crate::estimate::VisitEstimate| {
+    let key = |v: &pb::AssumedVisit| {
         let mut tasks = v.tasks.clone();
         tasks.sort();
-        (tasks, v.slot.as_str().to_string(), u32::from(v.staff))
+        (tasks, v.slot.clone(), v.staff)
     };
-    let slot_of = |v: &crate::estimate::VisitEstimate, visits: &mut Vec<pb::VisitDelta>| -> usize {
+    let slot_of = |v: &pb::AssumedVisit, visits: &mut Vec<pb::VisitDelta>| -> usize {
         let (tasks, slot, staff) = key(v);
         if let Some(i) = visits
             .iter()
@@ -347,7 +356,7 @@ pub fn difference(
 fn comparison(
     before: &StoredCalculation,
     after: Option<&StoredCalculation>,
-    after_estimate: Estimate,
+    after_estimate: pb::Estimate,
 ) -> Result<pb::Comparison, ApiError> {
     let before_estimate = parse_result(before)?;
     let (visits, needs) = difference(&before_estimate, &after_estimate);
@@ -356,7 +365,7 @@ fn comparison(
         after: after.map(calculation_pb).transpose()?,
         delta_weekly_min: after_estimate.weekly_min - before_estimate.weekly_min,
         delta_weekly_staff_min: after_estimate.weekly_staff_min - before_estimate.weekly_staff_min,
-        after_estimate: Some(convert::estimate(after_estimate, true)),
+        after_estimate: Some(after_estimate),
         visits,
         needs,
     })
@@ -438,7 +447,7 @@ impl HistoryService for History {
                 ))
             })?;
             let fresh = estimate_with(&model, &valid, Detail::Full);
-            comparison(&stored, None, fresh)
+            comparison(&stored, None, convert::estimate(fresh, true))
         }
         .await;
         call.finish(result)
