@@ -28,7 +28,7 @@ fn calc(case_id: &str, created_ms: i64, n: usize) -> Calculation {
         ),
         // Both encodings round-trip: JSON (schema version 1) and protobuf bytes (any bytes,
         // zeros included; the history does not look inside).
-        result: if n % 2 == 0 {
+        result: if n.is_multiple_of(2) {
             StoredResult::Json(format!(r#"{{"weekly_min":{}.25,"note":"ö ä å"}}"#, 100 + n))
         } else {
             StoredResult::Protobuf(vec![0, 0xff, n as u8, 0x0a, 0])
