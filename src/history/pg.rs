@@ -41,7 +41,12 @@ impl PgBackend {
     pub(crate) fn open(url: &str) -> Result<PgBackend> {
         let (url, root) = super::pg_tls::split_root_cert(url);
         let client = match root {
-            Some(ca) => Client::connect(&url, super::pg_tls::connector(&ca)?)?,
+            Some(ca) => {
+                // A CA is named to verify the server: never fall back to clear text
+                // (tokio-postgres's default, `prefer`, would).
+                let url = super::pg_tls::with_tls_required(&url)?;
+                Client::connect(&url, super::pg_tls::connector(&ca)?)?
+            }
             None if super::pg_tls::requires_tls(&url) => {
                 return Err(HistoryError::PgTls(
                     "sslmode=require needs sslrootcert=<CA certificates, PEM> in the URL: the server's certificate is verified against them".into(),

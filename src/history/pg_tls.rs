@@ -44,6 +44,24 @@ pub(crate) fn split_root_cert(url: &str) -> (String, Option<PathBuf>) {
     (url, root)
 }
 
+/// The URL with `sslmode=require` unless it already says so; `disable` or `prefer` beside a
+/// CA is a contradiction and refused.
+pub(crate) fn with_tls_required(url: &str) -> Result<String> {
+    let mode = url.split_once('?').and_then(|(_, q)| {
+        q.split('&')
+            .find_map(|kv| kv.strip_prefix("sslmode="))
+            .map(str::to_string)
+    });
+    match mode.as_deref() {
+        Some("require") => Ok(url.to_string()),
+        None if url.contains('?') => Ok(format!("{url}&sslmode=require")),
+        None => Ok(format!("{url}?sslmode=require")),
+        Some(other) => Err(HistoryError::PgTls(format!(
+            "sslmode={other} with sslrootcert: a CA is named to verify the server over TLS; use sslmode=require (or leave sslmode out)"
+        ))),
+    }
+}
+
 /// Whether the URL asks for TLS (`sslmode=require`).
 pub(crate) fn requires_tls(url: &str) -> bool {
     url.split_once('?')
@@ -168,6 +186,20 @@ mod tests {
             "postgres://db/h?connect_timeout=3&sslmode=require"
         ));
         assert!(!requires_tls("postgres://db/h?sslmode=prefer"));
+        assert_eq!(
+            with_tls_required("postgres://db/h").unwrap(),
+            "postgres://db/h?sslmode=require"
+        );
+        assert_eq!(
+            with_tls_required("postgres://db/h?connect_timeout=3").unwrap(),
+            "postgres://db/h?connect_timeout=3&sslmode=require"
+        );
+        assert_eq!(
+            with_tls_required("postgres://db/h?sslmode=require").unwrap(),
+            "postgres://db/h?sslmode=require"
+        );
+        let e = with_tls_required("postgres://db/h?sslmode=disable").unwrap_err();
+        assert!(e.to_string().contains("sslmode=disable"), "{e}");
     }
 
     #[test]
