@@ -126,7 +126,7 @@ impl EstimationService for Estimation {
             if !r.case_id.is_empty() {
                 crate::service::history::check_case_id("case_id", &r.case_id)?;
             }
-            crate::service::history::check_unit_id("unit_id", &r.unit_id)?;
+            crate::service::history::check_pseudonymous_id("unit_id", &r.unit_id)?;
             let model = self.shared.registry.select(&r.model)?;
             call.model(model.name(), model.version());
             let set = convert::needs_set(

@@ -32,31 +32,19 @@ pub fn check_case_id(field: &str, case_id: &str) -> Result<(), ApiError> {
     if case_id.trim().is_empty() {
         return Err(ApiError::field(field, "is required"));
     }
-    if case_id.chars().count() > MAX_CASE_ID {
-        return Err(ApiError::field(
-            field,
-            format!("is longer than {MAX_CASE_ID} characters"),
-        ));
-    }
-    if crate::personnummer::looks_like_personnummer(case_id) {
-        return Err(ApiError::field(
-            field,
-            "looks like a personnummer or samordningsnummer; ids must be pseudonymous",
-        ));
-    }
-    Ok(())
+    check_pseudonymous_id(field, case_id)
 }
 
-/// The optional team or provider id: bounded, and never a personnummer (a sole trader's
-/// organisation number can be one).
-pub fn check_unit_id(field: &str, unit_id: &str) -> Result<(), ApiError> {
-    if unit_id.chars().count() > MAX_CASE_ID {
+/// Any id the service stores (a case, a team): bounded, and never a personnummer or
+/// samordningsnummer (a sole trader's organisation number can be one).
+pub fn check_pseudonymous_id(field: &str, id: &str) -> Result<(), ApiError> {
+    if id.chars().count() > MAX_CASE_ID {
         return Err(ApiError::field(
             field,
             format!("is longer than {MAX_CASE_ID} characters"),
         ));
     }
-    if crate::personnummer::looks_like_personnummer(unit_id) {
+    if crate::personnummer::looks_like_personnummer(id) {
         return Err(ApiError::field(
             field,
             "looks like a personnummer or samordningsnummer; ids must be pseudonymous",
