@@ -47,12 +47,7 @@ pub(crate) fn split_root_cert(url: &str) -> (String, Option<PathBuf>) {
 /// The URL with `sslmode=require` unless it already says so; `disable` or `prefer` beside a
 /// CA is a contradiction and refused.
 pub(crate) fn with_tls_required(url: &str) -> Result<String> {
-    let mode = url.split_once('?').and_then(|(_, q)| {
-        q.split('&')
-            .find_map(|kv| kv.strip_prefix("sslmode="))
-            .map(str::to_string)
-    });
-    match mode.as_deref() {
+    match ssl_mode(url) {
         Some("require") => Ok(url.to_string()),
         None if url.contains('?') => Ok(format!("{url}&sslmode=require")),
         None => Ok(format!("{url}?sslmode=require")),
@@ -64,8 +59,13 @@ pub(crate) fn with_tls_required(url: &str) -> Result<String> {
 
 /// Whether the URL asks for TLS (`sslmode=require`).
 pub(crate) fn requires_tls(url: &str) -> bool {
-    url.split_once('?')
-        .is_some_and(|(_, q)| q.split('&').any(|kv| kv == "sslmode=require"))
+    ssl_mode(url) == Some("require")
+}
+
+/// The URL's `sslmode=` value, if it has one.
+fn ssl_mode(url: &str) -> Option<&str> {
+    let (_, query) = url.split_once('?')?;
+    query.split('&').find_map(|kv| kv.strip_prefix("sslmode="))
 }
 
 /// A connector that trusts only the CA certificates in `ca_file`.

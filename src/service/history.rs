@@ -512,13 +512,9 @@ impl HistoryService for History {
                 ),
                 Err(e) => (model_ref, format!("{:?}: {e}", e.code())),
             };
-            let shared = self.shared.clone();
-            let _ = tokio::task::spawn_blocking(move || {
-                shared
-                    .audit
-                    .record(caller.as_ref(), "rebudget_caseload", &target, &text)
-            })
-            .await;
+            self.shared
+                .audit(caller, "rebudget_caseload", target, text)
+                .await;
             Ok(rebudget_pb(&summary?, seconds))
         }
         .await;
@@ -546,13 +542,7 @@ impl HistoryService for History {
                     format!("{:?}: {e}", e.code()),
                 ),
             };
-            let shared = self.shared.clone();
-            let _ = tokio::task::spawn_blocking(move || {
-                shared
-                    .audit
-                    .record(caller.as_ref(), "erase_case", &target, &text)
-            })
-            .await;
+            self.shared.audit(caller, "erase_case", target, text).await;
             Ok(pb::EraseCaseResponse { erased: outcome? })
         }
         .await;

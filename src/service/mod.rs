@@ -60,6 +60,23 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// Writes one audit line (synced to disk) from async code, off the runtime's threads.
+    pub async fn audit(
+        self: &Arc<Self>,
+        caller: Option<auth::Caller>,
+        action: &'static str,
+        target: String,
+        outcome: String,
+    ) {
+        let shared = self.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            shared
+                .audit
+                .record(caller.as_ref(), action, &target, &outcome)
+        })
+        .await;
+    }
+
     pub fn new(
         cfg: Config,
         registry: Arc<Registry>,

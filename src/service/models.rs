@@ -334,14 +334,10 @@ impl ModelService for Models {
         let (guard, treq) = match prepared {
             Ok(p) => p,
             Err(e) => {
-                let (shared, name) = (self.shared.clone(), r.name.clone());
                 let o = format!("{:?}: {e}", e.code());
-                let _ = tokio::task::spawn_blocking(move || {
-                    shared
-                        .audit
-                        .record(caller.as_ref(), "train_model", &name, &o)
-                })
-                .await;
+                self.shared
+                    .audit(caller, "train_model", r.name.clone(), o)
+                    .await;
                 return call.finish(Err(e));
             }
         };
