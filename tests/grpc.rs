@@ -1177,7 +1177,19 @@ async fn metrics_count_calls_by_code_and_name_the_model() {
     s.est().estimate(bad).await.unwrap_err();
     let mut stored = good.clone();
     stored.case_id = "METRICS-1".into();
-    s.est().estimate(stored).await.unwrap();
+    let id = s
+        .est()
+        .estimate(stored)
+        .await
+        .unwrap()
+        .into_inner()
+        .calculation_id;
+    // a read waits until the writer has moved every acknowledged calculation into the
+    // database: one transaction here
+    ramtid::service::pb::history_service_client::HistoryServiceClient::new(s.channel.clone())
+        .get_calculation(ramtid::service::pb::GetCalculationRequest { id })
+        .await
+        .unwrap();
     let text = http_get(s.running.metrics_addr.unwrap(), "/metrics").await;
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     assert!(text.contains(

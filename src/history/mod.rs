@@ -22,6 +22,7 @@
 //! The async methods can be awaited from tokio; the `*_blocking` twins are for plain threads
 //! (they must not be called on a runtime thread).
 
+mod journal;
 mod pg;
 mod pg_tls;
 mod sqlite;
@@ -32,6 +33,8 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::thread;
 use tokio::sync::{mpsc, oneshot};
+
+use journal::Journal;
 
 /// A stored calculation's id: assigned by the database, increasing, never reused.
 pub type CalcId = i64;
@@ -68,6 +71,8 @@ pub enum HistoryError {
     Batch(String),
     #[error("the history store is closed")]
     Closed,
+    #[error("the history journal {0} is in use by another ramtid process (one process per SQLite history; several replicas share one through PostgreSQL)")]
+    InUse(PathBuf),
 }
 
 /// One calculation as it is recorded.
@@ -199,7 +204,7 @@ impl Target {
 
     fn connect(&self) -> Result<Box<dyn Backend>> {
         Ok(match self {
-            Target::Sqlite(path, sync) => Box::new(sqlite::SqliteBackend::open(path, *sync)?),
+            Target::Sqlite(path, _) => Box::new(sqlite::SqliteBackend::open(path)?),
             Target::Postgres(url) => Box::new(pg::PgBackend::open(url)?),
         })
     }
@@ -228,6 +233,19 @@ pub(crate) trait Backend: Send {
     ) -> Result<()>;
     fn erase_case(&mut self, case_id: &str) -> Result<u64>;
     fn purge_older_than(&mut self, created_ms: i64) -> Result<u64>;
+    /// Inserts records whose ids the journal gave out, in ONE transaction; an id already
+    /// there is skipped (a replay after a crash may repeat what was committed).
+    fn insert_with_ids(&mut self, _rows: &[(CalcId, &Calculation)]) -> Result<()> {
+        Err(HistoryError::Batch(
+            "only the SQLite history has a journal".into(),
+        ))
+    }
+    /// The largest id ever given out, erased ones included (0: none).
+    fn last_id(&mut self) -> Result<CalcId> {
+        Err(HistoryError::Batch(
+            "only the SQLite history has a journal".into(),
+        ))
+    }
 }
 
 /// Columns in the order every backend selects them.
@@ -236,8 +254,12 @@ pub(crate) const COLUMNS: &str =
 
 enum WriteMsg {
     Record(Calculation, oneshot::Sender<Result<CalcId>>),
+    /// Index what the journal holds now (a reader waits for it).
+    Flush,
     Erase(String, oneshot::Sender<Result<u64>>),
     Purge(i64, oneshot::Sender<Result<u64>>),
+    /// The last clone is gone: finish and stop.
+    Close,
 }
 
 enum ReadMsg {
@@ -257,7 +279,29 @@ pub struct HistoryStore {
     target: Target,
     writer: std_mpsc::Sender<WriteMsg>,
     reader: std_mpsc::Sender<ReadMsg>,
+    /// SQLite: where calculations are acknowledged (see [`journal`]); PostgreSQL: none, the
+    /// writer commits them.
+    journal: Option<Arc<Journal>>,
     stats: Arc<Counters>,
+    _threads: Arc<Threads>,
+}
+
+/// The threads that must be finished when the last clone is dropped: the writer (which
+/// indexes what the journal still holds) and the syncer, so that the journal's lock is free
+/// again by the time `drop` returns.
+struct Threads {
+    writer: std_mpsc::Sender<WriteMsg>,
+    handles: std::sync::Mutex<Vec<thread::JoinHandle<()>>>,
+}
+
+impl Drop for Threads {
+    fn drop(&mut self) {
+        let _ = self.writer.send(WriteMsg::Close);
+        let handles = std::mem::take(&mut *self.handles.lock().unwrap_or_else(|p| p.into_inner()));
+        for h in handles {
+            let _ = h.join();
+        }
+    }
 }
 
 #[derive(Default)]
@@ -290,33 +334,94 @@ impl std::fmt::Debug for HistoryStore {
 }
 
 impl HistoryStore {
-    /// Opens (creating if needed) the history at `url`, runs the migrations and starts the
-    /// writer and reader threads. Blocks until both are connected; at start-up from async code
-    /// that is fine (the connections themselves are made on the new threads).
+    /// Opens (creating if needed) the history at `url`, runs the migrations (and, for
+    /// SQLite, replays what a crash left in the journal) and starts the writer and reader
+    /// threads. Blocks until both are connected; at start-up from async code that is fine
+    /// (the connections themselves are made on the new threads).
     pub fn open(url: &str) -> Result<HistoryStore> {
         let target = Target::parse(url)?;
-        // The writer migrates before anyone else connects.
         let stats = Arc::new(Counters::default());
-        let writer = {
-            let stats = stats.clone();
-            spawn_worker(
-                "ramtid-history-writer",
-                target.clone(),
-                true,
-                move |b, rx| writer_loop(b, rx, &stats),
-            )?
-        };
-        let reader = spawn_worker("ramtid-history-reader", target.clone(), false, reader_loop)?;
+        // The writer migrates (and replays the journal) before anyone else connects.
+        let setup_target = target.clone();
+        let Worker {
+            sender: writer,
+            made: journal,
+            thread: writer_thread,
+        } = spawn_worker(
+            "ramtid-history-writer",
+            target.clone(),
+            move |backend| {
+                backend.migrate()?;
+                match &setup_target {
+                    Target::Sqlite(path, sync) => {
+                        let last = backend.last_id()?;
+                        let journal = Journal::open(path, *sync, last, &mut |rows| {
+                            backend.insert_with_ids(rows)
+                        })?;
+                        Ok(Some(Arc::new(journal)))
+                    }
+                    Target::Postgres(_) => Ok(None),
+                }
+            },
+            {
+                let stats = stats.clone();
+                move |b, rx, journal: Option<Arc<Journal>>| match journal {
+                    Some(j) => index_loop(b, rx, &j, &stats),
+                    None => writer_loop(b, rx, &stats),
+                }
+            },
+        )?;
+        let mut handles = vec![writer_thread];
+        if let Some(j) = journal.as_ref().filter(|j| j.waits_for_sync()) {
+            let j = j.clone();
+            handles.push(
+                thread::Builder::new()
+                    .name("ramtid-history-syncer".into())
+                    .spawn(move || j.run_syncer())
+                    .map_err(|e| HistoryError::Batch(format!("cannot start the syncer: {e}")))?,
+            );
+        }
+        let threads = Arc::new(Threads {
+            writer: writer.clone(),
+            handles: std::sync::Mutex::new(handles),
+        });
+        let reader = spawn_worker(
+            "ramtid-history-reader",
+            target.clone(),
+            |_| Ok(()),
+            |b, rx, ()| reader_loop(b, rx),
+        )?
+        .sender;
         Ok(HistoryStore {
             target,
             writer,
             reader,
+            journal,
             stats,
+            _threads: threads,
         })
     }
 
-    /// Stores one calculation; returns its id once it is durably committed.
+    /// Stores one calculation; returns its id once it is durable.
+    ///
+    /// SQLite: written to the journal here, on the caller's thread, and acknowledged at once
+    /// (`synchronous=normal`) or after the syncer's next `fdatasync` (`full`); the writer
+    /// indexes it into SQLite shortly after. PostgreSQL: committed by the writer thread, many
+    /// calls per transaction.
     pub async fn record(&self, calc: Calculation) -> Result<CalcId> {
+        if let Some(j) = &self.journal {
+            let id = j.append(calc)?;
+            self.stats.records.fetch_add(1, Ordering::Relaxed);
+            if j.waits_for_sync() {
+                j.synced.wait(id).await?;
+            }
+            if id - j.indexed.upto() > journal::MAX_UNINDEXED {
+                // The indexer is far behind (a slow disk): wait rather than fill memory.
+                let _ = self.writer.send(WriteMsg::Flush);
+                j.indexed.wait(id - journal::MAX_UNINDEXED / 2).await?;
+            }
+            return Ok(id);
+        }
         let (tx, rx) = oneshot::channel();
         self.send_write(WriteMsg::Record(calc, tx))?;
         rx.await.map_err(|_| HistoryError::Closed)?
@@ -324,15 +429,53 @@ impl HistoryStore {
 
     /// [`record`](Self::record) for plain threads.
     pub fn record_blocking(&self, calc: Calculation) -> Result<CalcId> {
+        if let Some(j) = &self.journal {
+            let id = j.append(calc)?;
+            self.stats.records.fetch_add(1, Ordering::Relaxed);
+            if j.waits_for_sync() {
+                j.synced.wait_blocking(id)?;
+            }
+            if id - j.indexed.upto() > journal::MAX_UNINDEXED {
+                let _ = self.writer.send(WriteMsg::Flush);
+                j.indexed.wait_blocking(id - journal::MAX_UNINDEXED / 2)?;
+            }
+            return Ok(id);
+        }
         let (tx, rx) = oneshot::channel();
         self.send_write(WriteMsg::Record(calc, tx))?;
         rx.blocking_recv().map_err(|_| HistoryError::Closed)?
+    }
+
+    /// Before a read: waits until every calculation acknowledged so far is indexed, so that
+    /// a caller reads its own writes. Immediate when the indexer has caught up.
+    async fn caught_up(&self) -> Result<()> {
+        if let Some(j) = &self.journal {
+            let target = j.last_id();
+            if j.indexed.upto() < target {
+                self.send_write(WriteMsg::Flush)?;
+                j.indexed.wait(target).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// [`caught_up`](Self::caught_up) for plain threads.
+    fn caught_up_blocking(&self) -> Result<()> {
+        if let Some(j) = &self.journal {
+            let target = j.last_id();
+            if j.indexed.upto() < target {
+                self.send_write(WriteMsg::Flush)?;
+                j.indexed.wait_blocking(target)?;
+            }
+        }
+        Ok(())
     }
 
     /// A case's calculations, newest first. `page_size` 0 means [`DEFAULT_PAGE_SIZE`]; more
     /// than [`MAX_PAGE_SIZE`] is cut to it. `page_token` is `""` for the first page.
     pub async fn list(&self, case_id: &str, page_size: usize, page_token: &str) -> Result<Page> {
         let (limit, before) = page_args(page_size, page_token)?;
+        self.caught_up().await?;
         let (tx, rx) = oneshot::channel();
         self.send_read(ReadMsg::List {
             case_id: case_id.to_string(),
@@ -347,6 +490,7 @@ impl HistoryStore {
     /// [`list`](Self::list) for plain threads.
     pub fn list_blocking(&self, case_id: &str, page_size: usize, page_token: &str) -> Result<Page> {
         let (limit, before) = page_args(page_size, page_token)?;
+        self.caught_up_blocking()?;
         let (tx, rx) = oneshot::channel();
         self.send_read(ReadMsg::List {
             case_id: case_id.to_string(),
@@ -360,6 +504,7 @@ impl HistoryStore {
 
     /// One calculation by id (`None` if there is none, or it was erased or purged).
     pub async fn get(&self, id: CalcId) -> Result<Option<StoredCalculation>> {
+        self.caught_up().await?;
         let (tx, rx) = oneshot::channel();
         self.send_read(ReadMsg::Get(id, tx))?;
         rx.await.map_err(|_| HistoryError::Closed)?
@@ -367,6 +512,7 @@ impl HistoryStore {
 
     /// [`get`](Self::get) for plain threads.
     pub fn get_blocking(&self, id: CalcId) -> Result<Option<StoredCalculation>> {
+        self.caught_up_blocking()?;
         let (tx, rx) = oneshot::channel();
         self.send_read(ReadMsg::Get(id, tx))?;
         rx.blocking_recv().map_err(|_| HistoryError::Closed)?
@@ -379,15 +525,19 @@ impl HistoryStore {
     pub fn latest_per_case(&self, chunk: usize) -> mpsc::Receiver<Result<Vec<StoredCalculation>>> {
         let chunk = if chunk == 0 { 1000 } else { chunk };
         let (tx, rx) = mpsc::channel(4);
-        let target = self.target.clone();
+        let store = self.clone();
         let spawned = thread::Builder::new()
             .name("ramtid-history-scan".into())
             .spawn({
                 let tx = tx.clone();
                 move || {
-                    let result = target.connect().and_then(|mut backend| {
-                        backend.scan_latest(chunk, &mut |rows| tx.blocking_send(Ok(rows)).is_ok())
-                    });
+                    let result = store
+                        .caught_up_blocking()
+                        .and_then(|()| store.target.connect())
+                        .and_then(|mut backend| {
+                            backend
+                                .scan_latest(chunk, &mut |rows| tx.blocking_send(Ok(rows)).is_ok())
+                        });
                     if let Err(e) = result {
                         let _ = tx.blocking_send(Err(e));
                     }
@@ -403,6 +553,7 @@ impl HistoryStore {
 
     /// Erases every calculation of a case (right to erasure); how many there were.
     pub async fn erase_case(&self, case_id: &str) -> Result<u64> {
+        self.seal_journal()?;
         let (tx, rx) = oneshot::channel();
         self.send_write(WriteMsg::Erase(case_id.to_string(), tx))?;
         rx.await.map_err(|_| HistoryError::Closed)?
@@ -410,6 +561,7 @@ impl HistoryStore {
 
     /// [`erase_case`](Self::erase_case) for plain threads.
     pub fn erase_case_blocking(&self, case_id: &str) -> Result<u64> {
+        self.seal_journal()?;
         let (tx, rx) = oneshot::channel();
         self.send_write(WriteMsg::Erase(case_id.to_string(), tx))?;
         rx.blocking_recv().map_err(|_| HistoryError::Closed)?
@@ -435,6 +587,13 @@ impl HistoryStore {
             records: self.stats.records.load(Ordering::Relaxed),
             commits: self.stats.commits.load(Ordering::Relaxed),
         }
+    }
+
+    /// Before an erasure: closes the journal segment being written, so that every copy of
+    /// the case's calculations is in segments the writer deletes once it has indexed them,
+    /// before it erases (the erasure then leaves no copy in the journal).
+    fn seal_journal(&self) -> Result<()> {
+        self.journal.as_ref().map_or(Ok(()), |j| j.seal())
     }
 
     fn send_write(&self, msg: WriteMsg) -> Result<()> {
@@ -485,29 +644,27 @@ fn decode_token(token: &str) -> Result<Option<(i64, CalcId)>> {
     )))
 }
 
-/// Starts a thread that connects (and migrates, for the writer), reports how that went, then
-/// runs `work` on the connection until every sender is gone.
-fn spawn_worker<M: Send + 'static>(
+/// Starts a thread that connects, runs `setup` on the connection (migrations, journal
+/// replay) and reports how that went, then runs `work` until every sender is gone.
+fn spawn_worker<M: Send + 'static, T: Clone + Send + 'static>(
     name: &str,
     target: Target,
-    migrate: bool,
-    work: impl FnOnce(Box<dyn Backend>, std_mpsc::Receiver<M>) + Send + 'static,
-) -> Result<std_mpsc::Sender<M>> {
+    setup: impl FnOnce(&mut dyn Backend) -> Result<T> + Send + 'static,
+    work: impl FnOnce(Box<dyn Backend>, std_mpsc::Receiver<M>, T) + Send + 'static,
+) -> Result<Worker<M, T>> {
     let (tx, rx) = std_mpsc::channel::<M>();
-    let (ready_tx, ready_rx) = std_mpsc::sync_channel::<Result<()>>(1);
-    thread::Builder::new()
+    let (ready_tx, ready_rx) = std_mpsc::sync_channel::<Result<T>>(1);
+    let handle = thread::Builder::new()
         .name(name.into())
         .spawn(move || {
             let opened = target.connect().and_then(|mut backend| {
-                if migrate {
-                    backend.migrate()?;
-                }
-                Ok(backend)
+                let made = setup(backend.as_mut())?;
+                Ok((backend, made))
             });
             match opened {
-                Ok(backend) => {
-                    let _ = ready_tx.send(Ok(()));
-                    work(backend, rx);
+                Ok((backend, made)) => {
+                    let _ = ready_tx.send(Ok(made.clone()));
+                    work(backend, rx, made);
                 }
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));
@@ -515,10 +672,84 @@ fn spawn_worker<M: Send + 'static>(
             }
         })
         .map_err(|e| HistoryError::Batch(format!("cannot start {name}: {e}")))?;
-    ready_rx.recv().map_err(|_| HistoryError::Closed)??;
-    Ok(tx)
+    let made = ready_rx.recv().map_err(|_| HistoryError::Closed)??;
+    Ok(Worker {
+        sender: tx,
+        made,
+        thread: handle,
+    })
 }
 
+/// A started worker thread: where to send it work, what its setup made, and the thread.
+struct Worker<M, T> {
+    sender: std_mpsc::Sender<M>,
+    made: T,
+    thread: thread::JoinHandle<()>,
+}
+
+/// The writer in front of SQLite: indexes what the journal acknowledged, every
+/// [`journal::INDEX_EVERY`] or sooner when a reader asks, and does erasures and purges
+/// after indexing (so that they cover every acknowledged record).
+fn index_loop(
+    mut backend: Box<dyn Backend>,
+    rx: std_mpsc::Receiver<WriteMsg>,
+    journal: &Journal,
+    stats: &Counters,
+) {
+    loop {
+        let msg = match rx.recv_timeout(journal::INDEX_EVERY) {
+            Ok(msg) => Some(msg),
+            Err(std_mpsc::RecvTimeoutError::Timeout) => None,
+            Err(std_mpsc::RecvTimeoutError::Disconnected) => Some(WriteMsg::Close),
+        };
+        let indexed = index_journal(backend.as_mut(), journal, stats);
+        match msg {
+            None | Some(WriteMsg::Flush) => {}
+            Some(WriteMsg::Close) => {
+                journal.shut_down();
+                return;
+            }
+            Some(WriteMsg::Erase(case_id, reply)) => {
+                let _ = reply.send(indexed.and_then(|()| backend.erase_case(&case_id)));
+            }
+            Some(WriteMsg::Purge(before, reply)) => {
+                let _ = reply.send(indexed.and_then(|()| backend.purge_older_than(before)));
+            }
+            Some(WriteMsg::Record(calc, reply)) => {
+                // Not sent in journal mode; answered rather than dropped all the same.
+                let _ = reply.send(backend.insert_batch(&[&calc]).map(|ids| ids[0]));
+            }
+        }
+    }
+}
+
+/// Commits everything the journal holds into SQLite, then lets the journal delete the
+/// segments that are wholly committed. On failure the records stay in the journal (and on
+/// disk) and readers hear why; the next round tries again.
+fn index_journal(backend: &mut dyn Backend, journal: &Journal, stats: &Counters) -> Result<()> {
+    loop {
+        let batch = journal.take_unindexed();
+        let Some(last) = batch.last().map(|r| r.0) else {
+            return journal.indexed_upto(journal.indexed.upto());
+        };
+        let rows: Vec<(CalcId, &Calculation)> = batch.iter().map(|(id, c)| (*id, c)).collect();
+        if let Err(e) = backend.insert_with_ids(&rows) {
+            let msg = e.to_string();
+            tracing::error!(error = %msg, rows = rows.len(), "cannot index the history journal into SQLite; the records stay in the journal");
+            drop(rows);
+            journal.put_back(batch);
+            journal.indexed.fail(msg.clone());
+            return Err(HistoryError::Batch(msg));
+        }
+        stats.commits.fetch_add(1, Ordering::Relaxed);
+        journal.indexed_upto(last)?;
+        if !journal.has_unindexed() {
+            return Ok(());
+        }
+    }
+}
+
+/// The writer in front of PostgreSQL: group commit.
 fn writer_loop(mut backend: Box<dyn Backend>, rx: std_mpsc::Receiver<WriteMsg>, stats: &Counters) {
     let mut records: Vec<(Calculation, oneshot::Sender<Result<CalcId>>)> = Vec::new();
     // Block for the first message, then take whatever else queued up meanwhile (the calls
@@ -539,6 +770,8 @@ fn writer_loop(mut backend: Box<dyn Backend>, rx: std_mpsc::Receiver<WriteMsg>, 
                         WriteMsg::Purge(before, reply) => {
                             let _ = reply.send(backend.purge_older_than(before));
                         }
+                        WriteMsg::Flush => {}
+                        WriteMsg::Close => return,
                         WriteMsg::Record(..) => unreachable!(),
                     }
                 }

@@ -214,7 +214,7 @@ impl Metrics {
             let w = h.writer_stats();
             let _ = writeln!(
                 s,
-                "# HELP ramtid_history_records_total Calculations committed to the history.\n# TYPE ramtid_history_records_total counter\nramtid_history_records_total {}\n# HELP ramtid_history_commits_total Transactions that committed them (records / commits is the mean group-commit batch).\n# TYPE ramtid_history_commits_total counter\nramtid_history_commits_total {}",
+                "# HELP ramtid_history_records_total Calculations stored in the history (acknowledged).\n# TYPE ramtid_history_records_total counter\nramtid_history_records_total {}\n# HELP ramtid_history_commits_total Database transactions that wrote them (records / commits is the mean batch; on SQLite the journal acknowledges first and the writer moves its records into the database in these).\n# TYPE ramtid_history_commits_total counter\nramtid_history_commits_total {}",
                 w.records, w.commits
             );
         }
