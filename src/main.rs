@@ -601,7 +601,9 @@ fn run(command: Command) -> Result<ExitCode, String> {
         } => {
             let dir = resolve(&model).map_err(|e| e.to_string())?;
             let model = Model::load(&dir).map_err(|e| e.to_string())?;
-            let store = ramtid::history::HistoryStore::open(&history).map_err(|e| e.to_string())?;
+            // Read only: a server may have the history open (and, on SQLite, own its journal).
+            let store = ramtid::history::HistoryStore::open_read_only(&history)
+                .map_err(|e| e.to_string())?;
             let summary =
                 ramtid::rebudget::rebudget(&store, &model, top).map_err(|e| e.to_string())?;
             let written =

@@ -275,6 +275,124 @@ fn sqlite_refuses_a_newer_schema_and_bad_urls() {
     ));
 }
 
+/// The journal's segment files and their total size.
+fn journal_bytes(db: &std::path::Path) -> (Vec<std::path::PathBuf>, Vec<u8>) {
+    let dir = db.with_file_name(format!(
+        "{}.journal",
+        db.file_name().unwrap().to_str().unwrap()
+    ));
+    let mut files = Vec::new();
+    let mut bytes = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "seg") {
+            bytes.extend(std::fs::read(&p).unwrap());
+            files.push(p);
+        }
+    }
+    (files, bytes)
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn sqlite_journal_is_indexed_in_the_background_and_emptied_at_a_clean_stop() {
+    for sync in ["", "?synchronous=full"] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("h.db");
+        let store = HistoryStore::open(&format!("sqlite://{}{sync}", db.display())).unwrap();
+        let ids: Vec<i64> = (0..50)
+            .map(|n| {
+                store
+                    .record_blocking(calc("bg", T0 + n, n as usize))
+                    .unwrap()
+            })
+            .collect();
+        assert!(
+            contains(&journal_bytes(&db).1, "bg"),
+            "{sync}: written to the journal"
+        );
+        // no read asks for it: the writer indexes on its own within a fraction of a second
+        let raw = rusqlite::Connection::open(&db).unwrap();
+        let t0 = Instant::now();
+        while raw
+            .query_row("SELECT count(*) FROM calculations", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .unwrap()
+            < 50
+        {
+            assert!(
+                t0.elapsed().as_secs() < 10,
+                "{sync}: not indexed after 10 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        drop(store);
+        let (files, bytes) = journal_bytes(&db);
+        assert!(
+            bytes.is_empty(),
+            "{sync}: a clean stop leaves nothing to replay: {files:?}"
+        );
+        let again = HistoryStore::open(&format!("sqlite://{}{sync}", db.display())).unwrap();
+        let next = again.record_blocking(calc("bg", T0, 0)).unwrap();
+        assert!(next > *ids.last().unwrap(), "ids go on after a restart");
+    }
+}
+
+#[test]
+fn sqlite_erasure_leaves_no_copy_in_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h.db");
+    let store = HistoryStore::open(&format!("sqlite://{}", db.display())).unwrap();
+    for n in 0..20 {
+        store
+            .record_blocking(calc("erase-me-7f3a", T0 + n, 1))
+            .unwrap();
+        store
+            .record_blocking(calc("keep-me-51c0", T0 + n, 1))
+            .unwrap();
+    }
+    assert!(contains(&journal_bytes(&db).1, "erase-me-7f3a"));
+    assert_eq!(store.erase_case_blocking("erase-me-7f3a").unwrap(), 20);
+    let (files, bytes) = journal_bytes(&db);
+    assert!(!contains(&bytes, "erase-me-7f3a"), "{files:?}");
+    assert_eq!(list_all(&store, "keep-me-51c0", 50).len(), 20);
+    assert!(list_all(&store, "erase-me-7f3a", 50).is_empty());
+}
+
+#[test]
+fn sqlite_history_has_one_writer_and_any_number_of_readers() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/h.db", dir.path().display());
+    let store = HistoryStore::open(&url).unwrap();
+    let id = store.record_blocking(calc("shared", T0, 1)).unwrap();
+    // a second server on the same file would hand out the same ids: refused, clearly
+    let err = HistoryStore::open(&url).unwrap_err();
+    assert!(matches!(err, HistoryError::InUse(_)), "{err}");
+    assert!(err.to_string().contains("PostgreSQL"), "{err}");
+    // re-budgeting from the command line reads beside it
+    let reader = HistoryStore::open_read_only(&url).unwrap();
+    let t0 = Instant::now();
+    while reader.get_blocking(id).unwrap().is_none() {
+        assert!(t0.elapsed().as_secs() < 10, "not indexed after 10 s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(latest_blocking(&reader, 10).len(), 1);
+    assert!(matches!(
+        reader.record_blocking(calc("shared", T0, 2)),
+        Err(HistoryError::ReadOnly)
+    ));
+    assert!(matches!(
+        reader.erase_case_blocking("shared"),
+        Err(HistoryError::ReadOnly)
+    ));
+}
+
 /// Schema version 1 as it shipped (before `unit_id`), to test upgrading a live database.
 const SCHEMA_V1: &str = "
     CREATE TABLE schema_version (version INTEGER NOT NULL);
@@ -527,19 +645,30 @@ fn sigkill_loses_no_acknowledged_record(url: &str) {
     let acked = reader.join().unwrap();
     assert!(acked.len() >= 20, "only {} acknowledged", acked.len());
     let store = HistoryStore::open(url).unwrap();
+    let stored: HashSet<i64> = (0..16)
+        .flat_map(|t| list_all(&store, &format!("kill-{t}"), 1000))
+        .map(|s| s.id)
+        .collect();
     for id in &acked {
-        assert!(
-            store.get_blocking(*id).unwrap().is_some(),
-            "acknowledged {id} lost"
-        );
+        assert!(stored.contains(id), "acknowledged {id} lost");
     }
+    // and one by id, through the other read path
+    let last = *acked.iter().max().unwrap();
+    assert!(store.get_blocking(last).unwrap().is_some());
     eprintln!("SIGKILL: all {} acknowledged records found", acked.len());
 }
 
 #[test]
 fn sqlite_loses_no_acknowledged_record_on_sigkill() {
+    // the default: acknowledged once written to the journal
     let dir = tempfile::tempdir().unwrap();
     sigkill_loses_no_acknowledged_record(&format!("sqlite://{}/h.db", dir.path().display()));
+    // acknowledged once the journal is synced
+    let dir = tempfile::tempdir().unwrap();
+    sigkill_loses_no_acknowledged_record(&format!(
+        "sqlite://{}/h.db?synchronous=full",
+        dir.path().display()
+    ));
 }
 
 #[test]

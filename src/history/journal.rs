@@ -36,6 +36,9 @@ use std::time::Duration;
 /// Larger batches cost less per record (the case index's leaves are shared); reads and
 /// erasures do not wait for it, they ask for a flush.
 pub(crate) const INDEX_EVERY: Duration = Duration::from_millis(100);
+/// Under `synchronous=normal`, how often the syncer syncs what was written (so what a power
+/// loss can take is bounded in time, not only by the indexer's pace).
+pub(crate) const SYNC_EVERY: Duration = Duration::from_millis(10);
 /// A segment is closed for writing past this size, and deleted once the indexer has
 /// committed its last record: the journal holds seconds of calculations, not hours.
 const SEGMENT_BYTES: u64 = 16 << 20;
@@ -238,7 +241,7 @@ impl Journal {
             std::fs::remove_file(&path).map_err(io(&path))?;
         }
         let seq = seqs.last().map_or(1, |s| s + 1);
-        let active = create_segment(&dir, seq, sync)?;
+        let active = create_segment(&dir, seq)?;
         Ok(Journal {
             dir,
             sync,
@@ -310,9 +313,9 @@ impl Journal {
     /// Closes the active segment for writing (synced first, under `synchronous=full`) and
     /// starts the next one.
     fn seal_active(&self, st: &mut State) -> Result<()> {
-        let next = create_segment(&self.dir, st.active.seq + 1, self.sync)?;
+        let next = create_segment(&self.dir, st.active.seq + 1)?;
         let old = std::mem::replace(&mut st.active, next);
-        if self.sync == SqliteSync::Full {
+        {
             if let Err(e) = old.file.sync_data() {
                 let msg = format!("cannot sync the history journal: {e}");
                 st.broken = Some(msg.clone());
@@ -382,12 +385,22 @@ impl Journal {
     }
 
     /// The syncer: `fdatasync`s the active segment whenever something was written since the
-    /// last sync, then lets everyone written before it go. Returns at shutdown.
+    /// last sync (under `synchronous=normal`, at most every [`SYNC_EVERY`]), then lets
+    /// everyone written before it go. Returns at shutdown.
     pub(crate) fn run_syncer(&self) {
         let mut synced = self.synced.upto();
         loop {
             let (upto, file) = {
-                let st = lock(&self.state);
+                let mut st = lock(&self.state);
+                if self.sync == SqliteSync::Normal && !st.shutdown {
+                    // Nobody waits for these syncs: they bound what a power loss can take to
+                    // the last SYNC_EVERY, at a cost of a hundred syncs a second at most.
+                    st = self
+                        .written
+                        .wait_timeout(st, SYNC_EVERY)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
+                }
                 let st = self
                     .written
                     .wait_while(st, |st| {
@@ -446,7 +459,7 @@ fn segments(dir: &Path) -> Result<Vec<u64>> {
     Ok(seqs)
 }
 
-fn create_segment(dir: &Path, seq: u64, sync: SqliteSync) -> Result<Segment> {
+fn create_segment(dir: &Path, seq: u64) -> Result<Segment> {
     let path = segment_path(dir, seq);
     let file = OpenOptions::new()
         .create(true)
@@ -457,15 +470,13 @@ fn create_segment(dir: &Path, seq: u64, sync: SqliteSync) -> Result<Segment> {
             path: path.clone(),
             source,
         })?;
-    if sync == SqliteSync::Full {
-        // A synced record in a file whose directory entry was lost would be lost with it.
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|source| HistoryError::Io {
-                path: dir.to_path_buf(),
-                source,
-            })?;
-    }
+    // A synced record in a file whose directory entry was lost would be lost with it.
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|source| HistoryError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
     Ok(Segment {
         seq,
         file: Arc::new(file),
