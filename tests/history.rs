@@ -361,6 +361,17 @@ fn sqlite_erasure_leaves_no_copy_in_the_journal() {
     assert_eq!(store.erase_case_blocking("erase-me-7f3a").unwrap(), 20);
     let (files, bytes) = journal_bytes(&db);
     assert!(!contains(&bytes, "erase-me-7f3a"), "{files:?}");
+    // and when every copy was already indexed before the erasure (the usual case)
+    for n in 0..5 {
+        store
+            .record_blocking(calc("erase-me-7f3a", T0 + n, 1))
+            .unwrap();
+    }
+    assert_eq!(list_all(&store, "erase-me-7f3a", 50).len(), 5, "indexed");
+    assert!(contains(&journal_bytes(&db).1, "erase-me-7f3a"));
+    assert_eq!(store.erase_case_blocking("erase-me-7f3a").unwrap(), 5);
+    let (files, bytes) = journal_bytes(&db);
+    assert!(!contains(&bytes, "erase-me-7f3a"), "{files:?}");
     assert_eq!(list_all(&store, "keep-me-51c0", 50).len(), 20);
     assert!(list_all(&store, "erase-me-7f3a", 50).is_empty());
 }

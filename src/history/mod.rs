@@ -450,7 +450,8 @@ impl HistoryStore {
             return Err(HistoryError::ReadOnly);
         }
         if let Some(j) = &self.journal {
-            let id = j.append(calc)?;
+            let id = j.append(&calc)?;
+            drop(calc);
             self.stats.records.fetch_add(1, Ordering::Relaxed);
             if j.waits_for_sync() {
                 j.synced.wait(id).await?;
@@ -473,7 +474,7 @@ impl HistoryStore {
             return Err(HistoryError::ReadOnly);
         }
         if let Some(j) = &self.journal {
-            let id = j.append(calc)?;
+            let id = j.append(&calc)?;
             self.stats.records.fetch_add(1, Ordering::Relaxed);
             if j.waits_for_sync() {
                 j.synced.wait_blocking(id)?;
@@ -742,19 +743,20 @@ fn index_loop(
     journal: &Journal,
     stats: &Counters,
 ) {
+    let mut cursor = journal.start();
     loop {
         let msg = match rx.recv_timeout(journal::INDEX_EVERY) {
             Ok(msg) => Some(msg),
             Err(std_mpsc::RecvTimeoutError::Timeout) => None,
             Err(std_mpsc::RecvTimeoutError::Disconnected) => Some(WriteMsg::Close),
         };
-        let indexed = index_journal(backend.as_mut(), journal, stats);
+        let indexed = index_journal(backend.as_mut(), journal, &mut cursor, stats);
         match msg {
             None | Some(WriteMsg::Flush) => {}
             Some(WriteMsg::Close) => {
                 // A clean stop leaves an empty journal: the next start has nothing to replay.
                 if indexed.is_ok() && journal.seal().is_ok() {
-                    let _ = index_journal(backend.as_mut(), journal, stats);
+                    let _ = index_journal(backend.as_mut(), journal, &mut cursor, stats);
                 }
                 journal.shut_down();
                 return;
@@ -773,29 +775,34 @@ fn index_loop(
     }
 }
 
-/// Commits everything the journal holds into SQLite, then lets the journal delete the
-/// segments that are wholly committed. On failure the records stay in the journal (and on
-/// disk) and readers hear why; the next round tries again.
-fn index_journal(backend: &mut dyn Backend, journal: &Journal, stats: &Counters) -> Result<()> {
+/// Commits everything the journal holds past `cursor` into SQLite, then lets the journal
+/// delete the segments that are wholly committed. On failure the cursor stays (the records
+/// are still in the journal, on disk) and readers hear why; the next round tries again.
+fn index_journal(
+    backend: &mut dyn Backend,
+    journal: &Journal,
+    cursor: &mut journal::Cursor,
+    stats: &Counters,
+) -> Result<()> {
     loop {
-        let batch = journal.take_unindexed();
+        let (batch, next) = journal.read_from(*cursor).inspect_err(|e| {
+            tracing::error!(error = %e, "cannot read the history journal back");
+            journal.indexed.fail(e.to_string());
+        })?;
         let Some(last) = batch.last().map(|r| r.0) else {
+            // Caught up: a segment sealed since (an erasure) may now be deleted.
             return journal.indexed_upto(journal.indexed.upto());
         };
         let rows: Vec<(CalcId, &Calculation)> = batch.iter().map(|(id, c)| (*id, c)).collect();
         if let Err(e) = backend.insert_with_ids(&rows) {
             let msg = e.to_string();
             tracing::error!(error = %msg, rows = rows.len(), "cannot index the history journal into SQLite; the records stay in the journal");
-            drop(rows);
-            journal.put_back(batch);
             journal.indexed.fail(msg.clone());
             return Err(HistoryError::Batch(msg));
         }
+        *cursor = next;
         stats.commits.fetch_add(1, Ordering::Relaxed);
         journal.indexed_upto(last)?;
-        if !journal.has_unindexed() {
-            return Ok(());
-        }
     }
 }
 
