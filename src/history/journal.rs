@@ -304,7 +304,11 @@ impl Journal {
             // Possibly half a frame on disk: replay stops there; nothing after it may be
             // acknowledged, so start a new segment for whoever comes next.
             let msg = format!("cannot write the history journal: {e}");
-            self.seal_active(&mut st)?;
+            if let Err(sealing) = self.seal_active(&mut st) {
+                // Writing on after half a frame would put records where neither the writer
+                // nor a replay looks: refuse until a restart has replayed what is whole.
+                st.broken = Some(format!("{msg}; then {sealing}"));
+            }
             return Err(HistoryError::Batch(msg));
         }
         st.next_id += 1;
