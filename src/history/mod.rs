@@ -9,10 +9,13 @@
 //! The database is only ever touched from dedicated threads, never from a tokio worker
 //! (the `postgres` crate is synchronous and would block, or panic, inside a runtime):
 //!
-//! * one **writer** thread does every write. [`HistoryStore::record`] returns only once the
-//!   row is committed. Records that arrive while a commit is in flight queue up, and the
-//!   writer commits all of them in the next single transaction (group commit): one fsync
-//!   serves many calls, so throughput holds under load without giving up durability;
+//! * one **writer** thread does every write to the database. On SQLite,
+//!   [`HistoryStore::record`] writes the calculation to a journal in the caller's thread and
+//!   returns once it is durable there ([`journal`]: written, or synced, by `?synchronous=`);
+//!   the writer moves the journal into SQLite in large transactions, and reads wait until it
+//!   has caught up with what was acknowledged before them. On PostgreSQL, `record` returns
+//!   once the row is committed: records that arrive while a commit is in flight queue up and
+//!   the writer commits all of them in the next transaction (group commit);
 //! * one **reader** thread answers [`HistoryStore::list`] and [`HistoryStore::get`] on its own
 //!   connection (SQLite's WAL lets it read while the writer commits);
 //! * each [`HistoryStore::latest_per_case`] scan gets a thread and a connection of its own
