@@ -189,7 +189,7 @@ pub fn quantile_cuts(values: &[f64], k: usize) -> Vec<f64> {
     cuts
 }
 
-/// Group (0-based) of `x` given ascending cut points: group g holds cuts[g-1] < x ≤ cuts[g].
+/// Group (0-based) of `x` given ascending cut points: group g holds `cuts[g-1] < x ≤ cuts[g]`.
 pub fn group_of(x: f64, cuts: &[f64]) -> usize {
     cuts.iter().take_while(|&&c| x > c).count()
 }

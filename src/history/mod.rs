@@ -11,7 +11,7 @@
 //!
 //! * one **writer** thread does every write to the database. On SQLite,
 //!   [`HistoryStore::record`] writes the calculation to a journal in the caller's thread and
-//!   returns once it is durable there ([`journal`]: written, or synced, by `?synchronous=`);
+//!   returns once it is durable there (`journal.rs`: written, or synced, by `?synchronous=`);
 //!   the writer moves the journal into SQLite in large transactions, and reads wait until it
 //!   has caught up with what was acknowledged before them. On PostgreSQL, `record` returns
 //!   once the row is committed: records that arrive while a commit is in flight queue up and
@@ -182,7 +182,7 @@ pub enum SqliteSync {
     Full,
     /// The default: acknowledged once its journal record is written (in the kernel), so it
     /// survives a killed process (the SIGKILL tests); the syncer syncs the journal every
-    /// [`journal::SYNC_EVERY`] (10 ms), so a power loss or OS crash can take at most the
+    /// `journal::SYNC_EVERY` (10 ms), so a power loss or OS crash can take at most the
     /// calculations of the last ~10 ms. SQLite's own default in WAL mode makes the same trade.
     #[default]
     Normal,
