@@ -80,6 +80,47 @@ fn row_to_stored(row: &Row<'_>) -> rusqlite::Result<StoredCalculation> {
     })
 }
 
+impl SqliteBackend {
+    /// Inserts `rows` in ONE transaction, each with its id or, for `None`, the next one
+    /// SQLite gives out; an id already there is skipped. The ids, in order.
+    fn insert_rows<'c>(
+        &mut self,
+        rows: impl Iterator<Item = (Option<CalcId>, &'c Calculation)>,
+    ) -> Result<Vec<CalcId>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut ids = Vec::with_capacity(rows.size_hint().0);
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO calculations (id, case_id, created_ms, caller, model_name,
+                     model_version, needs_json, result_json, weekly_min, unit_id, result_pb)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 ON CONFLICT (id) DO NOTHING",
+            )?;
+            for (id, c) in rows {
+                let (result_json, result_pb) = c.result.columns();
+                stmt.execute(params![
+                    id,
+                    c.case_id,
+                    c.created_ms,
+                    c.caller,
+                    c.model_name,
+                    c.model_version,
+                    c.needs_json,
+                    result_json,
+                    c.weekly_min,
+                    c.unit_id,
+                    result_pb
+                ])?;
+                ids.push(id.unwrap_or_else(|| tx.last_insert_rowid()));
+            }
+        }
+        tx.commit()?;
+        Ok(ids)
+    }
+}
+
 impl Backend for SqliteBackend {
     fn migrate(&mut self) -> Result<()> {
         // IMMEDIATE: take the write lock first, so that two processes opening the same file
@@ -112,35 +153,8 @@ impl Backend for SqliteBackend {
     }
 
     fn insert_batch(&mut self, calcs: &[&Calculation]) -> Result<Vec<CalcId>> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut ids = Vec::with_capacity(calcs.len());
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO calculations (case_id, created_ms, caller, model_name, model_version,
-                     needs_json, result_json, weekly_min, unit_id, result_pb)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )?;
-            for c in calcs {
-                let (result_json, result_pb) = c.result.columns();
-                stmt.execute(params![
-                    c.case_id,
-                    c.created_ms,
-                    c.caller,
-                    c.model_name,
-                    c.model_version,
-                    c.needs_json,
-                    result_json,
-                    c.weekly_min,
-                    c.unit_id,
-                    result_pb
-                ])?;
-                ids.push(tx.last_insert_rowid());
-            }
-        }
-        tx.commit()?;
-        Ok(ids)
+        // No id: SQLite gives out the next one (AUTOINCREMENT).
+        self.insert_rows(calcs.iter().map(|c| (None, *c)))
     }
 
     fn list(
@@ -194,35 +208,8 @@ impl Backend for SqliteBackend {
     }
 
     fn insert_with_ids(&mut self, rows: &[(CalcId, &Calculation)]) -> Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO calculations (id, case_id, created_ms, caller, model_name,
-                     model_version, needs_json, result_json, weekly_min, unit_id, result_pb)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-                 ON CONFLICT (id) DO NOTHING",
-            )?;
-            for (id, c) in rows {
-                let (result_json, result_pb) = c.result.columns();
-                stmt.execute(params![
-                    id,
-                    c.case_id,
-                    c.created_ms,
-                    c.caller,
-                    c.model_name,
-                    c.model_version,
-                    c.needs_json,
-                    result_json,
-                    c.weekly_min,
-                    c.unit_id,
-                    result_pb
-                ])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
+        self.insert_rows(rows.iter().map(|(id, c)| (Some(*id), *c)))
+            .map(drop)
     }
 
     fn last_id(&mut self) -> Result<CalcId> {
