@@ -425,15 +425,9 @@ const SCHEMA_V1: &str = "
         needs_json, result_json, weekly_min)
     VALUES ('old-case', 1700000000000, 'anonymous', 'nordstad', '1', '{}', '{}', 42.5);";
 
-#[test]
-fn sqlite_upgrades_a_version_1_database_in_place() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("h.db");
-    rusqlite::Connection::open(&path)
-        .unwrap()
-        .execute_batch(SCHEMA_V1)
-        .unwrap();
-    let store = HistoryStore::open(&format!("sqlite://{}", path.display())).unwrap();
+/// What a history upgraded from schema version 1 must show: the old row as it was (no team),
+/// and new rows after it with their team.
+fn upgraded_from_version_1(store: &HistoryStore) {
     let old = store.list_blocking("old-case", 10, "").unwrap();
     assert_eq!(old.items.len(), 1);
     assert_eq!(old.items[0].calc.weekly_min, 42.5);
@@ -444,6 +438,18 @@ fn sqlite_upgrades_a_version_1_database_in_place() {
         store.get_blocking(id).unwrap().unwrap().calc.unit_id,
         "team-1"
     );
+}
+
+#[test]
+fn sqlite_upgrades_a_version_1_database_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(SCHEMA_V1)
+        .unwrap();
+    let store = HistoryStore::open(&format!("sqlite://{}", path.display())).unwrap();
+    upgraded_from_version_1(&store);
     drop(store);
     let versions: Vec<i64> = rusqlite::Connection::open(&path)
         .unwrap()
@@ -853,15 +859,7 @@ fn postgres_upgrades_a_version_1_database_in_place() {
     )
     .unwrap();
     let store = HistoryStore::open(&db.url).unwrap();
-    let old = store.list_blocking("old-case", 10, "").unwrap();
-    assert_eq!(old.items.len(), 1);
-    assert_eq!(old.items[0].calc.unit_id, "", "old rows get no team");
-    let id = store.record_blocking(calc("new-case", T0, 1)).unwrap();
-    assert!(id > old.items[0].id);
-    assert_eq!(
-        store.get_blocking(id).unwrap().unwrap().calc.unit_id,
-        "team-1"
-    );
+    upgraded_from_version_1(&store);
     drop(store);
     let versions: Vec<i64> = conn
         .query("SELECT version FROM schema_version ORDER BY version", &[])

@@ -552,30 +552,27 @@ fn put_str(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(s);
 }
 
-/// What [`encode_payload`] appends, in bytes.
-fn encoded_len(c: &Calculation) -> usize {
-    let strings = [
+/// The text fields, in the order a frame holds them (`decode_payload` reads them so).
+fn strings(c: &Calculation) -> [&str; 6] {
+    [
         &c.case_id,
         &c.caller,
         &c.model_name,
         &c.model_version,
         &c.unit_id,
         &c.needs_json,
-    ];
-    16 + strings.iter().map(|s| 4 + s.len()).sum::<usize>() + 1 + 4 + c.result.len()
+    ]
+}
+
+/// What [`encode_payload`] appends, in bytes.
+fn encoded_len(c: &Calculation) -> usize {
+    16 + strings(c).iter().map(|s| 4 + s.len()).sum::<usize>() + 1 + 4 + c.result.len()
 }
 
 fn encode_payload(c: &Calculation, out: &mut Vec<u8>) {
     out.extend_from_slice(&c.created_ms.to_le_bytes());
     out.extend_from_slice(&c.weekly_min.to_le_bytes());
-    for s in [
-        &c.case_id,
-        &c.caller,
-        &c.model_name,
-        &c.model_version,
-        &c.unit_id,
-        &c.needs_json,
-    ] {
+    for s in strings(c) {
         put_str(out, s.as_bytes());
     }
     match &c.result {
