@@ -9,8 +9,8 @@
 # ---- build: the release binary (protoc comes from the protoc-bin-vendored crate) ----
 FROM rust:1-slim-bookworm AS build
 WORKDIR /src
-COPY Cargo.toml Cargo.lock build.rs ./
-COPY proto proto
+COPY Cargo.toml Cargo.lock ./
+COPY crates crates
 COPY src src
 COPY benches benches
 COPY tests tests

@@ -5,15 +5,15 @@
 //! simulated municipality in a temporary folder first. `cargo bench` takes about a minute.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use ramtid::catalog::{Catalog, Category, ContextKind};
-use ramtid::estimate::{estimate, predict_visit, Scratch};
-use ramtid::fit::FitSettings;
-use ramtid::model::{resolve, Model};
-use ramtid::needs::{Need, NeedsSet, ValidNeeds};
-use ramtid::simulate::{simulate, Municipality, SimConfig};
-use ramtid::slot::Slot;
-use ramtid::train::{train, TrainRequest};
-use ramtid::visits::CleaningRules;
+use ramtid_core::catalog::{Catalog, Category, ContextKind};
+use ramtid_core::estimate::{estimate, predict_visit, Scratch};
+use ramtid_core::fit::FitSettings;
+use ramtid_core::model::{resolve, Model};
+use ramtid_core::needs::{Need, NeedsSet, ValidNeeds};
+use ramtid_core::slot::Slot;
+use ramtid_core::train::{train, TrainRequest};
+use ramtid_core::visits::CleaningRules;
+use ramtid_sim::{simulate, Municipality, SimConfig};
 use std::hint::black_box;
 use std::path::Path;
 use std::time::Duration;

@@ -1,47 +1,6 @@
-//! ramtid: a context-aware frame time (*ramtid*) for Swedish home care, learned from how
-//! long efficiently performed visits really take.
-//!
-//! The statistics core (catalog, visit log, features, fitting, planning a week of visits,
-//! estimating) lives here and knows nothing about gRPC or storage. The binary `ramtid`
-//! wires it to the command line, and `service` to gRPC.
-//!
-//! ```
-//! use ramtid::{estimate::estimate, model::Model, needs::NeedsSet};
-//!
-//! let model = Model::load(std::path::Path::new("models/nordstad/1"))?;
-//! let needs: NeedsSet = serde_json::from_str(r#"{
-//!     "recipient_id": "H-0042",
-//!     "context": {"age": 84, "lives_alone": true, "cognition": 1, "mobility": 2,
-//!                 "interpreter": false, "area": "urban"},
-//!     "needs": [{"code": "MORNING_CARE", "per_week": 7},
-//!               {"code": "SHOWER", "per_week": 1},
-//!               {"code": "CLEANING", "per_week": 0.5}]
-//! }"#)?;
-//! let valid = needs.validate(&model.catalog)?;
-//! let e = estimate(&model, &valid);
-//! assert!(e.weekly_min > 0.0 && e.p10_weekly_min < e.weekly_min);
-//! // The shower joins the morning visit: fewer visits than occasions.
-//! assert!(e.visits_per_week < 7.0 + 1.0 + 0.5);
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! The command line's own library: what `ramtid` does beyond calling the crates of the
+//! workspace. The statistics core is `ramtid-core`, the wire `ramtid-proto`, the service
+//! `ramtid-server`, the history `ramtid-history`, the simulated municipalities `ramtid-sim`
+//! and the reports `ramtid-report`; the README's "Crates and layering" draws the rule.
 
-pub mod calendar;
-pub mod catalog;
-pub mod estimate;
-pub mod evaluate;
-pub mod features;
-pub mod fingerprint;
-pub mod fit;
-pub mod history;
-pub mod linalg;
-pub mod model;
-pub mod needs;
-pub mod personnummer;
-pub mod plan;
-pub mod progress;
-pub mod rebudget;
-pub mod service;
-pub mod simulate;
-pub mod slot;
-pub mod train;
-pub mod visits;
+pub mod client;

@@ -1,13 +1,13 @@
 //! `ramtid`: the command line. Each subcommand is a thin wrapper around the library.
 
 use clap::{Parser, Subcommand, ValueEnum};
-use ramtid::estimate::{estimate, Estimate};
-use ramtid::fit::{Efficiency, FitSettings};
-use ramtid::model::{resolve, Model};
-use ramtid::needs::NeedsSet;
-use ramtid::simulate::{simulate, Municipality, SimConfig};
-use ramtid::train::{check_model_name, train, TrainRequest};
-use ramtid::visits::CleaningRules;
+use ramtid_core::estimate::{estimate, Estimate};
+use ramtid_core::fit::{Efficiency, FitSettings};
+use ramtid_core::model::{resolve, Model};
+use ramtid_core::needs::NeedsSet;
+use ramtid_core::train::{check_model_name, train, TrainRequest};
+use ramtid_core::visits::CleaningRules;
+use ramtid_sim::{simulate, Municipality, SimConfig};
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -125,7 +125,7 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
         /// How many of the cases that move most to list.
-        #[arg(long, default_value_t = ramtid::rebudget::TOP_MOVERS)]
+        #[arg(long, default_value_t = ramtid_report::rebudget::TOP_MOVERS)]
         top: usize,
     },
     /// Serve the gRPC API (estimation, models, health, reflection) and /metrics.
@@ -225,8 +225,8 @@ struct TlsArgs {
 }
 
 impl TlsArgs {
-    fn client_tls(self) -> Option<ramtid::service::client::ClientTls> {
-        self.tls_ca.map(|ca| ramtid::service::client::ClientTls {
+    fn client_tls(self) -> Option<ramtid::client::ClientTls> {
+        self.tls_ca.map(|ca| ramtid::client::ClientTls {
             ca,
             domain: self.tls_domain,
             cert_and_key: self.tls_cert.zip(self.tls_key),
@@ -286,7 +286,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
             if let Some(m) = models {
                 overrides.push(("models.dir".to_string(), m.display().to_string()));
             }
-            ramtid::service::server::run_serve(config, overrides)?;
+            ramtid_server::server::run_serve(config, overrides)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::CertFingerprint { cert } => {
@@ -295,7 +295,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
                 .map_err(|e| format!("{}: no PEM certificate: {e}", cert.display()))?;
             println!(
                 "{}",
-                ramtid::service::auth::fingerprint_text(&ramtid::service::auth::fingerprint(
+                ramtid_server::auth::fingerprint_text(&ramtid_server::auth::fingerprint(
                     der.as_ref()
                 ))
             );
@@ -312,7 +312,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
                     "no token on stdin: e.g. `printf %s \"$TOKEN\" | ramtid hash-token`".into(),
                 );
             }
-            println!("{}", ramtid::service::auth::hash_token(token));
+            println!("{}", ramtid_server::auth::hash_token(token));
             Ok(ExitCode::SUCCESS)
         }
         Command::Health {
@@ -322,7 +322,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
             tls,
         } => {
             let tls = tls.client_tls();
-            let serving = ramtid::service::server::run_health(
+            let serving = ramtid::client::run_health(
                 &addr,
                 &service,
                 std::time::Duration::from_millis(timeout_ms),
@@ -356,23 +356,22 @@ fn run(command: Command) -> Result<ExitCode, String> {
                 })?),
                 None => None,
             };
-            let report =
-                ramtid::service::server::run_load(&ramtid::service::client::LoadOptions {
-                    addr,
-                    config,
-                    concurrency,
-                    seconds,
-                    connections,
-                    ceiling,
-                    activate,
-                    activate_at,
-                    batch,
-                    chunk,
-                    case_ids,
-                    history,
-                    token,
-                    tls: tls.client_tls(),
-                })?;
+            let report = ramtid::client::run_load(&ramtid::client::LoadOptions {
+                addr,
+                config,
+                concurrency,
+                seconds,
+                connections,
+                ceiling,
+                activate,
+                activate_at,
+                batch,
+                chunk,
+                case_ids,
+                history,
+                token,
+                tls: tls.client_tls(),
+            })?;
             println!("{report}");
             Ok(if report.failures == 0 {
                 ExitCode::SUCCESS
@@ -563,15 +562,15 @@ fn run(command: Command) -> Result<ExitCode, String> {
         } => {
             let dir = resolve(&model).map_err(|e| e.to_string())?;
             let mut model = Model::load(&dir).map_err(|e| e.to_string())?;
-            let inputs = ramtid::evaluate::EvaluateInputs {
+            let inputs = ramtid_report::evaluate::EvaluateInputs {
                 needs,
                 truth,
                 visits,
             };
             let evaluation =
-                ramtid::evaluate::evaluate(&model, &inputs).map_err(|e| e.to_string())?;
-            let written =
-                ramtid::evaluate::write_report(&evaluation, &out).map_err(|e| e.to_string())?;
+                ramtid_report::evaluate::evaluate(&model, &inputs).map_err(|e| e.to_string())?;
+            let written = ramtid_report::evaluate::write_report(&evaluation, &out)
+                .map_err(|e| e.to_string())?;
             eprint!("{}", evaluation.summary_table());
             for p in &written {
                 eprintln!("wrote {}", p.display());
@@ -602,12 +601,12 @@ fn run(command: Command) -> Result<ExitCode, String> {
             let dir = resolve(&model).map_err(|e| e.to_string())?;
             let model = Model::load(&dir).map_err(|e| e.to_string())?;
             // Read only: a server may have the history open (and, on SQLite, own its journal).
-            let store = ramtid::history::HistoryStore::open_read_only(&history)
+            let store = ramtid_history::HistoryStore::open_read_only(&history)
                 .map_err(|e| e.to_string())?;
-            let summary =
-                ramtid::rebudget::rebudget(&store, &model, top).map_err(|e| e.to_string())?;
+            let summary = ramtid_report::rebudget::rebudget(&store, &model, top)
+                .map_err(|e| e.to_string())?;
             let written =
-                ramtid::rebudget::write_report(&summary, &out).map_err(|e| e.to_string())?;
+                ramtid_report::rebudget::write_report(&summary, &out).map_err(|e| e.to_string())?;
             print!("{}", summary.summary_text());
             for p in &written {
                 eprintln!("wrote {}", p.display());

@@ -2,7 +2,7 @@
 """Score a needs.jsonl against a truth.csv through ramtid's gRPC EstimateBatch.
 
 A client that the service's authors did not write in Rust: it generates its stubs from
-proto/ramtid/v1/ramtid.proto with grpcio-tools at run time (into a temporary folder), so it
+crates/ramtid-proto/proto/ramtid/v1/ramtid.proto with grpcio-tools at run time (into a temporary folder), so it
 proves the wire contract as any other team would use it.
 
     pip install grpcio grpcio-tools
@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PROTO_DIR = ROOT / "proto"
+PROTO_DIR = ROOT / "crates" / "ramtid-proto" / "proto"
 PROTO_FILE = "ramtid/v1/ramtid.proto"
 
 

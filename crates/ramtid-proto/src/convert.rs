@@ -1,0 +1,327 @@
+//! Between the wire (`pb`) and the library: requests into needs sets, library results into
+//! messages. No decisions here beyond shapes and field paths.
+
+use crate::pb;
+use ramtid_core::catalog::{Catalog, ContextKind};
+use ramtid_core::estimate::{Estimate, VisitExplanation};
+use ramtid_core::model::{Manifest, Model};
+use ramtid_core::needs::{FieldViolation, Need, NeedsSet};
+use std::collections::HashMap;
+
+/// A context value as the library's JSON needs object carries it. An unset value is JSON
+/// `null`, which the needs validation reports as missing.
+pub fn context_to_json(v: &pb::ContextValue) -> serde_json::Value {
+    use pb::context_value::Value;
+    match &v.value {
+        Some(Value::Number(x)) => serde_json::Number::from_f64(*x)
+            .map(serde_json::Value::Number)
+            .unwrap_or(serde_json::Value::Null),
+        Some(Value::Flag(b)) => serde_json::Value::Bool(*b),
+        Some(Value::Label(s)) => serde_json::Value::String(s.clone()),
+        None => serde_json::Value::Null,
+    }
+}
+
+/// A JSON context value on the wire: the inverse of [`context_to_json`]. JSON `null` is an
+/// unset value; an array or object (which no context variable takes) travels as its JSON
+/// text, so that the validation names it rather than it vanishing.
+pub fn context_to_pb(v: &serde_json::Value) -> pb::ContextValue {
+    use pb::context_value::Value;
+    let value = match v {
+        serde_json::Value::Number(n) => n.as_f64().map(Value::Number),
+        serde_json::Value::Bool(b) => Some(Value::Flag(*b)),
+        serde_json::Value::String(s) => Some(Value::Label(s.clone())),
+        serde_json::Value::Null => None,
+        other => Some(Value::Label(other.to_string())),
+    };
+    pb::ContextValue { value }
+}
+
+impl From<&NeedsSet> for pb::NeedsSet {
+    fn from(n: &NeedsSet) -> Self {
+        pb::NeedsSet {
+            recipient_id: n.recipient_id.clone(),
+            context: n
+                .context
+                .iter()
+                .map(|(k, v)| (k.clone(), context_to_pb(v)))
+                .collect(),
+            needs: n
+                .needs
+                .iter()
+                .map(|x| pb::Need {
+                    code: x.code.clone(),
+                    per_week: x.per_week,
+                    slot: x.slot.clone().unwrap_or_default(),
+                    // 0 is the wire's "not given", which the validation reads as 1.
+                    staff: x.staff.unwrap_or(0),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<&pb::Need> for Need {
+    fn from(n: &pb::Need) -> Self {
+        Need {
+            code: n.code.clone(),
+            per_week: n.per_week,
+            slot: (!n.slot.is_empty()).then(|| n.slot.clone()),
+            staff: (n.staff != 0).then_some(n.staff),
+        }
+    }
+}
+
+impl From<&pb::NeedsSet> for NeedsSet {
+    fn from(n: &pb::NeedsSet) -> Self {
+        NeedsSet {
+            recipient_id: n.recipient_id.clone(),
+            context: n
+                .context
+                .iter()
+                .map(|(k, v)| (k.clone(), context_to_json(v)))
+                .collect(),
+            needs: n.needs.iter().map(Need::from).collect(),
+        }
+    }
+}
+
+/// A needs set from its wire fields. `max_needs` is checked first, so an oversized set is
+/// refused before any work.
+pub fn needs_set(
+    recipient_id: &str,
+    context: &HashMap<String, pb::ContextValue>,
+    needs: &[pb::Need],
+    max_needs: usize,
+) -> Result<NeedsSet, FieldViolation> {
+    if needs.len() > max_needs {
+        return Err(FieldViolation {
+            field: "needs".to_string(),
+            description: format!(
+                "{} needs in one set; at most {max_needs} are accepted (limits.max_needs)",
+                needs.len()
+            ),
+        });
+    }
+    Ok(NeedsSet {
+        recipient_id: recipient_id.to_string(),
+        context: context
+            .iter()
+            .map(|(k, v)| (k.clone(), context_to_json(v)))
+            .collect(),
+        needs: needs.iter().map(Need::from).collect(),
+    })
+}
+
+pub fn model_ref(m: &Model) -> pb::ModelRef {
+    pb::ModelRef {
+        name: m.name().to_string(),
+        version: m.version().to_string(),
+    }
+}
+
+/// An estimate on the wire; `full` includes the assumed visits and context effects.
+pub fn estimate(e: Estimate, full: bool) -> pb::Estimate {
+    pb::Estimate {
+        recipient_id: e.recipient_id,
+        weekly_min: e.weekly_min,
+        weekly_staff_min: e.weekly_staff_min,
+        monthly_min: e.monthly_min,
+        monthly_staff_min: e.monthly_staff_min,
+        p10_weekly_min: e.p10_weekly_min,
+        p90_weekly_min: e.p90_weekly_min,
+        schablon_weekly_min: e.schablon_weekly_min,
+        schablon_weekly_staff_min: e.schablon_weekly_staff_min,
+        visits_per_week: e.visits_per_week,
+        visits: if full {
+            e.visits
+                .into_iter()
+                .map(|v| pb::AssumedVisit {
+                    tasks: v.tasks,
+                    slot: v.slot.as_str().to_string(),
+                    staff: u32::from(v.staff),
+                    per_week: v.per_week,
+                    minutes: v.minutes,
+                    p10_minutes: v.p10_minutes,
+                    p90_minutes: v.p90_minutes,
+                    weekly_min: v.weekly_min,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
+        context_effects: if full {
+            e.context_effects
+                .into_iter()
+                .map(|c| pb::ContextEffect {
+                    variable: c.variable,
+                    value: c.value,
+                    reference: c.reference,
+                    weekly_min: c.weekly_min,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
+        model: Some(pb::ModelRef {
+            name: e.model_name,
+            version: e.model_version,
+        }),
+        per_need: if full {
+            e.per_need
+                .into_iter()
+                .map(|n| pb::NeedTime {
+                    code: n.code,
+                    per_week: n.per_week,
+                    weekly_min: n.weekly_min,
+                    schablon_weekly_min: n.schablon_weekly_min,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+pub fn explanation(x: VisitExplanation, model: &Model) -> pb::ExplainVisitResponse {
+    pb::ExplainVisitResponse {
+        minutes: x.minutes,
+        p10_minutes: x.p10_minutes,
+        p90_minutes: x.p90_minutes,
+        parts: x
+            .parts
+            .into_iter()
+            .map(|(feature, minutes)| pb::FeaturePart { feature, minutes })
+            .collect(),
+        model: Some(model_ref(model)),
+    }
+}
+
+/// ExplainVisit's fields are validated as a needs set with one need per task; the field
+/// paths are then put back in terms of the ExplainVisit request.
+pub fn explain_violations(violations: Vec<FieldViolation>) -> Vec<FieldViolation> {
+    let mut out: Vec<FieldViolation> = Vec::new();
+    for v in violations {
+        let field = if let Some(rest) = v.field.strip_prefix("needs[") {
+            let (index, sub) = rest.split_once("].").unwrap_or((rest, ""));
+            match sub {
+                "code" => format!("tasks[{index}]"),
+                "slot" => "slot".to_string(),
+                "staff" => "staff".to_string(),
+                other => format!("tasks[{index}].{other}"),
+            }
+        } else if v.field == "needs" {
+            "tasks".to_string()
+        } else {
+            v.field
+        };
+        if !out.iter().any(|o| o.field == field) {
+            out.push(FieldViolation {
+                field,
+                description: v.description,
+            });
+        }
+    }
+    out
+}
+
+pub fn catalog(c: &Catalog, model: &Model) -> pb::Catalog {
+    pb::Catalog {
+        insatser: c
+            .insatser
+            .iter()
+            .map(|i| pb::Insats {
+                code: i.code.clone(),
+                name: i.name.clone(),
+                category: i.category.as_str().to_string(),
+                schablon_min: i.schablon_min,
+            })
+            .collect(),
+        contexts: c
+            .contexts
+            .iter()
+            .map(|v| pb::ContextVariable {
+                name: v.name.clone(),
+                kind: match v.kind {
+                    ContextKind::Numeric => "numeric",
+                    ContextKind::Ordinal => "ordinal",
+                    ContextKind::Boolean => "boolean",
+                    ContextKind::Categorical => "categorical",
+                }
+                .to_string(),
+                levels: match v.kind {
+                    ContextKind::Ordinal => {
+                        v.ordinal_levels.iter().map(|l| l.to_string()).collect()
+                    }
+                    ContextKind::Categorical => v.labels.clone(),
+                    _ => Vec::new(),
+                },
+                min: v.min,
+                max: v.max,
+            })
+            .collect(),
+        model: Some(model_ref(model)),
+    }
+}
+
+pub fn fit_figures(m: &Manifest) -> pb::FitFigures {
+    let f = &m.fit;
+    pb::FitFigures {
+        visits: f.visits,
+        recipients: f.recipients as u64,
+        features: f.features as u64,
+        visit_mae_min: f.oof_visit_mae_min,
+        visit_r2: f.oof_visit_r2,
+        visit_interval_coverage: f.oof_visit_interval_coverage,
+        recipient_mape: f.oof_recipient_mape,
+        share_visits_inefficient: f.share_visits_inefficient,
+        logged_over_efficient: f.logged_over_efficient,
+    }
+}
+
+/// A model version's description from its manifest.
+pub fn model_info(
+    name: &str,
+    version: &str,
+    manifest: Result<&Manifest, &str>,
+    aliases: Vec<&'static str>,
+    refused: Option<String>,
+) -> pb::ModelInfo {
+    let status = if !aliases.is_empty() {
+        pb::ModelStatus::Active
+    } else if refused.is_some() || manifest.is_err() {
+        pb::ModelStatus::Refused
+    } else {
+        pb::ModelStatus::Available
+    };
+    let mut info = pb::ModelInfo {
+        name: name.to_string(),
+        version: version.to_string(),
+        status: status as i32,
+        aliases: aliases.into_iter().map(str::to_string).collect(),
+        refused_reason: refused.unwrap_or_default(),
+        ..Default::default()
+    };
+    match manifest {
+        Ok(m) => {
+            info.created = m.created.clone();
+            info.rows_read = m.rows.read;
+            info.rows_used = m.rows.used;
+            info.rows_rejected = m.rows.rejected;
+            info.rows_flagged = m.rows.flagged;
+            info.fit = Some(fit_figures(m));
+            info.manifest_json = serde_json::to_string(m).unwrap_or_default();
+            info.evaluation_json = m
+                .evaluation
+                .as_ref()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+        }
+        Err(reason) => {
+            if info.refused_reason.is_empty() {
+                info.refused_reason = reason.to_string();
+            }
+        }
+    }
+    info
+}

@@ -1,0 +1,113 @@
+//! The service's errors, mapped to gRPC status codes in one place.
+
+use ramtid_core::needs::FieldViolation;
+use ramtid_proto::pb;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Bad input: INVALID_ARGUMENT with a `google.rpc.BadRequest` naming each field.
+    #[error("invalid request: {}", join(.0))]
+    Invalid(Vec<FieldViolation>),
+    /// No model under that selector: NOT_FOUND.
+    #[error("{0}")]
+    ModelNotFound(String),
+    /// No model loaded yet: UNAVAILABLE.
+    #[error("no model is loaded; the service is not serving yet")]
+    NoModel,
+    /// A model version that was tried and refused: FAILED_PRECONDITION.
+    #[error("model {model} was refused: {reason}")]
+    Refused { model: String, reason: String },
+    /// A limit was exceeded: RESOURCE_EXHAUSTED.
+    #[error("{0}")]
+    TooLarge(String),
+    /// Another operation holds the resource: ABORTED.
+    #[error("{0}")]
+    Busy(String),
+    /// Training could not run on the data given: FAILED_PRECONDITION.
+    #[error("{0}")]
+    Precondition(String),
+    /// No such thing (a calculation id): NOT_FOUND.
+    #[error("{0}")]
+    NotFound(String),
+    /// The caller's role may call the method but not on this object: PERMISSION_DENIED.
+    #[error("{0}")]
+    Denied(String),
+    /// A fault of the server: INTERNAL.
+    #[error("{0}")]
+    Internal(String),
+}
+
+fn join(v: &[FieldViolation]) -> String {
+    v.iter()
+        .map(|f| f.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl ApiError {
+    pub fn field(field: impl Into<String>, description: impl Into<String>) -> ApiError {
+        ApiError::Invalid(vec![FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        }])
+    }
+
+    pub fn code(&self) -> Code {
+        match self {
+            ApiError::Invalid(_) => Code::InvalidArgument,
+            ApiError::ModelNotFound(_) | ApiError::NotFound(_) => Code::NotFound,
+            ApiError::Denied(_) => Code::PermissionDenied,
+            ApiError::NoModel => Code::Unavailable,
+            ApiError::Refused { .. } | ApiError::Precondition(_) => Code::FailedPrecondition,
+            ApiError::TooLarge(_) => Code::ResourceExhausted,
+            ApiError::Busy(_) => Code::Aborted,
+            ApiError::Internal(_) => Code::Internal,
+        }
+    }
+}
+
+impl From<FieldViolation> for ApiError {
+    fn from(v: FieldViolation) -> Self {
+        ApiError::Invalid(vec![v])
+    }
+}
+
+/// One `EstimateBatch` item's error, as the stream carries it.
+pub fn item_error(e: &ApiError) -> pb::ItemError {
+    pb::ItemError {
+        code: e.code() as i32,
+        message: e.to_string(),
+        violations: match e {
+            ApiError::Invalid(v) => v
+                .iter()
+                .map(|f| pb::FieldViolation {
+                    field: f.field.clone(),
+                    description: f.description.clone(),
+                })
+                .collect(),
+            _ => Vec::new(),
+        },
+    }
+}
+
+impl From<ApiError> for Status {
+    fn from(e: ApiError) -> Status {
+        let code = e.code();
+        match &e {
+            ApiError::Invalid(violations) => {
+                let details = ErrorDetails::with_bad_request(
+                    violations
+                        .iter()
+                        .map(|v| {
+                            tonic_types::FieldViolation::new(v.field.clone(), v.description.clone())
+                        })
+                        .collect::<Vec<_>>(),
+                );
+                Status::with_error_details(code, e.to_string(), details)
+            }
+            _ => Status::new(code, e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! `ramtid.v1.EstimationService`: Estimate, EstimateBatch, ExplainVisit.
+
+use crate::error::ApiError;
+use crate::metrics::Method;
+use crate::Shared;
+use ramtid_core::estimate::{estimate_with, explain_visit, Detail};
+use ramtid_core::model::Model;
+use ramtid_core::needs::NeedsSet;
+use ramtid_proto::convert;
+use ramtid_proto::pb::{self, estimation_service_server::EstimationService};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::StreamExt;
+use tonic::{Code, Request, Response, Status, Streaming};
+
+#[derive(Debug, Clone)]
+pub struct Estimation {
+    shared: Arc<Shared>,
+}
+
+impl Estimation {
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Estimation { shared }
+    }
+}
+
+/// Validates and estimates one needs set on `model`.
+fn estimate_one(model: &Model, set: &NeedsSet, full: bool) -> Result<pb::Estimate, ApiError> {
+    let valid = set
+        .validate(&model.catalog)
+        .map_err(|e| ApiError::Invalid(e.violations))?;
+    let detail = if full { Detail::Full } else { Detail::Totals };
+    Ok(convert::estimate(
+        estimate_with(model, &valid, detail),
+        full,
+    ))
+}
+
+/// Batch items estimated inline on the async worker; bigger messages go to a blocking
+/// thread, split over the cores.
+const INLINE_ITEMS: usize = 64;
+
+fn estimate_items(
+    model: &Model,
+    items: &[pb::NeedsSet],
+    first_index: u64,
+    full: bool,
+    max_needs: usize,
+) -> (Vec<pb::BatchResult>, u64) {
+    let mut errors = 0;
+    let results = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let outcome =
+                convert::needs_set(&item.recipient_id, &item.context, &item.needs, max_needs)
+                    .map_err(ApiError::from)
+                    .and_then(|set| estimate_one(model, &set, full));
+            pb::BatchResult {
+                index: first_index + i as u64,
+                recipient_id: item.recipient_id.clone(),
+                outcome: Some(match outcome {
+                    Ok(e) => pb::batch_result::Outcome::Estimate(e),
+                    Err(e) => {
+                        errors += 1;
+                        pb::batch_result::Outcome::Error(crate::error::item_error(&e))
+                    }
+                }),
+            }
+        })
+        .collect();
+    (results, errors)
+}
+
+/// Estimates a large message on blocking threads, in as many parts as there are cores.
+async fn estimate_items_parallel(
+    model: Arc<Model>,
+    items: Vec<pb::NeedsSet>,
+    first_index: u64,
+    full: bool,
+    max_needs: usize,
+) -> (Vec<pb::BatchResult>, u64) {
+    let items = Arc::new(items);
+    let parts = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8)
+        .min(items.len().div_ceil(INLINE_ITEMS));
+    let chunk = items.len().div_ceil(parts);
+    let mut handles = Vec::with_capacity(parts);
+    for p in 0..parts {
+        let (model, items) = (model.clone(), items.clone());
+        handles.push(tokio::task::spawn_blocking(move || {
+            let lo = (p * chunk).min(items.len());
+            let hi = ((p + 1) * chunk).min(items.len());
+            estimate_items(
+                &model,
+                &items[lo..hi],
+                first_index + lo as u64,
+                full,
+                max_needs,
+            )
+        }));
+    }
+    let mut results = Vec::with_capacity(items.len());
+    let mut errors = 0;
+    for h in handles {
+        let (r, e) = h.await.expect("estimation does not panic");
+        results.extend(r);
+        errors += e;
+    }
+    (results, errors)
+}
+
+#[tonic::async_trait]
+impl EstimationService for Estimation {
+    async fn estimate(
+        &self,
+        request: Request<pb::EstimateRequest>,
+    ) -> Result<Response<pb::EstimateResponse>, Status> {
+        let call = self.shared.begin(Method::Estimate, &request).await;
+        let caller = crate::history::caller_name(request.extensions().get());
+        let r = request.get_ref();
+        let result = async {
+            if !r.case_id.is_empty() {
+                crate::history::check_case_id("case_id", &r.case_id)?;
+            }
+            crate::history::check_pseudonymous_id("unit_id", &r.unit_id)?;
+            let model = self.shared.registry.select(&r.model)?;
+            call.model(model.name(), model.version());
+            let set = convert::needs_set(
+                &r.recipient_id,
+                &r.context,
+                &r.needs,
+                self.shared.cfg.limits.max_needs,
+            )?;
+            let valid = set
+                .validate(&model.catalog)
+                .map_err(|e| ApiError::Invalid(e.violations))?;
+            let answer = convert::estimate(estimate_with(&model, &valid, Detail::Full), true);
+            let mut calculation_id = 0;
+            if let (false, Some(history)) = (r.case_id.is_empty(), &self.shared.history) {
+                // Durable before the answer: an acknowledged calculation is never lost.
+                calculation_id =
+                    crate::history::record(history, &r.case_id, &r.unit_id, caller, &set, &answer)
+                        .await?;
+            }
+            Ok(pb::EstimateResponse {
+                estimate: Some(answer),
+                calculation_id,
+            })
+        }
+        .await;
+        call.finish(result)
+    }
+
+    type EstimateBatchStream = ReceiverStream<Result<pb::EstimateBatchResponse, Status>>;
+
+    async fn estimate_batch(
+        &self,
+        request: Request<Streaming<pb::EstimateBatchRequest>>,
+    ) -> Result<Response<Self::EstimateBatchStream>, Status> {
+        let call = self.shared.begin(Method::EstimateBatch, &request).await;
+        let mut inbound = request.into_inner();
+        let (tx, rx) = mpsc::channel(4);
+        let shared = self.shared.clone();
+        let call = call.detach();
+        // The response starts at once; the first message then chooses the model and the
+        // detail (a client may wait for the response headers before it sends anything).
+        tokio::spawn(async move {
+            let first = match inbound.next().await {
+                None => None,
+                Some(Ok(m)) => Some(m),
+                Some(Err(s)) => {
+                    call.record(s.code());
+                    return;
+                }
+            };
+            let selector = first.as_ref().map(|m| m.model.as_str()).unwrap_or("");
+            let model = match shared.registry.select(selector) {
+                Ok(m) => m,
+                Err(e) => {
+                    call.record(e.code());
+                    let _ = tx.send(Err(call.status(e))).await;
+                    return;
+                }
+            };
+            call.model(model.name(), model.version());
+            let full = first
+                .as_ref()
+                .is_none_or(|m| m.detail() != pb::Detail::Totals);
+            let model_ref = convert::model_ref(&model);
+            let max_needs = shared.cfg.limits.max_needs;
+            let max_batch = shared.cfg.limits.max_batch;
+            let mut next_index = 0u64;
+            let mut pending = first;
+            let code = loop {
+                let msg = match pending.take() {
+                    Some(m) => m,
+                    None => match inbound.next().await {
+                        None => break Code::Ok,
+                        Some(Ok(m)) => m,
+                        Some(Err(s)) => break s.code(),
+                    },
+                };
+                let n = msg.items.len() as u64;
+                if next_index + n > max_batch {
+                    let e = ApiError::TooLarge(format!(
+                        "more than {max_batch} needs sets in one EstimateBatch call (limits.max_batch); split the caseload"
+                    ));
+                    let code = e.code();
+                    let _ = tx.send(Err(call.status(e))).await;
+                    break code;
+                }
+                shared.metrics.batch_items.fetch_add(n, Ordering::Relaxed);
+                let (results, errors) = if msg.items.len() <= INLINE_ITEMS {
+                    estimate_items(&model, &msg.items, next_index, full, max_needs)
+                } else {
+                    estimate_items_parallel(model.clone(), msg.items, next_index, full, max_needs)
+                        .await
+                };
+                shared
+                    .metrics
+                    .batch_item_errors
+                    .fetch_add(errors, Ordering::Relaxed);
+                next_index += n;
+                let out = pb::EstimateBatchResponse {
+                    results,
+                    model: Some(model_ref.clone()),
+                };
+                if tx.send(Ok(out)).await.is_err() {
+                    break Code::Cancelled;
+                }
+            };
+            call.record(code);
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn explain_visit(
+        &self,
+        request: Request<pb::ExplainVisitRequest>,
+    ) -> Result<Response<pb::ExplainVisitResponse>, Status> {
+        let call = self.shared.begin(Method::ExplainVisit, &request).await;
+        let r = request.get_ref();
+        let result = (|| {
+            let model = self.shared.registry.select(&r.model)?;
+            call.model(model.name(), model.version());
+            if r.slot.trim().is_empty() {
+                return Err(ApiError::field(
+                    "slot",
+                    "is required: morning, midday, afternoon, evening or night",
+                ));
+            }
+            let needs: Vec<pb::Need> = r
+                .tasks
+                .iter()
+                .map(|code| pb::Need {
+                    code: code.clone(),
+                    per_week: 1.0,
+                    slot: r.slot.clone(),
+                    staff: r.staff,
+                })
+                .collect();
+            let set = convert::needs_set(
+                "explain",
+                &r.context,
+                &needs,
+                self.shared.cfg.limits.max_needs,
+            )
+            .map_err(|v| ApiError::Invalid(convert::explain_violations(vec![v])))?;
+            let valid = set
+                .validate(&model.catalog)
+                .map_err(|e| ApiError::Invalid(convert::explain_violations(e.violations)))?;
+            let tasks: Vec<u16> = valid.needs.iter().map(|n| n.insats as u16).collect();
+            let slot = valid.needs[0].slot.expect("slot validated");
+            let x = explain_visit(&model, &tasks, slot, valid.needs[0].staff, &valid.context);
+            Ok(convert::explanation(x, &model))
+        })();
+        call.finish(result)
+    }
+}

@@ -1,0 +1,17 @@
+//! The integration tests, in one binary so that CI links once. Each module is one area;
+//! tests that need a server start the real one on an ephemeral port and call it with a real
+//! client (`common`).
+
+mod common;
+
+mod access;
+mod cli;
+#[cfg(unix)]
+mod crash;
+mod evaluate;
+mod grpc;
+mod history;
+mod history_rpc;
+mod rebudget;
+mod train_estimate;
+mod visit_log;
