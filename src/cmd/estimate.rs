@@ -103,58 +103,67 @@ fn write_results(
     format: Format,
     file: &str,
 ) -> std::io::Result<usize> {
-    let mut failed = 0;
-    if let Format::Csv = format {
-        writeln!(w, "recipient_id,weekly_min,weekly_staff_min,monthly_min,monthly_staff_min,p10_weekly_min,p90_weekly_min,schablon_weekly_min,visits_per_week,model_version,error")?;
+    for (line, _, result) in results {
+        if let Err(msg) = result {
+            eprintln!("{file}, line {line}: {msg}");
+        }
     }
-    for (line, id, result) in results {
-        match (result, format) {
-            (Ok(e), Format::Json) => {
-                serde_json::to_writer(&mut *w, e)?;
-                writeln!(w)?;
-            }
-            (Ok(e), Format::Csv) => writeln!(
-                w,
-                "{},{:.1},{:.1},{:.1},{:.1},{:.1},{:.1},{:.1},{:.2},{},",
-                csv_field(&e.recipient_id),
-                e.weekly_min,
-                e.weekly_staff_min,
-                e.monthly_min,
-                e.monthly_staff_min,
-                e.p10_weekly_min,
-                e.p90_weekly_min,
-                e.schablon_weekly_min,
-                e.visits_per_week,
-                csv_field(&format!("{}/{}", e.model_name, e.model_version))
-            )?,
-            (Err(msg), fmt) => {
-                failed += 1;
-                eprintln!("{file}, line {line}: {msg}");
-                match fmt {
-                    Format::Json => {
-                        serde_json::to_writer(
-                            &mut *w,
-                            &serde_json::json!({"line": line, "recipient_id": id, "error": msg}),
-                        )?;
-                        writeln!(w)?;
-                    }
-                    Format::Csv => writeln!(
-                        w,
-                        "{},,,,,,,,,,{}",
-                        csv_field(id),
-                        csv_field(&format!("line {line}: {msg}"))
+    let failed = results.iter().filter(|r| r.2.is_err()).count();
+    match format {
+        Format::Json => {
+            for (line, id, result) in results {
+                match result {
+                    Ok(e) => serde_json::to_writer(&mut *w, e)?,
+                    Err(msg) => serde_json::to_writer(
+                        &mut *w,
+                        &serde_json::json!({"line": line, "recipient_id": id, "error": msg}),
                     )?,
                 }
+                writeln!(w)?;
             }
+        }
+        Format::Csv => {
+            let mut t = csv::Writer::from_writer(&mut *w);
+            t.write_record([
+                "recipient_id",
+                "weekly_min",
+                "weekly_staff_min",
+                "monthly_min",
+                "monthly_staff_min",
+                "p10_weekly_min",
+                "p90_weekly_min",
+                "schablon_weekly_min",
+                "visits_per_week",
+                "model_version",
+                "error",
+            ])?;
+            let n1 = |x: f64| format!("{x:.1}");
+            for (line, id, result) in results {
+                match result {
+                    Ok(e) => t.write_record([
+                        e.recipient_id.clone(),
+                        n1(e.weekly_min),
+                        n1(e.weekly_staff_min),
+                        n1(e.monthly_min),
+                        n1(e.monthly_staff_min),
+                        n1(e.p10_weekly_min),
+                        n1(e.p90_weekly_min),
+                        n1(e.schablon_weekly_min),
+                        format!("{:.2}", e.visits_per_week),
+                        format!("{}/{}", e.model_name, e.model_version),
+                        String::new(),
+                    ])?,
+                    Err(msg) => {
+                        // The same columns, empty but for the id and the error.
+                        let mut row = vec![String::new(); 11];
+                        row[0] = id.clone();
+                        row[10] = format!("line {line}: {msg}");
+                        t.write_record(&row)?;
+                    }
+                }
+            }
+            t.flush()?;
         }
     }
     Ok(failed)
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
 }

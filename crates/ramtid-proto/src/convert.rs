@@ -380,6 +380,38 @@ mod tests {
         assert_eq!(context_to_json(&nan), json!(null));
     }
 
+    /// The history stores each answer as these bytes (`ramtid.v1.Estimate`); rows written
+    /// by earlier releases must still decode, so its field numbers and types stay. Bytes as
+    /// the release before `context` became `google.protobuf.Value` wrote them.
+    #[test]
+    fn a_stored_estimate_from_an_earlier_release_still_decodes() {
+        use prost::Message;
+        #[rustfmt::skip]
+        let stored: &[u8] = &[
+            0x0a, 3, b'H', b'-', b'1',                                    // recipient_id
+            0x11, 0, 0, 0, 0, 0, 0x20, 0x5e, 0x40,                        // weekly_min 120.5
+            0x6a, 6, 0x0a, 1, b'n', 0x12, 1, b'1',                        // model n/1
+            0x72, 26, 0x0a, 6, b'S', b'H', b'O', b'W', b'E', b'R',        // per_need[0].code
+            0x11, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f,                           //   per_week 1
+            0x19, 0, 0, 0, 0, 0, 0, 0x3e, 0x40,                           //   weekly_min 30
+        ];
+        let e = pb::Estimate::decode(stored).unwrap();
+        assert_eq!(e.recipient_id, "H-1");
+        assert_eq!(e.weekly_min, 120.5);
+        let m = e.model.as_ref().unwrap();
+        assert_eq!((m.name.as_str(), m.version.as_str()), ("n", "1"));
+        assert_eq!(e.per_need.len(), 1);
+        assert_eq!(
+            (
+                e.per_need[0].code.as_str(),
+                e.per_need[0].per_week,
+                e.per_need[0].weekly_min
+            ),
+            ("SHOWER", 1.0, 30.0)
+        );
+        assert_eq!(e.encode_to_vec(), stored, "and encodes to the same bytes");
+    }
+
     #[test]
     fn a_needs_set_round_trips_through_the_wire_type() {
         let set: NeedsSet = serde_json::from_value(json!({
