@@ -151,11 +151,18 @@ impl Command {
             );
         }
         eprintln!(
-            "held-out recipients (cross-validated): visit MAE {:.2} min, R² {:.3}, recipient MAPE {:.1}%, P10–P90 coverage {:.1}%",
-            f.oof_visit_mae_min,
-            f.oof_visit_r2,
-            100.0 * f.oof_recipient_mape,
-            100.0 * f.oof_visit_interval_coverage
+            "out-of-fold visits (recipients not in the fold's fit, efficient level): MAE {:.2} min, R² {:.3}",
+            f.oof_visit_mae_min, f.oof_visit_r2
+        );
+        eprintln!(
+            "out-of-fold planned weeks ({} recipients: the needs their log shows, planned and predicted as estimate does, against their logged efficient-level week): MAPE {:.1}%",
+            f.planned_week_recipients,
+            100.0 * f.oof_planned_week_mape
+        );
+        eprintln!(
+            "P10–P90 coverage on recipients the interval was not calibrated on (split in halves): visits {:.1}%, planned weeks {:.1}%",
+            100.0 * f.heldout_visit_interval_coverage,
+            100.0 * f.heldout_week_interval_coverage
         );
         eprintln!(
             "time: reading {:.1} s, fitting {:.1} s; peak memory {} MB (visit table {:.0} MB)",
