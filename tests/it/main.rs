@@ -14,4 +14,5 @@ mod history;
 mod history_rpc;
 mod rebudget;
 mod train_estimate;
+mod validate;
 mod visit_log;
