@@ -29,6 +29,7 @@
 
 pub mod calendar;
 pub mod catalog;
+pub mod error;
 pub mod estimate;
 pub mod features;
 pub mod fingerprint;
