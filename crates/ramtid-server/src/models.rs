@@ -2,9 +2,9 @@
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::metrics::Method;
 use crate::registry::{CANDIDATE, PRODUCTION};
 use crate::Shared;
+use ramtid_core::error::ErrorKind;
 use ramtid_core::fit::FitSettings;
 use ramtid_core::train::{check_model_name, train, Stage, TrainError, TrainRequest};
 use ramtid_core::visits::CleaningRules;
@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
 
 #[derive(Debug, Clone)]
 pub struct Models {
@@ -103,22 +103,24 @@ fn outcome<T>(result: &Result<T, ApiError>) -> String {
     }
 }
 
+/// A training error for the caller, of the kind the library gives it; `field` is the request
+/// field an input came from, should that input be at fault.
 fn train_error(e: TrainError) -> ApiError {
-    match e {
-        TrainError::Catalog(e) => ApiError::field("catalog_path", e.to_string()),
-        TrainError::Log(e) => ApiError::field("visits_path", e.to_string()),
-        TrainError::Fit(e) => ApiError::Precondition(format!("the model cannot be fitted: {e}")),
-        TrainError::Model(e) => ApiError::Internal(format!("the model cannot be written: {e}")),
-    }
+    let (field, message) = match &e {
+        TrainError::Catalog(_) => ("catalog_path", e.to_string()),
+        TrainError::Log(_) => ("visits_path", e.to_string()),
+        TrainError::Fit(_) => ("folds", format!("the model cannot be fitted: {e}")),
+        TrainError::Model(_) => ("name", format!("the model cannot be written: {e}")),
+    };
+    ApiError::of_kind(e.kind(), field, message)
 }
 
 #[tonic::async_trait]
 impl ModelService for Models {
     async fn list_models(
         &self,
-        request: Request<pb::ListModelsRequest>,
+        _request: Request<pb::ListModelsRequest>,
     ) -> Result<Response<pb::ListModelsResponse>, Status> {
-        let call = self.shared.begin(Method::ListModels, &request).await;
         let reg = self.shared.registry.clone();
         let result = blocking(move || {
             let aliases = reg.current();
@@ -139,14 +141,13 @@ impl ModelService for Models {
             })
         })
         .await;
-        call.finish(result)
+        crate::reply(result)
     }
 
     async fn get_model(
         &self,
         request: Request<pb::GetModelRequest>,
     ) -> Result<Response<pb::ModelInfo>, Status> {
-        let call = self.shared.begin(Method::GetModel, &request).await;
         let selector = request.get_ref().model.trim().to_string();
         let me = self.clone();
         let result = blocking(move || {
@@ -158,14 +159,13 @@ impl ModelService for Models {
             me.info(&name, &version)
         })
         .await;
-        call.finish(result)
+        crate::reply(result)
     }
 
     async fn activate_model(
         &self,
         request: Request<pb::ActivateModelRequest>,
     ) -> Result<Response<pb::ActivateModelResponse>, Status> {
-        let call = self.shared.begin(Method::ActivateModel, &request).await;
         let caller = request.extensions().get::<Caller>().cloned();
         let r = request.into_inner();
         let shared = self.shared.clone();
@@ -210,17 +210,16 @@ impl ModelService for Models {
         .await;
         if let Ok(r) = &result {
             if let Some(m) = &r.model {
-                call.model(&m.name, &m.version);
+                crate::note_model(&m.name, &m.version);
             }
         }
-        call.finish(result)
+        crate::reply(result)
     }
 
     async fn reload_models(
         &self,
         request: Request<pb::ReloadModelsRequest>,
     ) -> Result<Response<pb::ReloadModelsResponse>, Status> {
-        let call = self.shared.begin(Method::ReloadModels, &request).await;
         let caller = request.extensions().get::<Caller>().cloned();
         let activate_latest = request.get_ref().activate_latest;
         let me = self.clone();
@@ -267,7 +266,7 @@ impl ModelService for Models {
             })
         })
         .await;
-        call.finish(result)
+        crate::reply(result)
     }
 
     type TrainModelStream = ReceiverStream<Result<pb::TrainProgress, Status>>;
@@ -276,7 +275,6 @@ impl ModelService for Models {
         &self,
         request: Request<pb::TrainModelRequest>,
     ) -> Result<Response<Self::TrainModelStream>, Status> {
-        let call = self.shared.begin(Method::TrainModel, &request).await;
         let caller = request.extensions().get::<Caller>().cloned();
         let r = request.into_inner();
         let data_dir = self.shared.cfg.data.dir.clone();
@@ -338,17 +336,18 @@ impl ModelService for Models {
                 self.shared
                     .audit(caller, "train_model", r.name.clone(), o)
                     .await;
-                return call.finish(Err(e));
+                return Err(e.into());
             }
         };
         let alias = if r.activate { PRODUCTION } else { CANDIDATE };
         let (tx, rx) = mpsc::channel(16);
         let reg = self.shared.registry.clone();
         let shared = self.shared.clone();
-        let call = call.detach();
+        // The run keeps the call's span; the layers count the call when the stream ends.
+        let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _guard = guard;
-            let _span = call.span.enter();
+            let _span = span.enter();
             let t0 = Instant::now();
             let progress = tx.clone();
             let result = train(&treq, |stage| {
@@ -396,20 +395,12 @@ impl ModelService for Models {
             shared
                 .audit
                 .record(caller.as_ref(), "train_model", &target, &outcome(&result));
-            let code = match result {
-                Ok(done) => {
-                    let _ = tx.blocking_send(Ok(pb::TrainProgress {
-                        event: Some(pb::train_progress::Event::Done(done)),
-                    }));
-                    Code::Ok
-                }
-                Err(e) => {
-                    let code = e.code();
-                    let _ = tx.blocking_send(Err(e.into()));
-                    code
-                }
-            };
-            call.record(code);
+            let _ = tx.blocking_send(match result {
+                Ok(done) => Ok(pb::TrainProgress {
+                    event: Some(pb::train_progress::Event::Done(done)),
+                }),
+                Err(e) => Err(e.into()),
+            });
         });
         Ok(Response::new(ReceiverStream::new(rx)))
     }
@@ -418,16 +409,15 @@ impl ModelService for Models {
         &self,
         request: Request<pb::GetCatalogRequest>,
     ) -> Result<Response<pb::Catalog>, Status> {
-        let call = self.shared.begin(Method::GetCatalog, &request).await;
         let result = self
             .shared
             .registry
             .select(&request.get_ref().model)
             .map(|m| {
-                call.model(m.name(), m.version());
+                crate::note_model(m.name(), m.version());
                 convert::catalog(&m.catalog, &m)
             });
-        call.finish(result)
+        crate::reply(result)
     }
 }
 
