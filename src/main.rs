@@ -1,5 +1,6 @@
 //! `ramtid`: the command line. Each subcommand is a thin wrapper around the library.
 
+use anyhow::{anyhow, bail, Context as _};
 use clap::{Parser, Subcommand, ValueEnum};
 use ramtid_core::estimate::{estimate, Estimate};
 use ramtid_core::fit::{Efficiency, FitSettings};
@@ -265,14 +266,28 @@ fn main() -> ExitCode {
     }
     match run(cli.command) {
         Ok(code) => code,
-        Err(message) => {
-            eprintln!("error: {message}");
+        Err(e) => {
+            eprintln!("error: {}", chain(&e));
             ExitCode::from(2)
         }
     }
 }
 
-fn run(command: Command) -> Result<ExitCode, String> {
+/// An error and its causes, joined with ": ". A cause that the message before it already
+/// quotes is left out (many messages end with their source's, for the log's sake).
+fn chain(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
+fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve {
             config,
@@ -292,7 +307,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
         Command::CertFingerprint { cert } => {
             use rustls_pki_types::pem::PemObject;
             let der = rustls_pki_types::CertificateDer::from_pem_file(&cert)
-                .map_err(|e| format!("{}: no PEM certificate: {e}", cert.display()))?;
+                .with_context(|| format!("{}: no PEM certificate", cert.display()))?;
             println!(
                 "{}",
                 ramtid_server::auth::fingerprint_text(&ramtid_server::auth::fingerprint(
@@ -305,12 +320,10 @@ fn run(command: Command) -> Result<ExitCode, String> {
             let mut line = String::new();
             std::io::stdin()
                 .read_line(&mut line)
-                .map_err(|e| format!("cannot read the token from stdin: {e}"))?;
+                .context("cannot read the token from stdin")?;
             let token = line.trim_end_matches(['\n', '\r']);
             if token.trim().is_empty() {
-                return Err(
-                    "no token on stdin: e.g. `printf %s \"$TOKEN\" | ramtid hash-token`".into(),
-                );
+                bail!("no token on stdin: e.g. `printf %s \"$TOKEN\" | ramtid hash-token`");
             }
             println!("{}", ramtid_server::auth::hash_token(token));
             Ok(ExitCode::SUCCESS)
@@ -327,7 +340,8 @@ fn run(command: Command) -> Result<ExitCode, String> {
                 &service,
                 std::time::Duration::from_millis(timeout_ms),
                 tls.as_ref(),
-            )?;
+            )
+            .map_err(anyhow::Error::msg)?;
             Ok(if serving {
                 ExitCode::SUCCESS
             } else {
@@ -352,7 +366,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
         } => {
             let token = match token_env {
                 Some(var) => Some(std::env::var(&var).map_err(|_| {
-                    format!("--token-env {var}: the environment variable {var} is not set")
+                    anyhow!("--token-env {var}: the environment variable {var} is not set")
                 })?),
                 None => None,
             };
@@ -371,7 +385,8 @@ fn run(command: Command) -> Result<ExitCode, String> {
                 history,
                 token,
                 tls: tls.client_tls(),
-            })?;
+            })
+            .map_err(anyhow::Error::msg)?;
             println!("{report}");
             Ok(if report.failures == 0 {
                 ExitCode::SUCCESS
@@ -396,8 +411,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
                     holdout_recipients: holdout,
                 },
                 &out,
-            )
-            .map_err(|e| e.to_string())?;
+            )?;
             eprintln!(
                 "wrote {} visit rows ({} visits) for {} recipients and {} held-out recipients to {}",
                 summary.rows_written,
@@ -422,7 +436,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
             max_visit_min,
             json,
         } => {
-            check_model_name(&name)?;
+            check_model_name(&name).map_err(anyhow::Error::msg)?;
             let rejects = rejects.unwrap_or_else(|| visits.with_extension("rejects.csv"));
             let settings = FitSettings {
                 efficiency: match efficiency {
@@ -449,7 +463,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
                 settings,
                 progress: true,
             };
-            let (_, s) = train(&req, |_| {}).map_err(|e| e.to_string())?;
+            let (_, s) = train(&req, |_| {})?;
             if json {
                 println!(
                     "{}",
@@ -525,23 +539,22 @@ fn run(command: Command) -> Result<ExitCode, String> {
             format,
             out,
         } => {
-            let dir = resolve(&model).map_err(|e| e.to_string())?;
-            let model = Model::load(&dir).map_err(|e| e.to_string())?;
+            let dir = resolve(&model)?;
+            let model = Model::load(&dir)?;
             let text = std::fs::read_to_string(&needs)
-                .map_err(|e| format!("cannot read {}: {e}", needs.display()))?;
+                .with_context(|| format!("cannot read {}", needs.display()))?;
             let results = estimate_text(&model, &text);
             let sink: Box<dyn Write> = match &out {
                 Some(p) => Box::new(
                     std::fs::File::create(p)
-                        .map_err(|e| format!("cannot write {}: {e}", p.display()))?,
+                        .with_context(|| format!("cannot write {}", p.display()))?,
                 ),
                 None => Box::new(std::io::stdout().lock()),
             };
             let mut w = BufWriter::new(sink);
             let failed = write_results(&mut w, &results, format, &needs.display().to_string())
-                .map_err(|e| format!("cannot write results: {e}"))?;
-            w.flush()
-                .map_err(|e| format!("cannot write results: {e}"))?;
+                .context("cannot write results")?;
+            w.flush().context("cannot write results")?;
             if failed > 0 {
                 eprintln!(
                     "{failed} of {} needs objects had errors; the others were estimated",
@@ -560,25 +573,21 @@ fn run(command: Command) -> Result<ExitCode, String> {
             out,
             record,
         } => {
-            let dir = resolve(&model).map_err(|e| e.to_string())?;
-            let mut model = Model::load(&dir).map_err(|e| e.to_string())?;
+            let dir = resolve(&model)?;
+            let mut model = Model::load(&dir)?;
             let inputs = ramtid_report::evaluate::EvaluateInputs {
                 needs,
                 truth,
                 visits,
             };
-            let evaluation =
-                ramtid_report::evaluate::evaluate(&model, &inputs).map_err(|e| e.to_string())?;
-            let written = ramtid_report::evaluate::write_report(&evaluation, &out)
-                .map_err(|e| e.to_string())?;
+            let evaluation = ramtid_report::evaluate::evaluate(&model, &inputs)?;
+            let written = ramtid_report::evaluate::write_report(&evaluation, &out)?;
             eprint!("{}", evaluation.summary_table());
             for p in &written {
                 eprintln!("wrote {}", p.display());
             }
             if record {
-                model
-                    .record_evaluation(evaluation.to_json())
-                    .map_err(|e| e.to_string())?;
+                model.record_evaluation(evaluation.to_json())?;
                 eprintln!("recorded in {}", dir.join("manifest.json").display());
             }
             if evaluation.data.needs_failed > 0 {
@@ -598,15 +607,12 @@ fn run(command: Command) -> Result<ExitCode, String> {
             out,
             top,
         } => {
-            let dir = resolve(&model).map_err(|e| e.to_string())?;
-            let model = Model::load(&dir).map_err(|e| e.to_string())?;
+            let dir = resolve(&model)?;
+            let model = Model::load(&dir)?;
             // Read only: a server may have the history open (and, on SQLite, own its journal).
-            let store = ramtid_history::HistoryStore::open_read_only(&history)
-                .map_err(|e| e.to_string())?;
-            let summary = ramtid_report::rebudget::rebudget(&store, &model, top)
-                .map_err(|e| e.to_string())?;
-            let written =
-                ramtid_report::rebudget::write_report(&summary, &out).map_err(|e| e.to_string())?;
+            let store = ramtid_history::HistoryStore::open_read_only(&history)?;
+            let summary = ramtid_report::rebudget::rebudget(&store, &model, top)?;
+            let written = ramtid_report::rebudget::write_report(&summary, &out)?;
             print!("{}", summary.summary_text());
             for p in &written {
                 eprintln!("wrote {}", p.display());
