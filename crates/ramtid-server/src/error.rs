@@ -163,3 +163,36 @@ impl From<ApiError> for Status {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ramtid_history::HistoryError;
+
+    #[test]
+    fn kinds_map_to_their_namesake_codes() {
+        for (kind, code) in [
+            (Kind::InvalidArgument, Code::InvalidArgument),
+            (Kind::NotFound, Code::NotFound),
+            (Kind::FailedPrecondition, Code::FailedPrecondition),
+            (Kind::ResourceExhausted, Code::ResourceExhausted),
+            (Kind::Aborted, Code::Aborted),
+            (Kind::Unavailable, Code::Unavailable),
+            (Kind::Internal, Code::Internal),
+        ] {
+            assert_eq!(code_of(kind), code, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn history_errors_carry_their_code() {
+        assert_eq!(
+            HistoryError::BadPageToken("x".into()).error_code(),
+            Code::InvalidArgument
+        );
+        assert_eq!(HistoryError::Closed.error_code(), Code::Internal);
+        // The caller's field is named only for the caller's input.
+        let e = ApiError::of_kind(Kind::InvalidArgument, "page_token", "bad".into());
+        assert!(matches!(&e, ApiError::Invalid(v) if v[0].field == "page_token"));
+    }
+}
