@@ -101,8 +101,10 @@ fn intervals_in_the_wrong_order_or_not_finite_are_refused() {
     tamper(&m, |p| p["weekly_interval"] = json!([1.2, 0.8]));
     let e = refused(&m);
     assert!(e.contains("weekly_interval") && e.contains("P10"), "{e}");
+    let m = copy_model(&dir.path().join("2"));
     tamper(&m, |p| p["visit_interval"] = json!([0.7, 1e300]));
     assert!(refused(&m).contains("visit_interval"));
+    let m = copy_model(&dir.path().join("3"));
     tamper(&m, |p| p["interval_quantiles"] = json!([0.9, 0.1]));
     assert!(refused(&m).contains("interval_quantiles"));
 }
