@@ -190,7 +190,10 @@ fn an_empty_needs_file_fails_clearly_and_a_bom_or_a_bad_byte_stay_on_their_line(
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.contains("empty.jsonl: holds no needs object"), "{stderr}");
+    assert!(
+        stderr.contains("empty.jsonl: holds no needs object"),
+        "{stderr}"
+    );
 
     let needs = dir.path().join("needs.jsonl");
     let mut bytes = b"\xef\xbb\xbf".to_vec();
@@ -214,6 +217,9 @@ fn an_empty_needs_file_fails_clearly_and_a_bom_or_a_bad_byte_stay_on_their_line(
     assert_eq!(lines.len(), 3);
     assert!(lines[0]["weekly_min"].as_f64().unwrap() > 0.0, "{stdout}");
     assert_eq!(lines[1]["line"], 2);
-    assert!(lines[1]["error"].as_str().unwrap().contains("not valid UTF-8"));
+    assert!(lines[1]["error"]
+        .as_str()
+        .unwrap()
+        .contains("not valid UTF-8"));
     assert!(lines[2]["weekly_min"].as_f64().unwrap() > 0.0);
 }

@@ -79,7 +79,10 @@ fn the_shipped_model_loads_and_its_numeric_context_falls_back_to_the_catalog_bou
     let age = &model.catalog.contexts[model.catalog.context_index("age").unwrap()];
     assert_eq!((age.min, age.max), (Some(60.0), Some(110.0)));
     assert_eq!(age.trained, Some([60.0, 110.0]));
-    let e = estimate(&model, &needs(&model, 84.0).validate(&model.catalog).unwrap());
+    let e = estimate(
+        &model,
+        &needs(&model, 84.0).validate(&model.catalog).unwrap(),
+    );
     assert!(e.weekly_min.is_finite() && e.weekly_min > 0.0);
 }
 
@@ -89,7 +92,10 @@ fn a_pair_index_beyond_the_codes_is_refused_not_a_panic() {
     let m = copy_model(dir.path());
     tamper(&m, |p| p["space"]["pairs"][0] = json!([0, 400]));
     let e = refused(&m);
-    assert!(e.contains("params.json") && e.contains("space.pairs[0]"), "{e}");
+    assert!(
+        e.contains("params.json") && e.contains("space.pairs[0]"),
+        "{e}"
+    );
     tamper(&m, |p| p["space"]["pairs"][0] = json!([4, 4]));
     assert!(refused(&m).contains("space.pairs[0]"));
 }
@@ -138,7 +144,10 @@ fn a_catalog_the_code_relies_on_is_checked_inside_params_too() {
         ordinal["ordinal_levels"] = json!([]);
     });
     let e = refused(&m);
-    assert!(e.contains("catalog: context #") && e.contains("two levels"), "{e}");
+    assert!(
+        e.contains("catalog: context #") && e.contains("two levels"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -166,9 +175,16 @@ fn a_missing_or_different_catalog_file_is_refused_naming_it() {
         }
         other => panic!("expected an I/O error naming catalog.toml, got {other:?}"),
     }
-    std::fs::write(&catalog, text.replacen("schablon_min = ", "schablon_min = 1", 1)).unwrap();
+    std::fs::write(
+        &catalog,
+        text.replacen("schablon_min = ", "schablon_min = 1", 1),
+    )
+    .unwrap();
     let e = refused(&m);
-    assert!(e.contains("catalog.toml") && e.contains("not the one"), "{e}");
+    assert!(
+        e.contains("catalog.toml") && e.contains("not the one"),
+        "{e}"
+    );
     std::fs::write(&catalog, "[[insats]\n").unwrap();
     let e = refused(&m);
     assert!(e.contains("catalog.toml") && e.contains("line 1"), "{e}");
@@ -182,7 +198,10 @@ fn params_that_are_a_device_are_refused_at_once() {
     std::fs::remove_file(m.join("params.json")).unwrap();
     std::os::unix::fs::symlink("/dev/zero", m.join("params.json")).unwrap();
     let e = refused(&m);
-    assert!(e.contains("params.json") && e.contains("not a regular file"), "{e}");
+    assert!(
+        e.contains("params.json") && e.contains("not a regular file"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -203,8 +222,9 @@ fn numeric_context_outside_the_trained_range_is_refused_naming_field_value_and_r
         assert!(v.description.contains("out"), "{v}");
         if age < 1e6 {
             assert!(
-                v.description
-                    .contains(&format!("{age} is outside the range the model was trained on (65 to 102)")),
+                v.description.contains(&format!(
+                    "{age} is outside the range the model was trained on (65 to 102)"
+                )),
                 "{v}"
             );
         }

@@ -293,7 +293,9 @@ fn a_file_is_refused_as_soon_as_more_than_half_of_its_first_1000_rows_are_bad() 
 fn a_short_file_with_mostly_bad_rows_is_refused_at_its_end() {
     let mut text = HEADER.to_string();
     for i in 0..6 {
-        text.push_str(&format!("\nx{i},r,t,2025-03-03T07:40:00,ten,1,SHOWER,1,true"));
+        text.push_str(&format!(
+            "\nx{i},r,t,2025-03-03T07:40:00,ten,1,SHOWER,1,true"
+        ));
     }
     for i in 0..4 {
         text.push('\n');
@@ -379,7 +381,11 @@ fn a_personal_identity_number_as_recipient_or_unit_is_rejected_without_echoing_i
     let r = &log.report;
     assert_eq!(r.rows_rejected, ids.len() as u64);
     for (i, reject) in r.first_rejects.iter().enumerate() {
-        let column = if i == ids.len() - 1 { "unit_id" } else { "recipient_id" };
+        let column = if i == ids.len() - 1 {
+            "unit_id"
+        } else {
+            "recipient_id"
+        };
         assert_eq!((reject.row, reject.column.as_str()), (i as u64 + 2, column));
         assert!(reject.reason.contains("personnummer"), "{reject:?}");
     }

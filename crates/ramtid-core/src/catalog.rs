@@ -194,11 +194,9 @@ impl ContextVar {
     /// learns what the model can answer and decides.
     pub fn check_trained(&self, x: f64) -> Result<f64, String> {
         match self.trained {
-            Some([lo, hi]) if self.kind == ContextKind::Numeric && !(lo..=hi).contains(&x) => {
-                Err(format!(
-                    "{x} is outside the range the model was trained on ({lo} to {hi})"
-                ))
-            }
+            Some([lo, hi]) if self.kind == ContextKind::Numeric && !(lo..=hi).contains(&x) => Err(
+                format!("{x} is outside the range the model was trained on ({lo} to {hi})"),
+            ),
             _ => Ok(x),
         }
     }
@@ -626,8 +624,14 @@ fn parse_message(text: &str, e: &toml::de::Error) -> String {
             let at = span.start.min(text.len());
             let before = &text.as_bytes()[..at];
             let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-            let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
-            let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+            let line_start = before
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |p| p + 1);
+            let column = String::from_utf8_lossy(&before[line_start..])
+                .chars()
+                .count()
+                + 1;
             format!("line {line}, column {column}: {what}")
         }
         None => what,
@@ -740,7 +744,10 @@ max = 120
         // Under an [[insats]] table the key belongs to that insats: once silently ignored,
         // training then used no context at all.
         let e = refusal(&format!("{ONE}context = \"age\"\n"));
-        assert!(e.contains("c.toml") && e.contains("line 5") && e.contains("unknown field `context`"), "{e}");
+        assert!(
+            e.contains("c.toml") && e.contains("line 5") && e.contains("unknown field `context`"),
+            "{e}"
+        );
         // At the top, a string where a list of tables belongs.
         let e = refusal(&format!("context = \"age\"\n{ONE}"));
         assert!(e.contains("line 1") && e.contains("invalid type"), "{e}");
@@ -750,8 +757,13 @@ max = 120
     fn unknown_keys_are_refused_naming_the_key() {
         let e = refusal(&format!("{ONE}schablon_mins = 4\n"));
         assert!(e.contains("unknown field `schablon_mins`"), "{e}");
-        let e = refusal(&format!("{ONE}[[context]]\nname='age'\nkind='numeric'\nmaximum=3\n"));
-        assert!(e.contains("unknown field `maximum`") && e.contains("line 8"), "{e}");
+        let e = refusal(&format!(
+            "{ONE}[[context]]\nname='age'\nkind='numeric'\nmaximum=3\n"
+        ));
+        assert!(
+            e.contains("unknown field `maximum`") && e.contains("line 8"),
+            "{e}"
+        );
         let e = refusal(&format!("{ONE}[[contexts]]\nname='age'\n"));
         assert!(e.contains("unknown field `contexts`"), "{e}");
     }
@@ -769,17 +781,34 @@ max = 120
         let e = refusal(&format!(
             "{ONE}[[context]]\nname='area'\nkind='categorical'\nlevels=['urban','rural','urban']\n"
         ));
-        assert!(e.contains("context #1 (area)") && e.contains("label 'urban' appears twice"), "{e}");
-        let e = refusal(&format!("{ONE}[[context]]\nname='age'\nkind='numeric'\nmin=110\nmax=60\n"));
+        assert!(
+            e.contains("context #1 (area)") && e.contains("label 'urban' appears twice"),
+            "{e}"
+        );
+        let e = refusal(&format!(
+            "{ONE}[[context]]\nname='age'\nkind='numeric'\nmin=110\nmax=60\n"
+        ));
         assert!(e.contains("min 110 is greater than max 60"), "{e}");
-        let e = refusal(&format!("{ONE}[[context]]\nname='c'\nkind='ordinal'\nlevels=[0,1]\nmax=3\n"));
+        let e = refusal(&format!(
+            "{ONE}[[context]]\nname='c'\nkind='ordinal'\nlevels=[0,1]\nmax=3\n"
+        ));
         assert!(e.contains("only for numeric"), "{e}");
         for code in ["A\\u0000B", "A\\nB", "A\\u001bB"] {
-            let e = refusal(&format!("[[insats]]\ncode=\"{code}\"\ncategory='service'\nschablon_min=3\n"));
-            assert!(e.contains("insats #1") && e.contains("control characters"), "{e}");
-            assert!(!e.contains('\u{0}') && !e.contains('\u{1b}') && !e.contains("A\nB"), "{e:?}");
+            let e = refusal(&format!(
+                "[[insats]]\ncode=\"{code}\"\ncategory='service'\nschablon_min=3\n"
+            ));
+            assert!(
+                e.contains("insats #1") && e.contains("control characters"),
+                "{e}"
+            );
+            assert!(
+                !e.contains('\u{0}') && !e.contains('\u{1b}') && !e.contains("A\nB"),
+                "{e:?}"
+            );
         }
-        let e = refusal(&format!("{ONE}[[context]]\nname='area'\nkind='categorical'\nlevels=['a',\"b\\u0000\"]\n"));
+        let e = refusal(&format!(
+            "{ONE}[[context]]\nname='area'\nkind='categorical'\nlevels=['a',\"b\\u0000\"]\n"
+        ));
         assert!(e.contains("label #2"), "{e}");
     }
 
@@ -796,7 +825,9 @@ max = 120
     fn a_catalog_file_that_is_not_a_file_or_too_large_is_refused() {
         #[cfg(unix)]
         {
-            let e = Catalog::load(Path::new("/dev/zero")).unwrap_err().to_string();
+            let e = Catalog::load(Path::new("/dev/zero"))
+                .unwrap_err()
+                .to_string();
             assert!(e.contains("not a regular file"), "{e}");
         }
         let dir = tempfile::tempdir().unwrap();

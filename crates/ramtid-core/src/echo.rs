@@ -67,7 +67,10 @@ mod tests {
         // Characters, not bytes: a multi-byte value is cut on a character boundary.
         let e = echo(&"é".repeat(100));
         assert!(e.ends_with("…(100 chars)"), "{e}");
-        assert_eq!(echo(&"é".repeat(ECHO_MAX_CHARS)), "é".repeat(ECHO_MAX_CHARS));
+        assert_eq!(
+            echo(&"é".repeat(ECHO_MAX_CHARS)),
+            "é".repeat(ECHO_MAX_CHARS)
+        );
     }
 
     #[test]

@@ -206,7 +206,8 @@ impl Model {
         let (cpath, cbytes) = read("catalog.toml", crate::catalog::MAX_CATALOG_BYTES)?;
         let ctext = std::str::from_utf8(&cbytes)
             .map_err(|_| corrupt(&cpath, "the file is not valid UTF-8".into()))?;
-        let on_disk = Catalog::from_toml(ctext, &cpath).map_err(|e| corrupt(&cpath, e.to_string()))?;
+        let on_disk =
+            Catalog::from_toml(ctext, &cpath).map_err(|e| corrupt(&cpath, e.to_string()))?;
         if on_disk.fingerprint() != manifest.catalog_fingerprint {
             return Err(ModelError::Mismatch {
                 path: cpath,
@@ -219,18 +220,20 @@ impl Model {
             if var.kind != ContextKind::Numeric {
                 continue;
             }
-            var.trained = Some(match params.context_ranges.iter().find(|r| r.name == var.name) {
-                Some(r) => [r.min, r.max],
-                None => {
-                    let col = params.space.context.iter().find(|c| c.var == i);
-                    let (center, half) =
-                        col.map_or((0.0, 0.0), |c| (c.center, DEFAULT_RANGE_SCALES * c.scale));
-                    [
-                        var.min.unwrap_or(center - half),
-                        var.max.unwrap_or(center + half),
-                    ]
-                }
-            });
+            var.trained = Some(
+                match params.context_ranges.iter().find(|r| r.name == var.name) {
+                    Some(r) => [r.min, r.max],
+                    None => {
+                        let col = params.space.context.iter().find(|c| c.var == i);
+                        let (center, half) =
+                            col.map_or((0.0, 0.0), |c| (c.center, DEFAULT_RANGE_SCALES * c.scale));
+                        [
+                            var.min.unwrap_or(center - half),
+                            var.max.unwrap_or(center + half),
+                        ]
+                    }
+                },
+            );
         }
         let visit = VisitModel {
             space: params.space,
@@ -468,9 +471,7 @@ impl Params {
                 ));
             }
             let sum: f64 = h.slot_share.iter().sum();
-            if h.slot_share.iter().any(|x| !x.is_finite() || *x < 0.0)
-                || (sum - 1.0).abs() > 1e-6
-            {
+            if h.slot_share.iter().any(|x| !x.is_finite() || *x < 0.0) || (sum - 1.0).abs() > 1e-6 {
                 return Err(format!(
                     "planner.habits[{i}].slot_share must be non-negative shares summing to 1"
                 ));

@@ -232,13 +232,18 @@ pub enum NeedsFileError {
     Empty,
 }
 
+/// A line of a needs file: its number (from 1) and its text, or why it has none.
+pub type NeedsLine<'a> = (usize, Result<&'a str, String>);
+/// A line of a needs file parsed: its number and the needs object, or why it is not one.
+pub type ParsedNeedsLine = (usize, Result<NeedsSet, String>);
+
 /// The lines of a needs file with their line numbers (from 1): a UTF-8 byte-order mark at
 /// the start is skipped, `\r\n` line ends are accepted and blank lines are left out. A line
 /// that is not valid UTF-8 is an error of that line alone (the others are still read); the
 /// message gives the position of the first bad byte, never the bytes.
-pub fn needs_lines(bytes: &[u8]) -> Result<Vec<(usize, Result<&str, String>)>, NeedsFileError> {
+pub fn needs_lines(bytes: &[u8]) -> Result<Vec<NeedsLine<'_>>, NeedsFileError> {
     let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-    let lines: Vec<(usize, Result<&str, String>)> = bytes
+    let lines: Vec<NeedsLine<'_>> = bytes
         .split(|&b| b == b'\n')
         .enumerate()
         .map(|(i, line)| (i + 1, line.strip_suffix(b"\r").unwrap_or(line)))
@@ -261,9 +266,7 @@ pub fn needs_lines(bytes: &[u8]) -> Result<Vec<(usize, Result<&str, String>)>, N
 
 /// A needs file parsed: one needs object (possibly pretty-printed over many lines) or one
 /// per line (`needs.jsonl`). Each entry is (line, the object or why the line is not one).
-pub fn parse_needs_file(
-    bytes: &[u8],
-) -> Result<Vec<(usize, Result<NeedsSet, String>)>, NeedsFileError> {
+pub fn parse_needs_file(bytes: &[u8]) -> Result<Vec<ParsedNeedsLine>, NeedsFileError> {
     let lines = needs_lines(bytes)?;
     let body = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
     if lines.len() > 1 {

@@ -56,20 +56,17 @@ fn chain_has_number(digits: &[u8], starts: &[usize]) -> bool {
     for (i, &from) in starts.iter().enumerate() {
         let ends = starts[i + 1..].iter().copied().chain([digits.len()]);
         for to in ends {
-            match to - from {
-                10 => {
-                    if is_number(&digits[from..to]) {
-                        return true;
-                    }
-                }
+            let found = match to - from {
+                10 => is_number(&digits[from..to]),
                 12 => {
                     let century = digits[from] * 10 + digits[from + 1];
-                    if (18..=20).contains(&century) && is_number(&digits[from + 2..to]) {
-                        return true;
-                    }
+                    (18..=20).contains(&century) && is_number(&digits[from + 2..to])
                 }
                 n if n > 12 => break,
-                _ => {}
+                _ => false,
+            };
+            if found {
+                return true;
             }
         }
     }
@@ -130,14 +127,14 @@ mod tests {
             "8112189875", // wrong check digit
             "811218-9875",
             "198112189870",
-            "8113189876",  // month 13
-            "8112329876",  // day 32
-            "81121898761", // 11 digits
-            "218112189876", // century 21: not the 12-digit form
+            "8113189876",         // month 13
+            "8112329876",         // day 32
+            "81121898761",        // 11 digits
+            "218112189876",       // century 21: not the 12-digit form
             "V-2025030312345678", // one group of 16 digits is neither form
-            "19121212A1212", // a letter ends a number
-            "19121212    1212", // four separators: two numbers, not one
-            "121212-1213",   // wrong check digit
+            "19121212A1212",      // a letter ends a number
+            "19121212    1212",   // four separators: two numbers, not one
+            "121212-1213",        // wrong check digit
             "",
         ] {
             assert!(!pnr(id), "{id}");
@@ -175,7 +172,16 @@ mod tests {
     fn odd_input_never_panics() {
         let long_digits = "9".repeat(10_000);
         let long_groups = "12-".repeat(3000);
-        for id in ["é", "1é2", "\u{0}", "-+-", "1-", "-1", &long_digits, &long_groups] {
+        for id in [
+            "é",
+            "1é2",
+            "\u{0}",
+            "-+-",
+            "1-",
+            "-1",
+            &long_digits,
+            &long_groups,
+        ] {
             let _ = pnr(id);
         }
     }

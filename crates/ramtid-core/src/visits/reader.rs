@@ -285,7 +285,12 @@ pub fn read_visit_log_from<R: Read>(
                     // Refused as soon as it is certain: more than half of the first rows are
                     // bad whatever the rest of them hold.
                     if early_rejected * 2 > MALFORMED_CHECK_ROWS {
-                        return Err(malformed(name, &report, early_rejected, MALFORMED_CHECK_ROWS));
+                        return Err(malformed(
+                            name,
+                            &report,
+                            early_rejected,
+                            MALFORMED_CHECK_ROWS,
+                        ));
                     }
                 }
             }

@@ -63,7 +63,10 @@ pub fn parse_check_in(s: &str) -> Result<CheckIn, String> {
         return Err(format!("'{}' is not a calendar date", crate::echo::echo(s)));
     }
     if hour > 23 || minute > 59 {
-        return Err(format!("'{}' has no such time of day", crate::echo::echo(s)));
+        return Err(format!(
+            "'{}' has no such time of day",
+            crate::echo::echo(s)
+        ));
     }
     Ok(CheckIn {
         day: days_from_civil(year, month, day),
