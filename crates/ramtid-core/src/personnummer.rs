@@ -10,12 +10,15 @@ const MAX_SEPARATOR_RUN: usize = 3;
 /// samordningsnummer: 10 digits (YYMMDDNNNC) or 12 (CCYYMMDDNNNC, century 18–20), a
 /// plausible month and day (samordningsnummer: day + 60) and a valid Luhn check digit.
 ///
-/// The digits may be split into groups by any separators (`-`, `+`, spaces, an en dash,
-/// `_`, `.`, `/`, …: any run of up to three characters that are neither letters nor
-/// digits) and the number may carry any prefix or suffix (`pnr:`, `H-`). Every run of
-/// consecutive digit groups adding up to 10 or 12 digits is checked, so a number is found
-/// whatever is written around or inside it. A letter ends a number. Full-width digits
-/// count as digits.
+/// The number may carry any prefix or suffix (`pnr:`, `H-`) and its digits may be split by
+/// any separators (`-`, `+`, spaces, an en dash, `_`, `.`, `/`, …: any run of up to three
+/// characters that are neither letters nor digits) in the ways people write it: whole,
+/// date and serial (`YYMMDD-NNNC`, `CCYYMMDD NNNC`), date parts apart (`YY-MM-DD-NNNC`,
+/// `CCYY-MM-DD-NNNC`) or in fours (`CCYY MMDD NNNC`). Every run of consecutive digit
+/// groups of such a shape is checked, wherever it sits among other groups. Other splits
+/// (`kill-10121-0-18-10`) are not read as one number: they are how pseudonymous ids with
+/// counters look, and reading them as numbers would refuse one id in a hundred. A letter
+/// ends a number. Full-width digits count as digits.
 pub fn looks_like_personnummer(id: &str) -> bool {
     // Digits of the current chain of groups, and where each group of it starts.
     let mut digits: Vec<u8> = Vec::with_capacity(16);
@@ -51,19 +54,36 @@ fn digit(c: char) -> Option<u8> {
     }
 }
 
-/// Whether consecutive groups of a chain make up a 10- or 12-digit identity number.
+/// The group lengths in which a 10- or 12-digit identity number is written.
+const SHAPES: [&[usize]; 9] = [
+    &[10],
+    &[6, 4],
+    &[2, 2, 2, 4],
+    &[12],
+    &[8, 4],
+    &[4, 2, 2, 4],
+    &[4, 4, 4],
+    &[2, 6, 4],
+    &[2, 4, 4],
+];
+
+/// Whether consecutive groups of a chain, in one of the [`SHAPES`], make up an identity
+/// number.
 fn chain_has_number(digits: &[u8], starts: &[usize]) -> bool {
-    for (i, &from) in starts.iter().enumerate() {
-        let ends = starts[i + 1..].iter().copied().chain([digits.len()]);
-        for to in ends {
+    let ends: Vec<usize> = starts[1..].iter().copied().chain([digits.len()]).collect();
+    let lens: Vec<usize> = starts.iter().zip(&ends).map(|(s, e)| e - s).collect();
+    for i in 0..starts.len() {
+        for shape in SHAPES {
+            if !lens[i..].starts_with(shape) {
+                continue;
+            }
+            let (from, to) = (starts[i], ends[i + shape.len() - 1]);
             let found = match to - from {
                 10 => is_number(&digits[from..to]),
-                12 => {
+                _ => {
                     let century = digits[from] * 10 + digits[from + 1];
                     (18..=20).contains(&century) && is_number(&digits[from + 2..to])
                 }
-                n if n > 12 => break,
-                _ => false,
             };
             if found {
                 return true;
@@ -159,6 +179,9 @@ mod tests {
             "121212_1212",
             "121212.1212",
             "x/191212121212/y",
+            "1912-12-12-1212",
+            "12-12-12-1212",
+            "19 121212-1212",
             "8112189876X",
             "case 2025-19121212-1212",
             "\u{ff11}\u{ff19}\u{ff11}\u{ff12}\u{ff11}\u{ff12}\u{ff11}\u{ff12}-\u{ff11}\u{ff12}\u{ff11}\u{ff12}",
