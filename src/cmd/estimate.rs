@@ -41,8 +41,8 @@ impl Command {
         } = self;
         let dir = resolve(&model).map_err(|e| e.to_string())?;
         let model = Model::load(&dir).map_err(|e| e.to_string())?;
-        let bytes = std::fs::read(&needs)
-            .map_err(|e| format!("cannot read {}: {e}", needs.display()))?;
+        let bytes =
+            std::fs::read(&needs).map_err(|e| format!("cannot read {}: {e}", needs.display()))?;
         let results =
             estimate_file(&model, &bytes).map_err(|e| format!("{}: {e}", needs.display()))?;
         let sink: Box<dyn Write> = match &out {
