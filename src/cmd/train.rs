@@ -150,11 +150,23 @@ impl Command {
                 t.visits
             );
         }
+        // With no recipient of enough visits the MAPE is an empty mean, not a figure.
+        let recipient_mape = if f.calibration_recipients == 0 {
+            format!(
+                "recipient MAPE: no recipient qualified (none with at least {} visits)",
+                req.settings.min_recipient_visits
+            )
+        } else {
+            format!(
+                "recipient MAPE {:.1}% ({} recipients)",
+                100.0 * f.oof_recipient_mape,
+                f.calibration_recipients
+            )
+        };
         eprintln!(
-            "held-out recipients (cross-validated): visit MAE {:.2} min, R² {:.3}, recipient MAPE {:.1}%, P10–P90 coverage {:.1}%",
+            "held-out recipients (cross-validated): visit MAE {:.2} min, R² {:.3}, {recipient_mape}, P10–P90 coverage {:.1}%",
             f.oof_visit_mae_min,
             f.oof_visit_r2,
-            100.0 * f.oof_recipient_mape,
             100.0 * f.oof_visit_interval_coverage
         );
         eprintln!(
