@@ -70,6 +70,10 @@ const SHAPES: [&[usize]; 9] = [
 /// Whether consecutive groups of a chain, in one of the [`SHAPES`], make up an identity
 /// number.
 fn chain_has_number(digits: &[u8], starts: &[usize]) -> bool {
+    // A chain is empty whenever a letter or a separator run ends it before any digit.
+    if starts.is_empty() {
+        return false;
+    }
     let ends: Vec<usize> = starts[1..].iter().copied().chain([digits.len()]).collect();
     let lens: Vec<usize> = starts.iter().zip(&ends).map(|(s, e)| e - s).collect();
     for i in 0..starts.len() {
@@ -121,6 +125,24 @@ fn luhn_valid(digits: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::looks_like_personnummer as pnr;
+    use proptest::prelude::*;
+
+    proptest! {
+        // Any text at all, ids with digits, separators and letters mixed in particular.
+        #[test]
+        fn any_text_is_answered_without_a_panic(id in "\\PC{0,40}", mixed in "[0-9a-z \\-+–:]{0,30}") {
+            let _ = pnr(&id);
+            let _ = pnr(&mixed);
+        }
+    }
+
+    #[test]
+    fn ids_without_digits_or_ending_in_letters_are_not_numbers() {
+        // Each of these once ended a chain that had no digit group and panicked.
+        for id in ["", "abc", "R-", "a-b", "E1", "x1-y", "MORNING_CARE", "r1 ", "---"] {
+            assert!(!pnr(id), "{id}");
+        }
+    }
 
     #[test]
     fn every_format_with_a_valid_check_digit_is_caught() {
