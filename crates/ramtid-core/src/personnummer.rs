@@ -139,7 +139,17 @@ mod tests {
     #[test]
     fn ids_without_digits_or_ending_in_letters_are_not_numbers() {
         // Each of these once ended a chain that had no digit group and panicked.
-        for id in ["", "abc", "R-", "a-b", "E1", "x1-y", "MORNING_CARE", "r1 ", "---"] {
+        for id in [
+            "",
+            "abc",
+            "R-",
+            "a-b",
+            "E1",
+            "x1-y",
+            "MORNING_CARE",
+            "r1 ",
+            "---",
+        ] {
             assert!(!pnr(id), "{id}");
         }
     }
