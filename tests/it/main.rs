@@ -13,5 +13,6 @@ mod grpc;
 mod history;
 mod history_rpc;
 mod rebudget;
+mod service_hardening;
 mod train_estimate;
 mod visit_log;
