@@ -1275,7 +1275,11 @@ fn invalid_configuration_stops_start_up_naming_the_key() {
         ("RAMTID__LOG__FORMAT", "xml", "log.format"),
         ("RAMTID__LIMITS__CONCURRENCY", "0", "limits.concurrency"),
         ("RAMTID__LIMITS__CONCURRENCY", "-3", "concurrency"),
-        ("RAMTID__SERVER__SHUTDOWN_GRACE_S", "1e309", "shutdown_grace_s"),
+        (
+            "RAMTID__SERVER__SHUTDOWN_GRACE_S",
+            "1e309",
+            "shutdown_grace_s",
+        ),
         (
             "RAMTID__LIMITS__MAX_MESSAGE_BYTES",
             "99999999999999999999",

@@ -386,7 +386,9 @@ async fn actions_that_cannot_be_audited_are_refused() {
     assert_eq!(version, "1");
 
     // TrainModel: refused before anything is written.
-    let before = std::fs::read_dir(w.models.join("nordstad")).unwrap().count();
+    let before = std::fs::read_dir(w.models.join("nordstad"))
+        .unwrap()
+        .count();
     unavailable(
         s.models()
             .train_model(pb::TrainModelRequest {
@@ -400,7 +402,9 @@ async fn actions_that_cannot_be_audited_are_refused() {
             .unwrap_err(),
     );
     assert_eq!(
-        std::fs::read_dir(w.models.join("nordstad")).unwrap().count(),
+        std::fs::read_dir(w.models.join("nordstad"))
+            .unwrap()
+            .count(),
         before,
         "no version written"
     );
@@ -475,7 +479,9 @@ async fn a_purge_that_cannot_be_audited_does_not_run() {
         .get_calculation(pb::GetCalculationRequest { id: old })
         .await;
     assert!(
-        found.as_ref().map_or_else(|st| st.code() != Code::NotFound, |_| true),
+        found
+            .as_ref()
+            .map_or_else(|st| st.code() != Code::NotFound, |_| true),
         "an unaudited purge must not run: {found:?}"
     );
     s.running.shutdown().await.unwrap();
@@ -514,7 +520,10 @@ async fn a_history_path_in_a_missing_directory_is_refused_at_start_up() {
         e.contains("history.url") && e.contains(&dir.display().to_string()),
         "{e}"
     );
-    assert!(!w.root.join("nonexistent").exists(), "no directory is created");
+    assert!(
+        !w.root.join("nonexistent").exists(),
+        "no directory is created"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -603,7 +612,11 @@ async fn undecodable_messages_are_invalid_argument() {
     ] {
         let st = raw_call(&s, path, body).await;
         assert_eq!(st.code(), Code::InvalidArgument, "{path}: {}", st.message());
-        assert!(st.message().contains("cannot be decoded"), "{}", st.message());
+        assert!(
+            st.message().contains("cannot be decoded"),
+            "{}",
+            st.message()
+        );
     }
     s.running.shutdown().await.unwrap();
 }

@@ -40,7 +40,9 @@ pub struct Entry<'a> {
 /// Why the audit log cannot be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
-    #[error("audit.file: the directory {0} does not exist (create it, or point audit.file elsewhere)")]
+    #[error(
+        "audit.file: the directory {0} does not exist (create it, or point audit.file elsewhere)"
+    )]
     NoDirectory(String),
     #[error("audit.file: {path} cannot be opened for append: {source}")]
     Open {
@@ -213,10 +215,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("no/such/dir/audit.log");
         let e = AuditLog::open(missing).unwrap_err().to_string();
-        assert!(e.contains("no/such/dir") && e.contains("does not exist"), "{e}");
+        assert!(
+            e.contains("no/such/dir") && e.contains("does not exist"),
+            "{e}"
+        );
         assert!(!dir.path().join("no").exists(), "no directory is created");
         // A directory where the file should be.
-        let e = AuditLog::open(dir.path().to_path_buf()).unwrap_err().to_string();
+        let e = AuditLog::open(dir.path().to_path_buf())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("cannot be opened for append"), "{e}");
     }
 
@@ -225,7 +232,9 @@ mod tests {
     fn a_line_that_cannot_be_written_is_unavailable() {
         // /dev/full opens for append but every write fails (ENOSPC), as a full disk does.
         let log = AuditLog::open("/dev/full".into()).unwrap();
-        let e = log.require(None, "erase_case", "case K-1", STARTED).unwrap_err();
+        let e = log
+            .require(None, "erase_case", "case K-1", STARTED)
+            .unwrap_err();
         assert_eq!(e.code(), tonic::Code::Unavailable);
         assert!(e.to_string().contains("/dev/full"), "{e}");
     }

@@ -179,7 +179,10 @@ mod tests {
         let cut = truncate_for_message(&long);
         assert_eq!(cut.chars().count(), ECHO_CHARS + 1);
         assert!(cut.ends_with('…'));
-        assert_eq!(truncate_for_message(&"x".repeat(ECHO_CHARS)).len(), ECHO_CHARS);
+        assert_eq!(
+            truncate_for_message(&"x".repeat(ECHO_CHARS)).len(),
+            ECHO_CHARS
+        );
     }
 
     #[test]

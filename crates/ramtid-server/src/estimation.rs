@@ -152,7 +152,9 @@ async fn estimate_items_parallel(
                     results.push(pb::BatchResult {
                         index: first_index + (lo + i) as u64,
                         recipient_id: item.recipient_id.clone(),
-                        outcome: Some(pb::batch_result::Outcome::Error(crate::error::item_error(&e))),
+                        outcome: Some(pb::batch_result::Outcome::Error(crate::error::item_error(
+                            &e,
+                        ))),
                     });
                 }
             }

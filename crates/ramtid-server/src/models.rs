@@ -428,9 +428,12 @@ impl ModelService for Models {
             });
             if let Err(e) = &result {
                 if !matches!(e, ApiError::AuditUnavailable { .. }) {
-                    shared
-                        .audit
-                        .record(caller.as_ref(), "train_model", &treq.name, &outcome(&result));
+                    shared.audit.record(
+                        caller.as_ref(),
+                        "train_model",
+                        &treq.name,
+                        &outcome(&result),
+                    );
                 }
             }
             let code = match result {

@@ -482,10 +482,12 @@ impl Registry {
         if let Some(reason) = self.refused.lock().unwrap().get(&k) {
             return Err(reason.clone());
         }
-        self.load_version(name, version).map(drop).map_err(|e| match e {
-            ApiError::Refused { reason, .. } => reason,
-            other => other.to_string(),
-        })
+        self.load_version(name, version)
+            .map(drop)
+            .map_err(|e| match e {
+                ApiError::Refused { reason, .. } => reason,
+                other => other.to_string(),
+            })
     }
 
     /// Every refused version with its reason ("name/version" → reason).

@@ -331,12 +331,7 @@ async fn purge(
         let audit = audit.clone();
         let target = format!("calculations before {before} (history.retention_days = {days})");
         tokio::task::spawn_blocking(move || {
-            audit.require(
-                None,
-                "purge_history",
-                &target,
-                crate::audit::STARTED,
-            )
+            audit.require(None, "purge_history", &target, crate::audit::STARTED)
         })
         .await
     };
