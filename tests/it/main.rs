@@ -14,5 +14,6 @@ mod history;
 mod history_rpc;
 mod model_folder;
 mod rebudget;
+mod service_hardening;
 mod train_estimate;
 mod visit_log;
