@@ -5,7 +5,7 @@ use ramtid_core::estimate::{estimate, Estimate};
 use ramtid_core::fit::{Efficiency, FitSettings};
 use ramtid_core::model::{resolve, Model};
 use ramtid_core::needs::NeedsSet;
-use ramtid_core::train::{check_model_name, train, TrainRequest};
+use ramtid_core::train::{check_model_name, train, TrainLimits, TrainRequest};
 use ramtid_core::visits::CleaningRules;
 use ramtid_sim::{simulate, Municipality, SimConfig};
 use std::io::{BufWriter, Write};
@@ -25,6 +25,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Runs one training for a server's TrainModel (a job on stdin, events on stdout).
+    #[command(name = "train-worker", hide = true)]
+    TrainWorker,
     /// Write a synthetic municipality: catalog, visit log, held-out needs and their truth.
     Simulate {
         #[arg(long, default_value = "nordstad")]
@@ -76,6 +79,18 @@ enum Command {
         /// Print the full training summary as JSON on stdout.
         #[arg(long)]
         json: bool,
+        /// Most insats codes in the catalog.
+        #[arg(long, default_value_t = TrainLimits::default().max_codes)]
+        max_codes: usize,
+        /// Most encoded context columns in the catalog.
+        #[arg(long, default_value_t = TrainLimits::default().max_context_columns)]
+        max_context_columns: usize,
+        /// Most coefficients in the model.
+        #[arg(long, default_value_t = TrainLimits::default().max_features)]
+        max_features: usize,
+        /// Memory for the fit's statistics, MiB.
+        #[arg(long, default_value_t = TrainLimits::default().max_memory_mb)]
+        max_memory_mb: u64,
     },
     /// Estimate the frame time for one needs object or a needs.jsonl file.
     Estimate {
@@ -203,6 +218,10 @@ enum Command {
         /// `auth.enabled`); the token itself never goes on the command line.
         #[arg(long, value_name = "VAR")]
         token_env: Option<String>,
+        /// Start a TrainModel of this catalog and visit log (paths in the server's data
+        /// directory) one second in, and report Estimate latency during it apart.
+        #[arg(long, num_args = 2, value_names = ["CATALOG", "VISITS"])]
+        train_during: Option<Vec<String>>,
         #[command(flatten)]
         tls: TlsArgs,
     },
@@ -274,6 +293,7 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<ExitCode, String> {
     match command {
+        Command::TrainWorker => Ok(ExitCode::from(ramtid_server::worker::run_child() as u8)),
         Command::Serve {
             config,
             listen,
@@ -348,6 +368,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
             case_ids,
             history,
             token_env,
+            train_during,
             tls,
         } => {
             let token = match token_env {
@@ -371,6 +392,7 @@ fn run(command: Command) -> Result<ExitCode, String> {
                 history,
                 token,
                 tls: tls.client_tls(),
+                train_during: train_during.map(|v| (v[0].clone(), v[1].clone())),
             })?;
             println!("{report}");
             Ok(if report.failures == 0 {
@@ -421,6 +443,10 @@ fn run(command: Command) -> Result<ExitCode, String> {
             min_visit_min,
             max_visit_min,
             json,
+            max_codes,
+            max_context_columns,
+            max_features,
+            max_memory_mb,
         } => {
             check_model_name(&name)?;
             let rejects = rejects.unwrap_or_else(|| visits.with_extension("rejects.csv"));
@@ -438,6 +464,13 @@ fn run(command: Command) -> Result<ExitCode, String> {
             let req = TrainRequest {
                 catalog,
                 visits,
+                data_dir: None,
+                limits: TrainLimits {
+                    max_codes,
+                    max_context_columns,
+                    max_features,
+                    max_memory_mb,
+                },
                 models_dir: out,
                 name,
                 rejects: Some(rejects),

@@ -14,4 +14,7 @@ mod history;
 mod history_rpc;
 mod rebudget;
 mod train_estimate;
+mod train_limits;
+#[cfg(unix)]
+mod train_worker;
 mod visit_log;

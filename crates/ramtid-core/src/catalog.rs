@@ -14,8 +14,15 @@ pub enum CatalogError {
         #[source]
         source: std::io::Error,
     },
-    #[error("catalog {path}: {message}")]
-    Parse { path: String, message: String },
+    /// Where the TOML is broken and why, never the text found there (the file may be any
+    /// file a caller named: toml's own message prints the source line).
+    #[error("catalog {path}, line {line}, column {column}: {reason}")]
+    Parse {
+        path: String,
+        line: usize,
+        column: usize,
+        reason: String,
+    },
     #[error("catalog {path}: {entry}: {message}")]
     Invalid {
         path: String,
@@ -235,18 +242,53 @@ struct RawContext {
 
 impl Catalog {
     pub fn load(path: &Path) -> Result<Catalog, CatalogError> {
-        let text = std::fs::read_to_string(path).map_err(|source| CatalogError::Io {
-            path: path.display().to_string(),
+        let origin = path.display().to_string();
+        let file = std::fs::File::open(path).map_err(|source| CatalogError::Io {
+            path: origin.clone(),
             source,
         })?;
-        Catalog::from_toml(&text, &path.display().to_string())
+        Catalog::read(file, &origin)
+    }
+
+    /// Reads a catalog from an open file (the service opens it confined to its data
+    /// directory). Invalid UTF-8 is reported by position, not by content.
+    pub fn read(mut file: impl std::io::Read, origin: &str) -> Result<Catalog, CatalogError> {
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)
+            .map_err(|source| CatalogError::Io {
+                path: origin.to_string(),
+                source,
+            })?;
+        let text = match String::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                let valid = e.utf8_error().valid_up_to();
+                let prefix = std::str::from_utf8(&e.as_bytes()[..valid]).unwrap_or_default();
+                let (line, column) = crate::redact::line_column(prefix, valid);
+                return Err(CatalogError::Parse {
+                    path: origin.to_string(),
+                    line,
+                    column,
+                    reason: "the file is not valid UTF-8".into(),
+                });
+            }
+        };
+        Catalog::from_toml(&text, origin)
     }
 
     /// Parses and validates a catalog. `origin` names the file in error messages.
     pub fn from_toml(text: &str, origin: &str) -> Result<Catalog, CatalogError> {
-        let raw: RawCatalog = toml::from_str(text).map_err(|e| CatalogError::Parse {
-            path: origin.to_string(),
-            message: e.to_string(),
+        let raw: RawCatalog = toml::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map(|s| crate::redact::line_column(text, s.start))
+                .unwrap_or((1, 1));
+            CatalogError::Parse {
+                path: origin.to_string(),
+                line,
+                column,
+                reason: crate::redact::reason(e.message()),
+            }
         })?;
         let invalid = |entry: String, message: String| CatalogError::Invalid {
             path: origin.to_string(),

@@ -260,7 +260,9 @@ pub fn read_visit_log_from<R: Read>(
                         checked: report.rows_read,
                         row: first.row,
                         column: first.column.clone(),
-                        reason: first.reason.clone(),
+                        // The reason may quote a cell; the file may be anything a caller
+                        // named, so the refusal says where and why, never what.
+                        reason: crate::redact::reason(&first.reason),
                     });
                 }
             }
@@ -375,10 +377,11 @@ impl Columns {
                 message: format!("column {} is not valid UTF-8", i + 1),
             })?;
             let name = name.trim().trim_start_matches('\u{feff}').to_string();
-            if names.contains(&name) {
+            if let Some(first) = names.iter().position(|n| *n == name) {
+                // Positions only: a header is file content.
                 return Err(LogError::Header {
                     path: path.to_string(),
-                    message: format!("column '{name}' appears twice"),
+                    message: format!("columns {} and {} have the same name", first + 1, i + 1),
                 });
             }
             names.push(name);
