@@ -268,6 +268,8 @@ fn flipper(
     let target = dir.join(name);
     let tmp = dir.join(format!("{name}.tmp"));
     let s = stop.clone();
+    // There from the start: only the kind of file changes, never whether it exists.
+    std::fs::write(&target, inside).unwrap();
     let h = std::thread::spawn(move || {
         let mut flips = 0;
         while !s.load(std::sync::atomic::Ordering::Relaxed) {
@@ -371,5 +373,5 @@ fn a_broken_catalog_is_reported_by_position_without_its_text() {
     )
     .unwrap_err()
     .to_string();
-    assert!(e.contains("line 2, column 9") && e.contains("UTF-8"), "{e}");
+    assert!(e.contains("line 2, column 10") && e.contains("UTF-8"), "{e}");
 }

@@ -218,6 +218,7 @@ async fn a_file_swapped_for_a_link_outside_is_never_read() {
     let header = std::fs::read_to_string(w.data.join("visits.csv")).unwrap();
     let header = header.lines().next().unwrap().to_string() + "\n";
     std::fs::write(w.data.join("empty.csv"), header).unwrap();
+    std::fs::write(&race, &real).unwrap();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flipper = {
         let (stop, race, secret) = (stop.clone(), race.clone(), secret.clone());
