@@ -603,7 +603,18 @@ pub async fn load(opts: &LoadOptions) -> Result<LoadReport, String> {
     let seconds = t0.elapsed().as_secs_f64();
     let during_training = match training {
         Some(h) => {
-            let (start, end, outcome) = h.await.map_err(|e| e.to_string())?;
+            // A training still running when the run ends is cancelled (the window ends here).
+            let (start, end, outcome) = if h.is_finished() {
+                h.await.map_err(|e| e.to_string())?
+            } else {
+                h.abort();
+                let end = t0.elapsed();
+                (
+                    Duration::from_secs(1).min(end),
+                    end,
+                    "still running at the end of the run; cancelled".to_string(),
+                )
+            };
             let (a, b) = (start.as_millis() as u32, end.as_millis() as u32);
             let (mut inside, mut outside): (Vec<u32>, Vec<u32>) = (Vec::new(), Vec::new());
             for &(at, micros) in &lat {

@@ -373,5 +373,8 @@ fn a_broken_catalog_is_reported_by_position_without_its_text() {
     )
     .unwrap_err()
     .to_string();
-    assert!(e.contains("line 2, column 10") && e.contains("UTF-8"), "{e}");
+    assert!(
+        e.contains("line 2, column 10") && e.contains("UTF-8"),
+        "{e}"
+    );
 }
