@@ -12,7 +12,9 @@ mod evaluate;
 mod grpc;
 mod history;
 mod history_rpc;
+mod model_folder;
 mod rebudget;
+mod service_hardening;
 mod train_estimate;
 mod train_limits;
 #[cfg(unix)]

@@ -30,8 +30,10 @@
 pub mod calendar;
 pub mod catalog;
 pub mod datadir;
+pub mod echo;
 pub mod estimate;
 pub mod features;
+pub mod files;
 pub mod fingerprint;
 pub mod fit;
 pub mod linalg;

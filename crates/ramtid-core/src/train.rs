@@ -377,8 +377,18 @@ pub fn check_model_name(name: &str) -> Result<(), String> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
+        // The name is echoed, but never more of it than the limit.
+        let shown: String = name.chars().take(64).collect();
+        let more = if shown.len() < name.len() { "…" } else { "" };
         return Err(format!(
-            "model name '{name}' must be 1–64 ASCII letters, digits, '-' or '_'"
+            "model name '{shown}{more}' must be 1–64 ASCII letters, digits, '-' or '_'"
+        ));
+    }
+    // The service's aliases: a model by one of these names could never be selected by name
+    // (`production` selects the alias, not the model).
+    if matches!(name, "production" | "candidate") {
+        return Err(format!(
+            "'{name}' is an alias (production, candidate), not a model name; choose another name"
         ));
     }
     Ok(())

@@ -43,12 +43,18 @@ impl Models {
             .into_iter()
             .find(|d| d.name == name && d.version == version)
             .ok_or_else(|| ApiError::ModelNotFound(format!("no model version {name}/{version}")))?;
+        let aliases_of = aliases.aliases_of(name, version);
+        let refused = if aliases_of.is_empty() {
+            reg.check_version(name, version).err()
+        } else {
+            None
+        };
         Ok(convert::model_info(
             name,
             version,
             d.manifest.as_ref().map_err(String::as_str),
-            aliases.aliases_of(name, version),
-            reg.refused_reason(name, version),
+            aliases_of,
+            refused,
         ))
     }
 }
@@ -249,12 +255,21 @@ impl ModelService for Models {
                     .scan()
                     .iter()
                     .map(|d| {
+                        // A version is AVAILABLE only once it has been validated: one never
+                        // tried is loaded here once (and remembered), so that a broken folder
+                        // shows as REFUSED with its reason.
+                        let aliases_of = aliases.aliases_of(&d.name, &d.version);
+                        let refused = if aliases_of.is_empty() {
+                            reg.check_version(&d.name, &d.version).err()
+                        } else {
+                            None
+                        };
                         convert::model_info(
                             &d.name,
                             &d.version,
                             d.manifest.as_ref().map_err(String::as_str),
-                            aliases.aliases_of(&d.name, &d.version),
-                            reg.refused_reason(&d.name, &d.version),
+                            aliases_of,
+                            refused,
                         )
                     })
                     .collect(),
@@ -297,36 +312,45 @@ impl ModelService for Models {
             } else {
                 r.alias.trim().to_string()
             };
+            // The line is written once the version is loaded and validated and before the
+            // alias moves: an activation the log cannot record does not happen.
             let result = shared
                 .registry
-                .activate(&r.model, &r.alias)
+                .activate_with(&r.model, &r.alias, |next, previous| {
+                    let target = match next.get(&alias) {
+                        Some(m) => format!(
+                            "{}/{} as {alias} (was {})",
+                            m.name(),
+                            m.version(),
+                            previous
+                                .map(|p| format!("{}/{}", p.name(), p.version()))
+                                .unwrap_or_else(|| "none".into())
+                        ),
+                        None => format!("? as {alias}"),
+                    };
+                    shared
+                        .audit
+                        .require(caller.as_ref(), "activate_model", &target, "ok")
+                })
                 .map(|(model, previous)| pb::ActivateModelResponse {
                     model: Some(convert::model_ref(&model)),
                     alias: alias.clone(),
                     previous: previous.as_deref().map(convert::model_ref),
                 });
-            let target = match &result {
-                Ok(pb::ActivateModelResponse {
-                    model: Some(m),
-                    previous,
-                    ..
-                }) => format!(
-                    "{}/{} as {alias} (was {})",
-                    m.name,
-                    m.version,
-                    previous
-                        .as_ref()
-                        .map(|p| format!("{}/{}", p.name, p.version))
-                        .unwrap_or_else(|| "none".into())
+            match &result {
+                Ok(_) | Err(ApiError::AuditUnavailable { .. }) => {}
+                // A refused activation changed nothing; it is recorded all the same.
+                Err(_) => shared.audit.record(
+                    caller.as_ref(),
+                    "activate_model",
+                    &format!(
+                        "'{}' as {}",
+                        crate::error::truncate_for_message(r.model.trim()),
+                        crate::error::truncate_for_message(&alias)
+                    ),
+                    &outcome(&result),
                 ),
-                _ => format!("'{}' as {alias}", r.model.trim()),
-            };
-            shared.audit.record(
-                caller.as_ref(),
-                "activate_model",
-                &target,
-                &outcome(&result),
-            );
+            }
             result
         })
         .await;
@@ -348,23 +372,25 @@ impl ModelService for Models {
         let me = self.clone();
         let result = blocking(move || {
             let reg = &me.shared.registry;
-            let outcome = reg.reload(activate_latest);
-            let aliases = reg.current();
-            // Reloading moves aliases (candidate; production with activate_latest).
-            let name = |m: Option<&ramtid_core::model::Model>| {
+            // Reloading moves aliases (candidate; production with activate_latest): the line
+            // names them as they will be, and is written before they move.
+            let name = |m: Option<&Arc<ramtid_core::model::Model>>| {
                 m.map(|m| format!("{}/{}", m.name(), m.version()))
                     .unwrap_or_else(|| "none".into())
             };
-            me.shared.audit.record(
-                caller.as_ref(),
-                "reload_models",
-                &format!(
-                    "activate_latest={activate_latest}: production {}, candidate {}",
-                    name(aliases.production.as_deref()),
-                    name(aliases.candidate.as_deref())
-                ),
-                "ok",
-            );
+            let outcome = reg.reload(activate_latest, |next| {
+                me.shared.audit.require(
+                    caller.as_ref(),
+                    "reload_models",
+                    &format!(
+                        "activate_latest={activate_latest}: production {}, candidate {}",
+                        name(next.production.as_ref()),
+                        name(next.candidate.as_ref())
+                    ),
+                    "ok",
+                )
+            })?;
+            let aliases = reg.current();
             Ok(pb::ReloadModelsResponse {
                 loaded: outcome
                     .loaded
@@ -470,12 +496,20 @@ impl ModelService for Models {
             Ok(p) => p,
             Err(e) => {
                 let o = format!("{:?}: {e}", e.code());
-                self.shared
-                    .audit(caller, "train_model", r.name.clone(), o)
-                    .await;
+                let target = crate::error::truncate_for_message(&r.name).into_owned();
+                self.shared.audit(caller, "train_model", target, o).await;
                 return call.finish(Err(e));
             }
         };
+        // Training writes a version to disk: not unless the log has recorded that it started.
+        if let Err(e) = self
+            .shared
+            .audit_start(caller.as_ref(), "train_model", r.name.clone())
+            .await
+        {
+            drop(guard);
+            return call.finish(Err(e));
+        }
         let alias = if r.activate { PRODUCTION } else { CANDIDATE };
         let (tx, rx) = mpsc::channel(16);
         let reg = self.shared.registry.clone();
@@ -504,6 +538,8 @@ impl ModelService for Models {
                     Ended::Failed(e) => Err(e),
                     Ended::Done(summary) => {
                         let reg = reg.clone();
+                        let audit = shared.audit.clone();
+                        let caller = caller.clone();
                         blocking(move || {
                             // Loaded and checked as any reader loads a version.
                             let model =
@@ -518,7 +554,13 @@ impl ModelService for Models {
                                 reason,
                             })?;
                             let model = Arc::new(model);
-                            reg.swap(alias, model.clone())?;
+                            // The outcome line before the alias moves: if it cannot be
+                            // written, the new version stays on disk, unserved.
+                            let target =
+                                format!("{}/{} as {alias}", model.name(), model.version());
+                            reg.swap_with(alias, model.clone(), |_, _| {
+                                audit.require(caller.as_ref(), "train_model", &target, "ok")
+                            })?;
                             Ok(pb::TrainResult {
                                 model: Some(convert::model_ref(&model)),
                                 alias: alias.to_string(),
@@ -533,17 +575,15 @@ impl ModelService for Models {
                         .await
                     }
                 };
-                let target = match &result {
-                    Ok(pb::TrainResult {
-                        model: Some(m),
-                        alias,
-                        ..
-                    }) => format!("{}/{} as {alias}", m.name, m.version),
-                    _ => name,
-                };
-                shared
-                    .audit(caller, "train_model", target, outcome(&result))
-                    .await;
+                // A result's line was written (required) before its alias moved; a failure
+                // is recorded now, unless the failure is that the log cannot be written.
+                if let Err(e) = &result {
+                    if !matches!(e, ApiError::AuditUnavailable { .. }) {
+                        shared
+                            .audit(caller, "train_model", name, outcome(&result))
+                            .await;
+                    }
+                }
                 let code = match result {
                     Ok(done) => {
                         let _ = tx
