@@ -2,7 +2,7 @@
 
 use clap::{Subcommand, ValueEnum};
 use ramtid_core::fit::{Efficiency, FitSettings};
-use ramtid_core::train::{check_model_name, train, TrainRequest};
+use ramtid_core::train::{check_model_name, train, TrainLimits, TrainRequest};
 use ramtid_core::visits::CleaningRules;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +44,18 @@ pub enum Command {
         /// Print the full training summary as JSON on stdout.
         #[arg(long)]
         json: bool,
+        /// Most insats codes in the catalog.
+        #[arg(long, default_value_t = TrainLimits::default().max_codes)]
+        max_codes: usize,
+        /// Most encoded context columns in the catalog.
+        #[arg(long, default_value_t = TrainLimits::default().max_context_columns)]
+        max_context_columns: usize,
+        /// Most coefficients in the model.
+        #[arg(long, default_value_t = TrainLimits::default().max_features)]
+        max_features: usize,
+        /// Memory for the fit's statistics, MiB.
+        #[arg(long, default_value_t = TrainLimits::default().max_memory_mb)]
+        max_memory_mb: u64,
     },
 }
 
@@ -68,6 +80,10 @@ impl Command {
             min_visit_min,
             max_visit_min,
             json,
+            max_codes,
+            max_context_columns,
+            max_features,
+            max_memory_mb,
         } = self;
         check_model_name(&name)?;
         let rejects = rejects.unwrap_or_else(|| visits.with_extension("rejects.csv"));
@@ -85,6 +101,13 @@ impl Command {
         let req = TrainRequest {
             catalog,
             visits,
+            data_dir: None,
+            limits: TrainLimits {
+                max_codes,
+                max_context_columns,
+                max_features,
+                max_memory_mb,
+            },
             models_dir: out,
             name,
             rejects: Some(rejects),

@@ -61,6 +61,8 @@ fn config(w: &World) -> Config {
     cfg.server.shutdown_grace_s = 5;
     cfg.models.dir = w.models.clone();
     cfg.data.dir = w.data.clone();
+    // In-process servers: the worker is the built binary, not the test executable.
+    cfg.training.worker = PathBuf::from(env!("CARGO_BIN_EXE_ramtid"));
     cfg
 }
 

@@ -16,4 +16,7 @@ mod model_folder;
 mod rebudget;
 mod service_hardening;
 mod train_estimate;
+mod train_limits;
+#[cfg(unix)]
+mod train_worker;
 mod visit_log;

@@ -14,8 +14,15 @@ pub enum CatalogError {
         #[source]
         source: std::io::Error,
     },
-    #[error("catalog {path}: {message}")]
-    Parse { path: String, message: String },
+    /// Where the TOML is broken and why, never the text found there (the file may be any
+    /// file a caller named: toml's own message prints the source line).
+    #[error("catalog {path}, line {line}, column {column}: {reason}")]
+    Parse {
+        path: String,
+        line: usize,
+        column: usize,
+        reason: String,
+    },
     #[error("catalog {path}: {entry}: {message}")]
     Invalid {
         path: String,
@@ -293,32 +300,61 @@ pub const MAX_CATALOG_BYTES: u64 = 16 << 20;
 impl Catalog {
     pub fn load(path: &Path) -> Result<Catalog, CatalogError> {
         let origin = path.display().to_string();
-        let bytes = crate::files::read_capped(path, MAX_CATALOG_BYTES).map_err(|e| match e {
-            crate::files::CappedReadError::Io(source) => CatalogError::Io {
-                path: origin.clone(),
-                source,
-            },
-            other => CatalogError::Parse {
-                path: origin.clone(),
-                message: format!("the file {other}"),
-            },
-        })?;
-        let text = String::from_utf8(bytes).map_err(|e| CatalogError::Parse {
+        let file = std::fs::File::open(path).map_err(|source| CatalogError::Io {
             path: origin.clone(),
-            message: format!(
-                "is not valid UTF-8 (byte {})",
-                e.utf8_error().valid_up_to() + 1
-            ),
+            source,
         })?;
-        Catalog::from_toml(&text, &origin)
+        Catalog::read(file, &origin)
+    }
+
+    /// Reads a catalog from an open file (the service opens it confined to its data
+    /// directory), at most [`MAX_CATALOG_BYTES`] of it. Invalid UTF-8 is reported by
+    /// position, not by content.
+    pub fn read(file: std::fs::File, origin: &str) -> Result<Catalog, CatalogError> {
+        let bytes =
+            crate::files::read_capped_file(file, MAX_CATALOG_BYTES).map_err(|e| match e {
+                crate::files::CappedReadError::Io(source) => CatalogError::Io {
+                    path: origin.to_string(),
+                    source,
+                },
+                other => CatalogError::Parse {
+                    path: origin.to_string(),
+                    line: 1,
+                    column: 1,
+                    reason: format!("the file {other}"),
+                },
+            })?;
+        let text = match String::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                let valid = e.utf8_error().valid_up_to();
+                let prefix = std::str::from_utf8(&e.as_bytes()[..valid]).unwrap_or_default();
+                let (line, column) = crate::redact::line_column(prefix, valid);
+                return Err(CatalogError::Parse {
+                    path: origin.to_string(),
+                    line,
+                    column,
+                    reason: "the file is not valid UTF-8".into(),
+                });
+            }
+        };
+        Catalog::from_toml(&text, origin)
     }
 
     /// Parses and validates a catalog. `origin` names the file in error messages, which
     /// give the line and column of a syntax error but never quote the file.
     pub fn from_toml(text: &str, origin: &str) -> Result<Catalog, CatalogError> {
-        let raw: RawCatalog = toml::from_str(text).map_err(|e| CatalogError::Parse {
-            path: origin.to_string(),
-            message: parse_message(text, &e),
+        let raw: RawCatalog = toml::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map(|s| crate::redact::line_column(text, s.start))
+                .unwrap_or((1, 1));
+            CatalogError::Parse {
+                path: origin.to_string(),
+                line,
+                column,
+                reason: crate::redact::reason(e.message()),
+            }
         })?;
         let invalid = |entry: String, message: String| CatalogError::Invalid {
             path: origin.to_string(),
@@ -613,29 +649,6 @@ impl Catalog {
 /// A string as a TOML basic string (Rust's `{:?}` escapes differently: `\u{ad}`).
 fn toml_str(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
-}
-
-/// A TOML error as line, column and what is wrong, without the excerpt of the file that
-/// the parser's own message carries (errors must not quote file contents).
-fn parse_message(text: &str, e: &toml::de::Error) -> String {
-    let what = crate::echo::echo_n(e.message().trim(), 240);
-    match e.span() {
-        Some(span) => {
-            let at = span.start.min(text.len());
-            let before = &text.as_bytes()[..at];
-            let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-            let line_start = before
-                .iter()
-                .rposition(|&b| b == b'\n')
-                .map_or(0, |p| p + 1);
-            let column = String::from_utf8_lossy(&before[line_start..])
-                .chars()
-                .count()
-                + 1;
-            format!("line {line}, column {column}: {what}")
-        }
-        None => what,
-    }
 }
 
 #[cfg(test)]

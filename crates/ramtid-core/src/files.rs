@@ -19,7 +19,11 @@ pub enum CappedReadError {
 
 /// The bytes of `path` (symlinks followed), if it is a regular file of at most `limit` bytes.
 pub fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, CappedReadError> {
-    let file = File::open(path)?;
+    read_capped_file(File::open(path)?, limit)
+}
+
+/// The bytes of an open file, if it is a regular file of at most `limit` bytes.
+pub fn read_capped_file(file: File, limit: u64) -> Result<Vec<u8>, CappedReadError> {
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(CappedReadError::NotRegular);

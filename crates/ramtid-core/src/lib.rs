@@ -29,6 +29,7 @@
 
 pub mod calendar;
 pub mod catalog;
+pub mod datadir;
 pub mod echo;
 pub mod estimate;
 pub mod features;
@@ -41,6 +42,7 @@ pub mod needs;
 pub mod personnummer;
 pub mod plan;
 pub mod progress;
+pub mod redact;
 pub mod slot;
 pub mod train;
 pub mod visits;

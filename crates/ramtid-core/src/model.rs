@@ -270,13 +270,7 @@ impl Model {
         };
         let base = root.join(name);
         std::fs::create_dir_all(&base).map_err(|e| io(&base, e))?;
-        let next = list_versions(&base)
-            .iter()
-            .filter_map(|v| v.parse::<u64>().ok())
-            .max()
-            .unwrap_or(0)
-            + 1;
-        let version = next.to_string();
+        let version = (highest_version(&base) + 1).to_string();
         let params = Params {
             format: FORMAT.to_string(),
             catalog: catalog.clone(),
@@ -310,23 +304,48 @@ impl Model {
             fit: fit.clone(),
             evaluation: None,
         };
-        // Written to a temporary folder and renamed, so that a reader never sees half a model.
-        let tmp = base.join(format!(".{version}.partial"));
-        let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
-        let write = |file: &str, bytes: &[u8]| {
-            let p = tmp.join(file);
-            std::fs::write(&p, bytes).map_err(|e| io(&p, e))
-        };
-        write("params.json", &pbytes)?;
-        write("catalog.toml", catalog.to_toml().as_bytes())?;
-        write(
-            "manifest.json",
-            &serde_json::to_vec_pretty(&manifest).expect("manifest serializes"),
-        )?;
-        let dir = base.join(&version);
-        std::fs::rename(&tmp, &dir).map_err(|e| io(&dir, e))?;
-        Model::load(&dir)
+        // Written to a temporary folder that the registry ignores (a leading dot), checked
+        // as a reader will check it, synced, and only then renamed to `<version>/`: a failed
+        // or killed training leaves no version behind, only a temporary folder that the next
+        // start-up removes (`remove_stale_temp`).
+        let tmp = base.join(temp_name(&version));
+        let result = (|| {
+            std::fs::create_dir(&tmp).map_err(|e| io(&tmp, e))?;
+            let write = |file: &str, bytes: &[u8]| {
+                let p = tmp.join(file);
+                write_synced(&p, bytes).map_err(|e| io(&p, e))
+            };
+            write("params.json", &pbytes)?;
+            write("catalog.toml", catalog.to_toml().as_bytes())?;
+            let mut manifest = manifest;
+            let mut version = version;
+            for attempt in 0.. {
+                write(
+                    "manifest.json",
+                    &serde_json::to_vec_pretty(&manifest).expect("manifest serializes"),
+                )?;
+                Model::load(&tmp)?;
+                sync_dir(&tmp).map_err(|e| io(&tmp, e))?;
+                let dir = base.join(&version);
+                match rename_new(&tmp, &dir) {
+                    Ok(()) => {
+                        sync_dir(&base).map_err(|e| io(&base, e))?;
+                        return Model::load(&dir);
+                    }
+                    // Another training (a second process) published this number first.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 8 => {
+                        version = (highest_version(&base) + 1).to_string();
+                        manifest.version = version.clone();
+                    }
+                    Err(e) => return Err(io(&dir, e)),
+                }
+            }
+            unreachable!("the loop returns")
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        result
     }
 
     /// Rewrites the manifest with held-out evaluation figures.
@@ -344,6 +363,109 @@ impl Model {
             source,
         })
     }
+}
+
+fn highest_version(base: &Path) -> u64 {
+    list_versions(base)
+        .iter()
+        .filter_map(|v| v.parse::<u64>().ok())
+        .max()
+        .unwrap_or(0)
+}
+
+/// Prefix of the folders a version is written in before it is published.
+pub const TEMP_PREFIX: &str = ".tmp-";
+
+/// `.tmp-<version>-<pid>-<random>`: the process id tells a stale folder (its writer is
+/// gone) from one still being written; the random part keeps two writers apart.
+fn temp_name(version: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let salt = fnv1a64(format!("{nanos}{:?}", std::thread::current().id()).as_bytes());
+    format!(
+        "{TEMP_PREFIX}{version}-{}-{:08x}",
+        std::process::id(),
+        salt as u32
+    )
+}
+
+/// The process that writes a temporary version folder, from its name.
+pub fn temp_writer(name: &str) -> Option<u32> {
+    name.strip_prefix(TEMP_PREFIX)?
+        .split('-')
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// Removes the temporary version folders under every `<root>/<name>/` whose writer is no
+/// longer running (a training that was killed or crashed), and the folders a given writer
+/// left (`only_writer`: a worker the caller has just killed). Returns how many went.
+pub fn remove_stale_temp(root: &Path, only_writer: Option<u32>) -> usize {
+    let mut removed = 0;
+    let names = std::fs::read_dir(root).into_iter().flatten().flatten();
+    for name in names.filter(|e| e.file_type().is_ok_and(|t| t.is_dir())) {
+        for entry in std::fs::read_dir(name.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let file_name = entry.file_name();
+            let Some(writer) = file_name.to_str().and_then(temp_writer) else {
+                continue;
+            };
+            let stale = match only_writer {
+                Some(w) => w == writer,
+                None => writer != std::process::id() && !process_alive(writer),
+            };
+            if stale && std::fs::remove_dir_all(entry.path()).is_ok() {
+                tracing::info!(folder = %entry.path().display(), "removed an unfinished model version");
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
+
+fn process_alive(pid: u32) -> bool {
+    match rustix::process::Pid::from_raw(pid as i32) {
+        // EPERM: it exists but belongs to someone else; only ESRCH means gone.
+        Some(p) => !matches!(
+            rustix::process::test_kill_process(p),
+            Err(rustix::io::Errno::SRCH)
+        ),
+        None => false,
+    }
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Renames without replacing: `renameat2(RENAME_NOREPLACE)` on Linux, where a folder of the
+/// same name appearing in between is reported as AlreadyExists.
+fn rename_new(from: &Path, to: &Path) -> std::io::Result<()> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use rustix::fs::{renameat_with, RenameFlags, CWD};
+        match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+            Err(rustix::io::Errno::NOSYS) | Err(rustix::io::Errno::INVAL) => {}
+            other => return other.map_err(Into::into),
+        }
+    }
+    if to.exists() {
+        return Err(std::io::ErrorKind::AlreadyExists.into());
+    }
+    std::fs::rename(from, to)
 }
 
 impl Params {

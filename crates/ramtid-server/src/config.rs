@@ -31,6 +31,7 @@ pub struct Config {
     pub tls: TlsConfig,
     pub audit: AuditConfig,
     pub history: HistoryConfig,
+    pub training: TrainingConfig,
 }
 
 /// Calculation history (see `ramtid_history`).
@@ -135,6 +136,47 @@ pub struct ModelsConfig {
 pub struct DataConfig {
     /// The only directory TrainModel reads catalogs and visit logs from.
     pub dir: PathBuf,
+}
+
+/// TrainModel: runs in a worker process with a memory limit, within these limits.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainingConfig {
+    /// The program run as the training worker (`<program> train-worker`); empty: this
+    /// server's own executable.
+    pub worker: PathBuf,
+    /// Most insats codes in a catalog.
+    pub max_codes: usize,
+    /// Most encoded context columns in a catalog.
+    pub max_context_columns: usize,
+    /// Most coefficients in a model.
+    pub max_features: usize,
+    /// Memory for the fit, MiB; the worker's address space is limited to this plus 1 GiB.
+    pub max_memory_mb: u64,
+}
+
+impl Default for TrainingConfig {
+    fn default() -> Self {
+        let l = ramtid_core::train::TrainLimits::default();
+        TrainingConfig {
+            worker: PathBuf::new(),
+            max_codes: l.max_codes,
+            max_context_columns: l.max_context_columns,
+            max_features: l.max_features,
+            max_memory_mb: l.max_memory_mb,
+        }
+    }
+}
+
+impl TrainingConfig {
+    pub fn limits(&self) -> ramtid_core::train::TrainLimits {
+        ramtid_core::train::TrainLimits {
+            max_codes: self.max_codes,
+            max_context_columns: self.max_context_columns,
+            max_features: self.max_features,
+            max_memory_mb: self.max_memory_mb,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -360,6 +402,27 @@ impl Config {
                 self.limits.concurrency as u64,
                 ranges::CONCURRENCY,
             ),
+        ] {
+            if !(lo..=hi).contains(&value) {
+                return invalid(key, format!("{value} is outside {lo} to {hi}"));
+            }
+        }
+        let t = &self.training;
+        for (key, value, lo, hi) in [
+            ("training.max_codes", t.max_codes as u64, 1, 65_535),
+            (
+                "training.max_context_columns",
+                t.max_context_columns as u64,
+                0,
+                10_000,
+            ),
+            (
+                "training.max_features",
+                t.max_features as u64,
+                16,
+                10_000_000,
+            ),
+            ("training.max_memory_mb", t.max_memory_mb, 16, 1 << 30),
         ] {
             if !(lo..=hi).contains(&value) {
                 return invalid(key, format!("{value} is outside {lo} to {hi}"));

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod models;
 pub mod registry;
 pub mod server;
+pub mod worker;
 
 use crate::config::Config;
 use crate::error::ApiError;

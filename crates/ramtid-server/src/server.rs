@@ -129,6 +129,8 @@ pub async fn start(cfg: Config) -> Result<Running, ServeError> {
         key: "server.listen",
         source,
     })?;
+    // Versions a killed or crashed training left half-written (never published).
+    ramtid_core::model::remove_stale_temp(&cfg.models.dir, None);
     let registry = Arc::new(Registry::new(cfg.models.dir.clone()));
     let metrics = Arc::new(Metrics::default());
     let mut background = Vec::new();

@@ -398,7 +398,9 @@ fn malformed(name: &str, report: &ReadReport, rejected: u64, checked: u64) -> Lo
         checked,
         row: first.row,
         column: first.column.clone(),
-        reason: first.reason.clone(),
+        // The reason may quote a cell; the file may be anything a caller named, so the
+        // refusal says where and why, never what.
+        reason: crate::redact::reason(&first.reason),
     }
 }
 
@@ -440,14 +442,10 @@ impl Columns {
             })?;
             let name = name.trim().trim_start_matches('\u{feff}').to_string();
             if let Some(first) = index.insert(name.clone(), i) {
+                // Positions only: a header is file content.
                 return Err(LogError::Header {
                     path: path.to_string(),
-                    message: format!(
-                        "column '{}' appears twice (columns {} and {})",
-                        echo(&name),
-                        first + 1,
-                        i + 1
-                    ),
+                    message: format!("columns {} and {} have the same name", first + 1, i + 1),
                 });
             }
             names.push(name);
