@@ -659,9 +659,7 @@ async fn errors_never_echo_unbounded_input() {
     let mut r = s.good_request().await;
     r.context.insert(
         huge.clone(),
-        pb::ContextValue {
-            value: Some(pb::context_value::Value::Number(1.0)),
-        },
+        ramtid_proto::convert::context_to_pb(&serde_json::json!(1.0)),
     );
     let st = s.est().estimate(r).await.unwrap_err();
     assert_eq!(st.code(), Code::InvalidArgument, "{}", st.message());

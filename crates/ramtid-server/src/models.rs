@@ -556,8 +556,7 @@ impl ModelService for Models {
                             let model = Arc::new(model);
                             // The outcome line before the alias moves: if it cannot be
                             // written, the new version stays on disk, unserved.
-                            let target =
-                                format!("{}/{} as {alias}", model.name(), model.version());
+                            let target = format!("{}/{} as {alias}", model.name(), model.version());
                             reg.swap_with(alias, model.clone(), |_, _| {
                                 audit.require(caller.as_ref(), "train_model", &target, "ok")
                             })?;
