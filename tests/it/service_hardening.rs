@@ -505,6 +505,30 @@ async fn start_up_fails_when_the_audit_log_cannot_be_opened() {
     assert!(e.contains("cannot be opened for append"), "{e}");
 }
 
+/// A fresh checkout has no `data/`: the server makes its data directory, one level only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_directory_is_made_but_not_a_tree_of_them() {
+    let w = world();
+    let mut cfg = config(&w);
+    cfg.data.dir = w.root.join("fresh");
+    let s = serve(cfg).await;
+    s.wait_serving(Duration::from_secs(20)).await;
+    assert!(w.root.join("fresh").is_dir());
+    assert!(w.root.join("fresh/audit.log").is_file());
+    s.running.shutdown().await.unwrap();
+    let mut cfg = config(&w);
+    cfg.data.dir = w.root.join("missing/parent/data");
+    let e = start(cfg).await.unwrap_err().to_string();
+    assert!(
+        e.contains("data.dir") && e.contains("missing/parent/data") && e.contains("parent"),
+        "{e}"
+    );
+    assert!(
+        !w.root.join("missing").exists(),
+        "no directory tree is created"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // The history's folder is not made up
 // ---------------------------------------------------------------------------------------

@@ -50,6 +50,30 @@ pub enum ServeError {
     Tls { key: &'static str, message: String },
     #[error("{0}")]
     Audit(#[from] crate::audit::AuditError),
+    #[error("data.dir: {path} cannot be created ({source}); its parent folder must exist")]
+    DataDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The data directory is the server's own folder (audit log, history, training input): on a
+/// fresh checkout `data/` does not exist yet, and the server makes it. Only that one level:
+/// a configured path whose parent is missing is a mistake in the configuration, not a tree
+/// to make up (nor are the folders of an `audit.file` or `history.url` set elsewhere).
+fn ensure_data_dir(dir: &std::path::Path) -> Result<(), ServeError> {
+    match std::fs::create_dir(dir) {
+        Ok(()) => {
+            tracing::info!(dir = %dir.display(), "created the data directory");
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(ServeError::DataDir {
+            path: dir.display().to_string(),
+            source,
+        }),
+    }
 }
 
 /// A running server.
@@ -115,6 +139,7 @@ pub async fn start(cfg: Config) -> Result<Running, ServeError> {
     // The audit log fails closed: a server that could not record its audited actions does
     // not start.
     // (One open(2), before anything is served: not worth a blocking thread.)
+    ensure_data_dir(&cfg.data.dir)?;
     let audit = Arc::new(crate::audit::AuditLog::open(cfg.audit_path())?);
     let addr = cfg.listen_addr();
     let listener = TcpListener::bind(addr)
