@@ -59,6 +59,8 @@ fn world(client_auth_optional: bool) -> World {
     cfg.server.metrics_listen = String::new();
     cfg.server.shutdown_grace_s = 5;
     cfg.models.dir = models;
+    // The test binary is not a worker: TrainModel runs the ramtid binary.
+    cfg.training.worker = std::path::PathBuf::from(env!("CARGO_BIN_EXE_ramtid"));
     cfg.data.dir = data;
     cfg.auth.enabled = true;
     cfg.auth.tokens = [

@@ -49,6 +49,8 @@ fn config(w: &World) -> Config {
     cfg.server.metrics_listen = "127.0.0.1:0".into();
     cfg.server.shutdown_grace_s = 5;
     cfg.models.dir = w.models.clone();
+    // The test binary is not a worker: TrainModel runs the ramtid binary.
+    cfg.training.worker = std::path::PathBuf::from(env!("CARGO_BIN_EXE_ramtid"));
     cfg.data.dir = w.data.clone();
     cfg
 }

@@ -338,9 +338,13 @@ async fn a_worker_that_dies_ends_the_stream_with_internal_and_an_audit_line() {
         assert_eq!(st.code(), Code::Internal, "{then}: {}", st.message());
         assert!(st.message().contains(expect), "{then}: {}", st.message());
         assert_eq!(stages, vec!["reading"]);
+        // The line the training needed before it began, then its outcome.
         let lines = audit_lines(&w);
-        assert_eq!(lines.len(), before + 1, "{then}: {lines:?}");
-        assert!(lines[before].contains("train_model") && lines[before].contains("Internal"));
+        assert_eq!(lines.len(), before + 2, "{then}: {lines:?}");
+        assert!(lines[before].contains("train_model") && lines[before].contains("started"));
+        assert!(
+            lines[before + 1].contains("train_model") && lines[before + 1].contains("Internal")
+        );
         // What the dead worker left is removed; no version was published.
         assert!(temp_folders(&w).is_empty(), "{:?}", versions(&w));
         assert_eq!(versions(&w), vec!["1"]);
