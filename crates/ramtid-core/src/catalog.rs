@@ -847,6 +847,9 @@ max = 120
         let p = dir.path().join("c.toml");
         std::fs::write(&p, b"[[insats]]\ncode='\xff'\n").unwrap();
         let e = Catalog::load(&p).unwrap_err().to_string();
-        assert!(e.contains("not valid UTF-8 (byte 18)"), "{e}");
+        assert!(
+            e.contains("line 2, column 7") && e.contains("not valid UTF-8"),
+            "{e}"
+        );
     }
 }

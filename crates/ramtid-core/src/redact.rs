@@ -28,22 +28,38 @@ pub fn reason(message: &str) -> String {
         Some(i) => first.split_at(i),
         None => (first, ""),
     };
+    // A key the schema does not know is named: a person must find it, and a key name is the
+    // file's structure, not its data. Only a plain name qualifies (see `key_like`); a value, or
+    // anything with separators or spaces in it, is cut.
+    let names_key = ["unknown field", "missing field"]
+        .iter()
+        .any(|p| first.starts_with(p));
     let mut out = String::with_capacity(first.len());
     let mut chars = head.chars();
     while let Some(c) = chars.next() {
         if matches!(c, '"' | '\'' | '`') {
             // Skip to the matching quote (or the end); backslash escapes inside are skipped.
             let mut escaped = false;
+            let mut quoted = String::new();
             for d in chars.by_ref() {
                 if escaped {
                     escaped = false;
+                    quoted.push('\u{fffd}');
                 } else if d == '\\' {
                     escaped = true;
                 } else if d == c {
                     break;
+                } else {
+                    quoted.push(d);
                 }
             }
-            out.push('…');
+            if names_key && key_like(&quoted) {
+                out.push(c);
+                out.push_str(&quoted);
+                out.push(c);
+            } else {
+                out.push('…');
+            }
         } else {
             out.push(c);
         }
@@ -55,6 +71,13 @@ pub fn reason(message: &str) -> String {
     } else {
         out
     }
+}
+
+/// A plain key name: 1–40 ASCII letters, digits, `_` or `-`.
+fn key_like(s: &str) -> bool {
+    (1..=40).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 #[cfg(test)]
@@ -72,6 +95,19 @@ mod tests {
             "unknown variant …, expected one of `service`, `other`"
         );
         assert_eq!(reason("duplicate key `root`"), "duplicate key …");
+        // Unknown keys are named when they are plain names, never when they carry data.
+        assert_eq!(
+            reason("unknown field `context`, expected one of `code`, `name`"),
+            "unknown field `context`, expected one of `code`, `name`"
+        );
+        assert_eq!(
+            reason("unknown field `root:x:0:0`, expected `code`"),
+            "unknown field …, expected `code`"
+        );
+        assert_eq!(
+            reason("invalid type: string \"context\", expected a sequence"),
+            "invalid type: string …, expected a sequence"
+        );
         assert_eq!(
             reason("'x\\'y' is not a number; expected a number"),
             "… is not a number; expected a number"
