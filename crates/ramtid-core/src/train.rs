@@ -3,10 +3,12 @@
 //! service's `TrainModel`.
 
 use crate::catalog::{Catalog, CatalogError};
-use crate::fit::{fit, FitError, FitReport, FitSettings};
+use crate::fit::{fit, FitError, FitReport};
 use crate::model::{Model, ModelError};
+use crate::params::CheckedFitParams;
 use crate::plan::Planner;
-use crate::visits::{read_visit_log, CleaningRules, LogError, ReadOptions, ReadReport};
+use crate::progress::{Progress, Stage};
+use crate::visits::{read_visit_log_reporting, LogError, ReadOptions, ReadReport};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -30,9 +32,9 @@ pub struct TrainRequest {
     pub models_dir: PathBuf,
     pub name: String,
     pub rejects: Option<PathBuf>,
-    pub cleaning: CleaningRules,
-    pub settings: FitSettings,
-    pub progress: bool,
+    /// Fit settings and cleaning rules, checked before the request could be built: a bad
+    /// setting never waits for the log to be read.
+    pub params: CheckedFitParams,
 }
 
 /// What a run did, for the person who started it.
@@ -50,29 +52,26 @@ pub struct TrainSummary {
     pub table_mb: f64,
 }
 
-/// Stages of a run, reported to a callback (the service streams them to its caller).
-#[derive(Debug, Clone, Serialize)]
-pub enum Stage {
-    Reading,
-    Fitting { visits: u64 },
-    Writing,
-}
-
+/// Runs the training. Stages and their progress go to `progress` ([`Stage`]: reading
+/// counts bytes, fitting counts visits); the service streams the stages to its caller.
 pub fn train(
     req: &TrainRequest,
-    mut on_stage: impl FnMut(Stage),
+    progress: &dyn Progress,
 ) -> Result<(Model, TrainSummary), TrainError> {
     let catalog = Catalog::load(&req.catalog)?;
-    on_stage(Stage::Reading);
+    progress.stage(
+        Stage::Reading,
+        std::fs::metadata(&req.visits).ok().map(|m| m.len()),
+    );
     let t0 = Instant::now();
-    let log = read_visit_log(
+    let log = read_visit_log_reporting(
         &req.visits,
         &catalog,
         &ReadOptions {
-            rules: req.cleaning.clone(),
+            rules: req.params.cleaning().clone(),
             rejects_path: req.rejects.clone(),
-            progress: req.progress,
         },
+        progress,
     )?;
     let seconds_reading = t0.elapsed().as_secs_f64();
     tracing::info!(
@@ -83,28 +82,20 @@ pub fn train(
         seconds = seconds_reading,
         "visit log read"
     );
-    on_stage(Stage::Fitting {
-        visits: log.report.rows_used,
-    });
+    progress.stage(Stage::Fitting, Some(log.report.rows_used));
     let t1 = Instant::now();
-    let (visit, fit_report) = fit(
-        &log.table,
-        &log.units,
-        &catalog,
-        &req.settings,
-        req.progress,
-    )?;
+    let (visit, fit_report) = fit(&log.table, &log.units, &catalog, &req.params, progress)?;
     let planner = Planner::learn(&log.table, &catalog);
     let seconds_fitting = t1.elapsed().as_secs_f64();
-    on_stage(Stage::Writing);
+    progress.stage(Stage::Writing, None);
     let model = Model::save_new_version(
         &req.models_dir,
         &req.name,
         &catalog,
         &visit,
         &planner,
-        &req.settings,
-        &req.cleaning,
+        req.params.settings(),
+        req.params.cleaning(),
         &log.report,
         &fit_report,
     )?;
