@@ -287,6 +287,7 @@ async fn call(
                             name: "retrained".into(),
                             folds: 1,
                             activate: false,
+                            settings: None,
                         },
                         token,
                     ))
@@ -686,6 +687,7 @@ async fn the_audit_log_records_who_did_what() {
                 name: "nordstad".into(),
                 folds: 2,
                 activate: true,
+                settings: None,
             },
             Some(DATA),
         ))

@@ -557,6 +557,7 @@ async fn bad_inputs_get_their_code_and_field_paths() {
         name: "nordstad".into(),
         folds: 0,
         activate: false,
+        settings: None,
     };
     std::fs::write(w.data.parent().unwrap().join("secret.csv"), "x").unwrap();
     type TrainEdit = Box<dyn Fn(&mut pb::TrainModelRequest)>;
@@ -1028,6 +1029,7 @@ async fn train_model_streams_progress_and_publishes_a_candidate() {
             name: "nordstad".into(),
             folds: 3,
             activate: false,
+            settings: None,
         })
         .await
         .unwrap()

@@ -155,8 +155,20 @@ impl FitParams {
     /// The team-reference quantile and tolerance in force, or the defaults.
     fn team_reference(&self) -> (f64, f64) {
         match (&self.0.settings.efficiency, Efficiency::default()) {
-            (Efficiency::TeamReference { quantile, tolerance }, _) => (*quantile, *tolerance),
-            (_, Efficiency::TeamReference { quantile, tolerance }) => (quantile, tolerance),
+            (
+                Efficiency::TeamReference {
+                    quantile,
+                    tolerance,
+                },
+                _,
+            ) => (*quantile, *tolerance),
+            (
+                _,
+                Efficiency::TeamReference {
+                    quantile,
+                    tolerance,
+                },
+            ) => (quantile, tolerance),
             (_, Efficiency::Pooled) => (0.5, 0.1),
         }
     }
@@ -267,10 +279,7 @@ pub(crate) fn validate(p: &CheckedFitParams) -> Result<(), ParamError> {
     if s.lambdas.is_empty() || s.lambdas.len() > MAX_LAMBDAS {
         return Err(ParamError::new(
             "lambdas",
-            format!(
-                "{} penalties; expected 1 to {MAX_LAMBDAS}",
-                s.lambdas.len()
-            ),
+            format!("{} penalties; expected 1 to {MAX_LAMBDAS}", s.lambdas.len()),
         ));
     }
     if let Some(l) = s.lambdas.iter().find(|l| !(l.is_finite() && **l > 0.0)) {

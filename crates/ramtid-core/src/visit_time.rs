@@ -158,7 +158,11 @@ impl VisitColumns {
 
     /// A read visit log as a linfa dataset: its rows (the hour is the slot's typical one)
     /// and logged minutes as targets, with the column names as feature names.
-    pub fn dataset(&self, table: &VisitTable, catalog: &Catalog) -> Dataset<f64, f64, ndarray::Ix1> {
+    pub fn dataset(
+        &self,
+        table: &VisitTable,
+        catalog: &Catalog,
+    ) -> Dataset<f64, f64, ndarray::Ix1> {
         let mut x = Array2::zeros((table.len(), self.width()));
         let mut y = Array1::zeros(table.len());
         for (i, row) in table.iter().enumerate() {
@@ -628,11 +632,16 @@ mod tests {
         // Fitting: a bad target, a bad id, and the row is named.
         let mut bad = data.clone();
         bad.targets[9] = f64::NAN;
-        let e = VisitTimeModel::params(catalog.clone()).fit(&bad).unwrap_err();
+        let e = VisitTimeModel::params(catalog.clone())
+            .fit(&bad)
+            .unwrap_err();
         assert!(e.to_string().starts_with("row 9, column '(target)'"), "{e}");
         let mut bad = data.clone();
         bad.records[[2, VisitColumns::RECIPIENT]] = -1.0;
         let e = VisitTimeModel::params(catalog).fit(&bad).unwrap_err();
-        assert!(e.to_string().starts_with("row 2, column 'recipient'"), "{e}");
+        assert!(
+            e.to_string().starts_with("row 2, column 'recipient'"),
+            "{e}"
+        );
     }
 }

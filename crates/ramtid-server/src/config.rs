@@ -2,6 +2,7 @@
 //! environment `RAMTID__SECTION__KEY` < command-line overrides. Unknown keys and invalid
 //! values stop start-up with a message naming the key.
 
+use ramtid_core::params::{FitParams, ParamError, ParamGuard};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,10 @@ pub enum ConfigError {
     Invalid { key: &'static str, message: String },
     #[error("configuration file {0} does not exist")]
     Missing(String),
+    /// A `[training]` setting breaks a rule of `ramtid_core::params` (the same check as
+    /// `ramtid train` and `TrainModel`).
+    #[error("configuration key training.{}", .0)]
+    Training(#[from] ParamError),
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -31,6 +36,10 @@ pub struct Config {
     pub tls: TlsConfig,
     pub audit: AuditConfig,
     pub history: HistoryConfig,
+    /// `TrainModel`'s fit settings and cleaning rules, where a request leaves them unset:
+    /// the flat table of `ramtid_core::params::FitParams` (`folds`, `reference_quantile`,
+    /// `min_visit_min`, …).
+    pub training: FitParams,
 }
 
 /// Calculation history (see `ramtid_history`).
@@ -297,6 +306,7 @@ impl Config {
             );
         }
         self.validate_access()?;
+        self.training.check_ref()?;
         if let Some(url) = self.history_url() {
             if let Err(e) = ramtid_history::Target::parse(&url) {
                 return invalid("history.url", e.to_string());
@@ -537,6 +547,13 @@ mod tests {
                 "[history]\nretention_days = 99999\n",
                 "history.retention_days",
             ),
+            (
+                "[training]\nreference_quantile = 1.5\n",
+                "training.reference_quantile: 1.5 is outside 0 < q <= 1",
+            ),
+            ("[training]\nfolds = 1\n", "training.folds"),
+            ("[training]\nfold = 3\n", "fold"),
+            ("[training]\nmin_visit_min = -1\n", "training.min_visit_min"),
         ] {
             let e = load_toml(text, &[]).unwrap_err().to_string();
             assert!(e.contains(key), "{text}: {e}");

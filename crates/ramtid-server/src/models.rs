@@ -5,9 +5,8 @@ use crate::error::ApiError;
 use crate::metrics::Method;
 use crate::registry::{CANDIDATE, PRODUCTION};
 use crate::Shared;
-use ramtid_core::fit::FitSettings;
-use ramtid_core::train::{check_model_name, train, Stage, TrainError, TrainRequest};
-use ramtid_core::visits::CleaningRules;
+use ramtid_core::progress::{Progress, Stage};
+use ramtid_core::train::{check_model_name, train, TrainError, TrainRequest};
 use ramtid_proto::convert;
 use ramtid_proto::pb::{self, model_service_server::ModelService};
 use std::path::{Component, Path, PathBuf};
@@ -101,6 +100,32 @@ fn outcome<T>(result: &Result<T, ApiError>) -> String {
         Ok(_) => "ok".into(),
         Err(e) => format!("{:?}: {e}", e.code()),
     }
+}
+
+/// TrainModel's progress: each stage is a message on the caller's stream (the work done
+/// within a stage is not sent: a message per MiB would only load the stream).
+struct StageStream {
+    tx: mpsc::Sender<Result<pb::TrainProgress, Status>>,
+    t0: Instant,
+}
+
+impl Progress for StageStream {
+    fn stage(&self, stage: Stage, total: Option<u64>) {
+        tracing::info!(stage = stage.as_str(), "training");
+        let visits = match stage {
+            Stage::Fitting => total.unwrap_or(0),
+            Stage::Reading | Stage::Writing => 0,
+        };
+        let _ = self.tx.blocking_send(Ok(pb::TrainProgress {
+            event: Some(pb::train_progress::Event::Stage(pb::TrainStage {
+                stage: stage.as_str().to_string(),
+                visits,
+                elapsed_s: self.t0.elapsed().as_secs_f64(),
+            })),
+        }));
+    }
+
+    fn advance(&self, _: u64) {}
 }
 
 fn train_error(e: TrainError) -> ApiError {
@@ -299,12 +324,19 @@ impl ModelService for Models {
                     description: e,
                 });
             }
-            if r.folds == 1 || r.folds > 20 {
-                violations.push(ramtid_core::needs::FieldViolation {
-                    field: "folds".into(),
-                    description: format!("{} folds; expected 2 to 20 (0: the default)", r.folds),
-                });
-            }
+            // The same check as `ramtid train` and the configuration, before any file is
+            // read: a bad setting is refused at once, naming `settings.<name>`.
+            let params = match convert::train_params(
+                self.shared.cfg.training.clone(),
+                r.folds,
+                r.settings.as_ref(),
+            ) {
+                Ok(p) => Some(p),
+                Err(v) => {
+                    violations.push(v);
+                    None
+                }
+            };
             if !violations.is_empty() {
                 return Err(ApiError::Invalid(violations));
             }
@@ -313,10 +345,6 @@ impl ModelService for Models {
                     "a training run is in progress; try again when it has finished".into(),
                 )
             })?;
-            let mut settings = FitSettings::default();
-            if r.folds > 0 {
-                settings.folds = r.folds as usize;
-            }
             Ok((
                 guard,
                 TrainRequest {
@@ -325,9 +353,7 @@ impl ModelService for Models {
                     models_dir: self.shared.registry.dir().to_path_buf(),
                     name: r.name.clone(),
                     rejects: None,
-                    cleaning: CleaningRules::default(),
-                    settings,
-                    progress: false,
+                    params: params.expect("checked"),
                 },
             ))
         })();
@@ -350,41 +376,28 @@ impl ModelService for Models {
             let _guard = guard;
             let _span = call.span.enter();
             let t0 = Instant::now();
-            let progress = tx.clone();
-            let result = train(&treq, |stage| {
-                let (name, visits) = match stage {
-                    Stage::Reading => ("reading", 0),
-                    Stage::Fitting { visits } => ("fitting", visits),
-                    Stage::Writing => ("writing", 0),
-                };
-                tracing::info!(stage = name, "training");
-                let _ = progress.blocking_send(Ok(pb::TrainProgress {
-                    event: Some(pb::train_progress::Event::Stage(pb::TrainStage {
-                        stage: name.to_string(),
-                        visits,
-                        elapsed_s: t0.elapsed().as_secs_f64(),
-                    })),
-                }));
-            })
-            .map_err(train_error)
-            .and_then(|(model, summary)| {
-                crate::registry::warm(&model).map_err(|reason| ApiError::Refused {
-                    model: format!("{}/{}", model.name(), model.version()),
-                    reason,
-                })?;
-                let model = Arc::new(model);
-                reg.swap(alias, model.clone())?;
-                Ok(pb::TrainResult {
-                    model: Some(convert::model_ref(&model)),
-                    alias: alias.to_string(),
-                    rows_read: summary.read.rows_read,
-                    rows_used: summary.read.rows_used,
-                    rows_rejected: summary.read.rows_rejected,
-                    rows_flagged: summary.read.rows_flagged,
-                    fit: Some(convert::fit_figures(&model.manifest)),
-                    seconds: t0.elapsed().as_secs_f64(),
-                })
-            });
+            let progress = StageStream { tx: tx.clone(), t0 };
+            let result =
+                train(&treq, &progress)
+                    .map_err(train_error)
+                    .and_then(|(model, summary)| {
+                        crate::registry::warm(&model).map_err(|reason| ApiError::Refused {
+                            model: format!("{}/{}", model.name(), model.version()),
+                            reason,
+                        })?;
+                        let model = Arc::new(model);
+                        reg.swap(alias, model.clone())?;
+                        Ok(pb::TrainResult {
+                            model: Some(convert::model_ref(&model)),
+                            alias: alias.to_string(),
+                            rows_read: summary.read.rows_read,
+                            rows_used: summary.read.rows_used,
+                            rows_rejected: summary.read.rows_rejected,
+                            rows_flagged: summary.read.rows_flagged,
+                            fit: Some(convert::fit_figures(&model.manifest)),
+                            seconds: t0.elapsed().as_secs_f64(),
+                        })
+                    });
             let target = match &result {
                 Ok(pb::TrainResult {
                     model: Some(m),
