@@ -12,6 +12,7 @@ mod evaluate;
 mod grpc;
 mod history;
 mod history_rpc;
+mod params;
 mod rebudget;
 mod train_estimate;
 mod visit_log;
