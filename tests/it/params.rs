@@ -4,6 +4,8 @@
 
 use ramtid::train::{fit_params, TrainFlags};
 use ramtid_core::params::{FitParams, Method, ParamGuard};
+use ramtid_core::progress::{Progress, Stage};
+use ramtid_core::train::{train, TrainRequest};
 use ramtid_proto::convert::train_params;
 use ramtid_proto::pb;
 use ramtid_server::config::{Config, Sources};
@@ -231,5 +233,50 @@ fn train_model_settings_fall_back_to_the_configuration() {
         })
         .unwrap(),
         FitParams::default().check().unwrap()
+    );
+}
+
+/// Records what a training run reports.
+#[derive(Default)]
+struct Recorder {
+    events: std::sync::Mutex<Vec<(Stage, Option<u64>, u64)>>,
+}
+
+impl Progress for Recorder {
+    fn stage(&self, stage: Stage, total: Option<u64>) {
+        self.events.lock().unwrap().push((stage, total, 0));
+    }
+    fn advance(&self, done: u64) {
+        self.events.lock().unwrap().last_mut().expect("a stage").2 += done;
+    }
+}
+
+#[test]
+fn training_reports_its_stages_and_all_the_work_of_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    crate::common::simulate_small(&data, 5);
+    let recorder = Recorder::default();
+    let (_, summary) = train(
+        &TrainRequest {
+            catalog: data.join("catalog.toml"),
+            visits: data.join("visits.csv"),
+            models_dir: dir.path().join("models"),
+            name: "progress".into(),
+            rejects: None,
+            params: FitParams::new().folds(3).threads(2).check().unwrap(),
+        },
+        &recorder,
+    )
+    .unwrap();
+    let bytes = std::fs::metadata(data.join("visits.csv")).unwrap().len();
+    let visits = summary.read.rows_used;
+    assert_eq!(
+        recorder.events.into_inner().unwrap(),
+        vec![
+            (Stage::Reading, Some(bytes), bytes),
+            (Stage::Fitting, Some(visits), visits),
+            (Stage::Writing, None, 0),
+        ]
     );
 }

@@ -181,7 +181,7 @@ impl VisitColumns {
         Dataset::new(x, y).with_feature_names(self.names(catalog))
     }
 
-    /// One row's parts; `names` are the column names, for messages.
+    /// One row's parts: recipient, team, slot and staff; tasks and context into the buffers.
     fn parse(
         &self,
         catalog: &Catalog,
@@ -555,7 +555,7 @@ mod tests {
                 &context,
             );
         }
-        ((t), (0..6).map(|u| u.to_string()).collect())
+        (t, (0..6).map(|u| u.to_string()).collect())
     }
 
     #[test]
@@ -601,10 +601,9 @@ mod tests {
     #[test]
     fn bad_rows_are_named_and_predict_nan() {
         let catalog = catalog();
-        let (table, units) = table(&catalog, 600);
+        let (table, _) = table(&catalog, 600);
         let cols = VisitColumns::of(&catalog);
         let data = cols.dataset(&table, &catalog);
-        let _ = units;
         let model = VisitTimeModel::params(catalog.clone())
             .fit_params(FitParams::new().folds(2))
             .fit(&data)
