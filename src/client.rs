@@ -4,10 +4,11 @@
 //! that answers with a response of the same size (the ceiling on this machine).
 
 use ramtid_core::needs::NeedsSet;
+use ramtid_proto::convert::context_to_pb;
+use ramtid_proto::pb;
 use ramtid_proto::pb::estimation_service_client::EstimationServiceClient;
 use ramtid_proto::pb::estimation_service_server::{EstimationService, EstimationServiceServer};
 use ramtid_proto::pb::model_service_client::ModelServiceClient;
-use ramtid_proto::pb::{self, context_value};
 use ramtid_server::config::{Config, Sources};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -130,19 +131,19 @@ pub fn sample_request(catalog: &pb::Catalog) -> pb::EstimateRequest {
         .iter()
         .map(|c| {
             let value = match c.kind.as_str() {
-                "boolean" => context_value::Value::Flag(true),
-                "categorical" => context_value::Value::Label(c.levels[0].clone()),
-                "ordinal" => context_value::Value::Number(
-                    c.levels[c.levels.len() / 2].parse().unwrap_or(0.0),
-                ),
-                _ => context_value::Value::Number(match (c.min, c.max) {
+                "boolean" => serde_json::json!(true),
+                "categorical" => serde_json::json!(c.levels[0]),
+                "ordinal" => {
+                    serde_json::json!(c.levels[c.levels.len() / 2].parse::<f64>().unwrap_or(0.0))
+                }
+                _ => serde_json::json!(match (c.min, c.max) {
                     (Some(lo), Some(hi)) => ((lo + hi) / 2.0).round(),
                     (Some(lo), None) => lo,
                     (None, Some(hi)) => hi,
                     (None, None) => 0.0,
                 }),
             };
-            (c.name.clone(), pb::ContextValue { value: Some(value) })
+            (c.name.clone(), context_to_pb(&value))
         })
         .collect();
     let freqs = [7.0, 1.0, 14.0, 0.5];

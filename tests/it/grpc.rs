@@ -9,8 +9,9 @@
 use crate::common;
 use common::{copy_dir, fixture, train_small};
 use ramtid::client::sample_request;
+use ramtid_proto::convert::{context_to_pb, ContextValue};
 use ramtid_proto::pb::{
-    self, batch_result::Outcome, context_value, estimation_service_client::EstimationServiceClient,
+    self, batch_result::Outcome, estimation_service_client::EstimationServiceClient,
     model_service_client::ModelServiceClient,
 };
 use ramtid_server::config::Config;
@@ -126,22 +127,16 @@ fn fields(s: &Status) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn number(x: f64) -> pb::ContextValue {
-    pb::ContextValue {
-        value: Some(context_value::Value::Number(x)),
-    }
+fn number(x: f64) -> ContextValue {
+    context_to_pb(&serde_json::json!(x))
 }
 
-fn flag(b: bool) -> pb::ContextValue {
-    pb::ContextValue {
-        value: Some(context_value::Value::Flag(b)),
-    }
+fn flag(b: bool) -> ContextValue {
+    context_to_pb(&serde_json::json!(b))
 }
 
-fn label(s: &str) -> pb::ContextValue {
-    pb::ContextValue {
-        value: Some(context_value::Value::Label(s.into())),
-    }
+fn label(s: &str) -> ContextValue {
+    context_to_pb(&serde_json::json!(s))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -373,7 +368,7 @@ async fn bad_inputs_get_their_code_and_field_paths() {
             "context value with nothing set",
             Box::new(|r| {
                 let k = r.context.keys().next().unwrap().clone();
-                r.context.insert(k, pb::ContextValue { value: None });
+                r.context.insert(k, ContextValue { kind: None });
             }),
             Code::InvalidArgument,
             vec![],
@@ -1214,6 +1209,67 @@ async fn reflection_lists_the_services() {
     ] {
         assert!(names.iter().any(|n| n == want), "{want} not in {names:?}");
     }
+    s.running.shutdown().await.unwrap();
+}
+
+/// The v1alpha reflection service (what grpcio-reflection and older tools speak) lists the
+/// same services, and serves the well-known file the API imports, so that a client can
+/// resolve `google.protobuf.Value` from reflection alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reflection_v1alpha_lists_the_services_and_serves_their_imports() {
+    use tonic_reflection::pb::v1alpha::{
+        server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+        ServerReflectionRequest,
+    };
+    let w = world(true);
+    let s = serve(config(&w), true).await;
+    let ask = |m: MessageRequest| ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(m),
+    };
+    let mut stream = ServerReflectionClient::new(s.channel.clone())
+        .server_reflection_info(tokio_stream::iter(vec![
+            ask(MessageRequest::ListServices(String::new())),
+            ask(MessageRequest::FileContainingSymbol(
+                "ramtid.v1.EstimateRequest".into(),
+            )),
+            ask(MessageRequest::FileByFilename(
+                "google/protobuf/struct.proto".into(),
+            )),
+        ]))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut answers = Vec::new();
+    while let Some(r) = stream.message().await.unwrap() {
+        answers.push(r.message_response.unwrap());
+    }
+    let [MessageResponse::ListServicesResponse(l), MessageResponse::FileDescriptorResponse(api), MessageResponse::FileDescriptorResponse(wkt)] =
+        &answers[..]
+    else {
+        panic!("{answers:?}");
+    };
+    let names: Vec<&str> = l.service.iter().map(|s| s.name.as_str()).collect();
+    for want in [
+        "ramtid.v1.EstimationService",
+        "ramtid.v1.ModelService",
+        "ramtid.v1.HistoryService",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(names.contains(&want), "{want} not in {names:?}");
+    }
+    use prost::Message;
+    let file =
+        |bytes: &[Vec<u8>]| prost_types::FileDescriptorProto::decode(bytes[0].as_slice()).unwrap();
+    let api = file(&api.file_descriptor_proto);
+    assert_eq!(api.name(), "ramtid/v1/ramtid.proto");
+    assert!(api
+        .dependency
+        .iter()
+        .any(|d| d == "google/protobuf/struct.proto"));
+    let wkt = file(&wkt.file_descriptor_proto);
+    assert!(wkt.message_type.iter().any(|m| m.name() == "Value"));
     s.running.shutdown().await.unwrap();
 }
 

@@ -76,6 +76,8 @@ pub enum HistoryError {
     Closed,
     #[error("this history was opened to read only")]
     ReadOnly,
+    #[error("history journal segment {path} is in format version {version}, which this build does not know (it reads versions 1 and 2): replay it with the ramtid release that wrote it, or move it away to start without its records")]
+    JournalFormat { path: PathBuf, version: u8 },
     #[error("the history journal {0} is in use by another ramtid process (one process per SQLite history; several replicas share one through PostgreSQL)")]
     InUse(PathBuf),
 }

@@ -1,0 +1,169 @@
+//! `ramtid estimate`: frame times for needs objects from the command line (ramtid-core).
+
+use clap::{Subcommand, ValueEnum};
+use ramtid_core::estimate::{estimate, Estimate};
+use ramtid_core::model::{resolve, Model};
+use ramtid_core::needs::NeedsSet;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Estimate the frame time for one needs object or a needs.jsonl file.
+    Estimate {
+        /// A model version folder, a model name folder (its newest version) or a models root.
+        #[arg(long, default_value = "models")]
+        model: PathBuf,
+        #[arg(long)]
+        needs: PathBuf,
+        #[arg(long, value_enum, default_value_t = Format::Json)]
+        format: Format,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    Json,
+    Csv,
+}
+
+impl Command {
+    pub fn run(self) -> Result<ExitCode, String> {
+        let Command::Estimate {
+            model,
+            needs,
+            format,
+            out,
+        } = self;
+        let dir = resolve(&model).map_err(|e| e.to_string())?;
+        let model = Model::load(&dir).map_err(|e| e.to_string())?;
+        let text = std::fs::read_to_string(&needs)
+            .map_err(|e| format!("cannot read {}: {e}", needs.display()))?;
+        let results = estimate_text(&model, &text);
+        let sink: Box<dyn Write> = match &out {
+            Some(p) => Box::new(
+                std::fs::File::create(p)
+                    .map_err(|e| format!("cannot write {}: {e}", p.display()))?,
+            ),
+            None => Box::new(std::io::stdout().lock()),
+        };
+        let mut w = BufWriter::new(sink);
+        let failed = write_results(&mut w, &results, format, &needs.display().to_string())
+            .map_err(|e| format!("cannot write results: {e}"))?;
+        w.flush()
+            .map_err(|e| format!("cannot write results: {e}"))?;
+        if failed > 0 {
+            eprintln!(
+                "{failed} of {} needs objects had errors; the others were estimated",
+                results.len()
+            );
+            Ok(ExitCode::from(1))
+        } else {
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// One line's outcome: (line number, recipient id if known, estimate or error).
+type LineResult = (usize, String, Result<Estimate, String>);
+
+/// A file is either one needs object (possibly pretty-printed) or one per line.
+fn estimate_text(model: &Model, text: &str) -> Vec<LineResult> {
+    if let Ok(single) = serde_json::from_str::<NeedsSet>(text) {
+        return vec![estimate_one(model, 1, single)];
+    }
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, line)| match serde_json::from_str::<NeedsSet>(line) {
+            Ok(set) => estimate_one(model, i + 1, set),
+            Err(e) => (
+                i + 1,
+                String::new(),
+                Err(format!("not a needs object: {e}")),
+            ),
+        })
+        .collect()
+}
+
+fn estimate_one(model: &Model, line: usize, set: NeedsSet) -> LineResult {
+    match set.validate(&model.catalog) {
+        Ok(valid) => (line, set.recipient_id, Ok(estimate(model, &valid))),
+        Err(e) => (line, set.recipient_id, Err(e.to_string())),
+    }
+}
+
+fn write_results(
+    w: &mut impl Write,
+    results: &[LineResult],
+    format: Format,
+    file: &str,
+) -> std::io::Result<usize> {
+    for (line, _, result) in results {
+        if let Err(msg) = result {
+            eprintln!("{file}, line {line}: {msg}");
+        }
+    }
+    let failed = results.iter().filter(|r| r.2.is_err()).count();
+    match format {
+        Format::Json => {
+            for (line, id, result) in results {
+                match result {
+                    Ok(e) => serde_json::to_writer(&mut *w, e)?,
+                    Err(msg) => serde_json::to_writer(
+                        &mut *w,
+                        &serde_json::json!({"line": line, "recipient_id": id, "error": msg}),
+                    )?,
+                }
+                writeln!(w)?;
+            }
+        }
+        Format::Csv => {
+            let mut t = csv::Writer::from_writer(&mut *w);
+            t.write_record([
+                "recipient_id",
+                "weekly_min",
+                "weekly_staff_min",
+                "monthly_min",
+                "monthly_staff_min",
+                "p10_weekly_min",
+                "p90_weekly_min",
+                "schablon_weekly_min",
+                "visits_per_week",
+                "model_version",
+                "error",
+            ])?;
+            let n1 = |x: f64| format!("{x:.1}");
+            for (line, id, result) in results {
+                match result {
+                    Ok(e) => t.write_record([
+                        e.recipient_id.clone(),
+                        n1(e.weekly_min),
+                        n1(e.weekly_staff_min),
+                        n1(e.monthly_min),
+                        n1(e.monthly_staff_min),
+                        n1(e.p10_weekly_min),
+                        n1(e.p90_weekly_min),
+                        n1(e.schablon_weekly_min),
+                        format!("{:.2}", e.visits_per_week),
+                        format!("{}/{}", e.model_name, e.model_version),
+                        String::new(),
+                    ])?,
+                    Err(msg) => {
+                        // The same columns, empty but for the id and the error.
+                        let mut row = vec![String::new(); 11];
+                        row[0] = id.clone();
+                        row[10] = format!("line {line}: {msg}");
+                        t.write_record(&row)?;
+                    }
+                }
+            }
+            t.flush()?;
+        }
+    }
+    Ok(failed)
+}
