@@ -48,6 +48,8 @@ fn load_model() -> Model {
         &TrainRequest {
             catalog: sim.join("catalog.toml"),
             visits: sim.join("visits.csv"),
+            data_dir: None,
+            limits: Default::default(),
             models_dir: tmp.path().join("models"),
             name: "bench".into(),
             rejects: None,

@@ -41,9 +41,10 @@ impl Command {
         } = self;
         let dir = resolve(&model).map_err(|e| e.to_string())?;
         let model = Model::load(&dir).map_err(|e| e.to_string())?;
-        let text = std::fs::read_to_string(&needs)
-            .map_err(|e| format!("cannot read {}: {e}", needs.display()))?;
-        let results = estimate_text(&model, &text);
+        let bytes =
+            std::fs::read(&needs).map_err(|e| format!("cannot read {}: {e}", needs.display()))?;
+        let results =
+            estimate_file(&model, &bytes).map_err(|e| format!("{}: {e}", needs.display()))?;
         let sink: Box<dyn Write> = match &out {
             Some(p) => Box::new(
                 std::fs::File::create(p)
@@ -71,28 +72,28 @@ impl Command {
 /// One line's outcome: (line number, recipient id if known, estimate or error).
 type LineResult = (usize, String, Result<Estimate, String>);
 
-/// A file is either one needs object (possibly pretty-printed) or one per line.
-fn estimate_text(model: &Model, text: &str) -> Vec<LineResult> {
-    if let Ok(single) = serde_json::from_str::<NeedsSet>(text) {
-        return vec![estimate_one(model, 1, single)];
-    }
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, line)| match serde_json::from_str::<NeedsSet>(line) {
-            Ok(set) => estimate_one(model, i + 1, set),
-            Err(e) => (
-                i + 1,
-                String::new(),
-                Err(format!("not a needs object: {e}")),
-            ),
+/// A file is either one needs object (possibly pretty-printed) or one per line; a line
+/// that cannot be read fails alone, an empty file fails as a whole.
+fn estimate_file(
+    model: &Model,
+    bytes: &[u8],
+) -> Result<Vec<LineResult>, ramtid_core::needs::NeedsFileError> {
+    Ok(ramtid_core::needs::parse_needs_file(bytes)?
+        .into_iter()
+        .map(|(line, set)| match set {
+            Ok(set) => estimate_one(model, line, set),
+            Err(e) => (line, String::new(), Err(e)),
         })
-        .collect()
+        .collect())
 }
 
 fn estimate_one(model: &Model, line: usize, set: NeedsSet) -> LineResult {
     match set.validate(&model.catalog) {
         Ok(valid) => (line, set.recipient_id, Ok(estimate(model, &valid))),
+        // An id refused as a personal identity number is not copied into the output.
+        Err(e) if ramtid_core::personnummer::looks_like_personnummer(&set.recipient_id) => {
+            (line, String::new(), Err(e.to_string()))
+        }
         Err(e) => (line, set.recipient_id, Err(e.to_string())),
     }
 }

@@ -48,6 +48,10 @@ pub enum Command {
         /// `auth.enabled`); the token itself never goes on the command line.
         #[arg(long, value_name = "VAR")]
         token_env: Option<String>,
+        /// Start a TrainModel of this catalog and visit log (paths in the server's data
+        /// directory) one second in, and report Estimate latency during it apart.
+        #[arg(long, num_args = 2, value_names = ["CATALOG", "VISITS"])]
+        train_during: Option<Vec<String>>,
         #[command(flatten)]
         tls: TlsArgs,
     },
@@ -69,6 +73,7 @@ impl Command {
             case_ids,
             history,
             token_env,
+            train_during,
             tls,
         } = self;
         let token = match token_env {
@@ -92,6 +97,7 @@ impl Command {
             history,
             token,
             tls: tls.client_tls(),
+            train_during: train_during.map(|v| (v[0].clone(), v[1].clone())),
         })?;
         println!("{report}");
         Ok(if report.failures == 0 {

@@ -4,7 +4,7 @@ use clap::{Subcommand, ValueEnum};
 use ramtid::progress::Bars;
 use ramtid::train::{fit_params, TrainFlags};
 use ramtid_core::params::Method;
-use ramtid_core::train::{check_model_name, train, TrainRequest};
+use ramtid_core::train::{check_model_name, train, TrainLimits, TrainRequest};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -58,6 +58,18 @@ pub enum Command {
         /// Print the full training summary as JSON on stdout.
         #[arg(long)]
         json: bool,
+        /// Most insats codes in the catalog.
+        #[arg(long, default_value_t = TrainLimits::default().max_codes)]
+        max_codes: usize,
+        /// Most encoded context columns in the catalog.
+        #[arg(long, default_value_t = TrainLimits::default().max_context_columns)]
+        max_context_columns: usize,
+        /// Most coefficients in the model.
+        #[arg(long, default_value_t = TrainLimits::default().max_features)]
+        max_features: usize,
+        /// Memory for the fit's statistics, MiB.
+        #[arg(long, default_value_t = TrainLimits::default().max_memory_mb)]
+        max_memory_mb: u64,
     },
 }
 
@@ -85,6 +97,10 @@ impl Command {
             min_visit_min,
             max_visit_min,
             json,
+            max_codes,
+            max_context_columns,
+            max_features,
+            max_memory_mb,
         } = self;
         // Settings first: a bad one fails at once, before any file is opened.
         let params = fit_params(&TrainFlags {
@@ -107,6 +123,13 @@ impl Command {
         let req = TrainRequest {
             catalog,
             visits,
+            data_dir: None,
+            limits: TrainLimits {
+                max_codes,
+                max_context_columns,
+                max_features,
+                max_memory_mb,
+            },
             models_dir: out,
             name,
             rejects: Some(rejects),
@@ -169,11 +192,23 @@ impl Command {
                 t.visits
             );
         }
+        // With no recipient of enough visits the MAPE is an empty mean, not a figure.
+        let recipient_mape = if f.calibration_recipients == 0 {
+            format!(
+                "recipient MAPE: no recipient qualified (none with at least {} visits)",
+                req.params.settings().min_recipient_visits
+            )
+        } else {
+            format!(
+                "recipient MAPE {:.1}% ({} recipients)",
+                100.0 * f.oof_recipient_mape,
+                f.calibration_recipients
+            )
+        };
         eprintln!(
-            "held-out recipients (cross-validated): visit MAE {:.2} min, R² {:.3}, recipient MAPE {:.1}%, P10–P90 coverage {:.1}%",
+            "held-out recipients (cross-validated): visit MAE {:.2} min, R² {:.3}, {recipient_mape}, P10–P90 coverage {:.1}%",
             f.oof_visit_mae_min,
             f.oof_visit_r2,
-            100.0 * f.oof_recipient_mape,
             100.0 * f.oof_visit_interval_coverage
         );
         eprintln!(

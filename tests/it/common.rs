@@ -30,6 +30,8 @@ pub fn train_small(data: &Path, models: &Path) -> Model {
         &TrainRequest {
             catalog: data.join("catalog.toml"),
             visits: data.join("visits.csv"),
+            data_dir: None,
+            limits: Default::default(),
             models_dir: models.to_path_buf(),
             name: "nordstad".into(),
             rejects: None,

@@ -82,6 +82,8 @@ fn world(recipients: usize, weeks: usize, holdout: usize) -> World {
         &TrainRequest {
             catalog: sim.join("catalog.toml"),
             visits: sim.join("visits.csv"),
+            data_dir: None,
+            limits: Default::default(),
             models_dir: tmp.path().join("models"),
             name: "eval".into(),
             rejects: None,

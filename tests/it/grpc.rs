@@ -61,6 +61,8 @@ fn config(w: &World) -> Config {
     cfg.server.shutdown_grace_s = 5;
     cfg.models.dir = w.models.clone();
     cfg.data.dir = w.data.clone();
+    // In-process servers: the worker is the built binary, not the test executable.
+    cfg.training.worker = PathBuf::from(env!("CARGO_BIN_EXE_ramtid"));
     cfg
 }
 
@@ -1394,6 +1396,17 @@ fn invalid_configuration_stops_start_up_naming_the_key() {
         ("RAMTID__SERVER__LISTEN", "not-an-address", "server.listen"),
         ("RAMTID__LOG__FORMAT", "xml", "log.format"),
         ("RAMTID__LIMITS__CONCURRENCY", "0", "limits.concurrency"),
+        ("RAMTID__LIMITS__CONCURRENCY", "-3", "concurrency"),
+        (
+            "RAMTID__SERVER__SHUTDOWN_GRACE_S",
+            "1e309",
+            "shutdown_grace_s",
+        ),
+        (
+            "RAMTID__LIMITS__MAX_MESSAGE_BYTES",
+            "99999999999999999999",
+            "max_message_bytes",
+        ),
         ("RAMTID__HISTORY__URL", "mysql://db/history", "history.url"),
         ("RAMTID__HISTORY__RETENTION_DAYS", "-1", "retention_days"),
         (
@@ -1446,8 +1459,9 @@ fn serve_starts_quickly_answers_health_and_stops_on_sigterm() {
     std::fs::write(
         &cfg,
         format!(
-            "[server]\nlisten = \"{addr}\"\nmetrics_listen = \"\"\n[models]\ndir = \"{}\"\n[log]\nformat = \"json\"\n",
-            w.models.display()
+            "[server]\nlisten = \"{addr}\"\nmetrics_listen = \"\"\n[models]\ndir = \"{}\"\n[data]\ndir = \"{}\"\n[log]\nformat = \"json\"\n",
+            w.models.display(),
+            w.data.display()
         ),
     )
     .unwrap();

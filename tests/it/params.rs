@@ -261,6 +261,8 @@ fn training_reports_its_stages_and_all_the_work_of_each() {
         &TrainRequest {
             catalog: data.join("catalog.toml"),
             visits: data.join("visits.csv"),
+            data_dir: None,
+            limits: Default::default(),
             models_dir: dir.path().join("models"),
             name: "progress".into(),
             rejects: None,

@@ -27,6 +27,8 @@ fn world(dir: &Path, municipality: Municipality) -> (SimSummary, Model) {
         &TrainRequest {
             catalog: dir.join("sim/catalog.toml"),
             visits: dir.join("sim/visits.csv"),
+            data_dir: None,
+            limits: Default::default(),
             models_dir: dir.join("models"),
             name: "test".into(),
             rejects: Some(dir.join("rejects.csv")),

@@ -29,8 +29,11 @@
 
 pub mod calendar;
 pub mod catalog;
+pub mod datadir;
+pub mod echo;
 pub mod estimate;
 pub mod features;
+pub mod files;
 pub mod fingerprint;
 pub mod fit;
 pub mod linalg;
@@ -40,6 +43,7 @@ pub mod params;
 pub mod personnummer;
 pub mod plan;
 pub mod progress;
+pub mod redact;
 pub mod slot;
 pub mod train;
 pub mod visit_time;

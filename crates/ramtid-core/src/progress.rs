@@ -2,11 +2,11 @@
 //! line draws bars, the service streams stages to its caller, a library user may ignore it
 //! ([`NoProgress`]). The core itself draws nothing.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The stages of a training run, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Stage {
     /// Reading and cleaning the visit log; work counted in bytes.

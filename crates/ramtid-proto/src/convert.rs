@@ -100,15 +100,24 @@ impl From<&pb::Need> for Need {
 
 impl From<&pb::NeedsSet> for NeedsSet {
     fn from(n: &pb::NeedsSet) -> Self {
-        NeedsSet {
-            recipient_id: n.recipient_id.clone(),
-            context: n
-                .context
-                .iter()
-                .map(|(k, v)| (k.clone(), context_to_json(v)))
-                .collect(),
-            needs: n.needs.iter().map(Need::from).collect(),
-        }
+        needs_from_fields(&n.recipient_id, &n.context, &n.needs)
+    }
+}
+
+/// The one mapping of a needs set's wire fields (a `NeedsSet` message, or the same fields
+/// inlined in `EstimateRequest` and `ExplainVisitRequest`).
+fn needs_from_fields(
+    recipient_id: &str,
+    context: &HashMap<String, ContextValue>,
+    needs: &[pb::Need],
+) -> NeedsSet {
+    NeedsSet {
+        recipient_id: recipient_id.to_string(),
+        context: context
+            .iter()
+            .map(|(k, v)| (k.clone(), context_to_json(v)))
+            .collect(),
+        needs: needs.iter().map(Need::from).collect(),
     }
 }
 
@@ -129,14 +138,7 @@ pub fn needs_set(
             ),
         });
     }
-    Ok(NeedsSet {
-        recipient_id: recipient_id.to_string(),
-        context: context
-            .iter()
-            .map(|(k, v)| (k.clone(), context_to_json(v)))
-            .collect(),
-        needs: needs.iter().map(Need::from).collect(),
-    })
+    Ok(needs_from_fields(recipient_id, context, needs))
 }
 
 pub fn model_ref(m: &Model) -> pb::ModelRef {

@@ -233,6 +233,19 @@ impl Metrics {
                 );
             }
         }
+        // Refused versions, so that the health of the model folder is visible beside the
+        // health service's bare SERVING / NOT_SERVING (which carries no text).
+        s.push_str("# HELP ramtid_model_refused A model version on disk that was refused (value 1), with the start of the reason (ListModels gives all of it).\n# TYPE ramtid_model_refused gauge\n");
+        for (k, reason) in registry.refusals() {
+            let (name, version) = k.split_once('/').unwrap_or((k.as_str(), ""));
+            let _ = writeln!(
+                s,
+                "ramtid_model_refused{{name=\"{}\",version=\"{}\",reason=\"{}\"}} 1",
+                label_value(name),
+                label_value(version),
+                label_value(&crate::error::truncate_for_message(&reason))
+            );
+        }
         let _ = writeln!(
             s,
             "# HELP ramtid_model_loaded Whether a production model is loaded (1) or not (0).\n# TYPE ramtid_model_loaded gauge\nramtid_model_loaded {}",
@@ -240,6 +253,13 @@ impl Metrics {
         );
         s
     }
+}
+
+/// A Prometheus label value: backslash, double quote and line feed escaped.
+fn label_value(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// Serves `GET /metrics` on `listener` until the task is dropped. Anything else is a 404.

@@ -48,6 +48,8 @@ pub enum ServeError {
     History(String),
     #[error("TLS ({key}): {message}")]
     Tls { key: &'static str, message: String },
+    #[error("{0}")]
+    Audit(#[from] crate::audit::AuditError),
 }
 
 /// A running server.
@@ -110,6 +112,10 @@ impl Running {
 /// Starts the server: binds, serves (NOT_SERVING), then loads the start-up models on a
 /// blocking thread and turns SERVING when production is loaded. Returns once bound.
 pub async fn start(cfg: Config) -> Result<Running, ServeError> {
+    // The audit log fails closed: a server that could not record its audited actions does
+    // not start.
+    // (One open(2), before anything is served: not worth a blocking thread.)
+    let audit = Arc::new(crate::audit::AuditLog::open(cfg.audit_path())?);
     let addr = cfg.listen_addr();
     let listener = TcpListener::bind(addr)
         .await
@@ -123,6 +129,8 @@ pub async fn start(cfg: Config) -> Result<Running, ServeError> {
         key: "server.listen",
         source,
     })?;
+    // Versions a killed or crashed training left half-written (never published).
+    ramtid_core::model::remove_stale_temp(&cfg.models.dir, None);
     let registry = Arc::new(Registry::new(cfg.models.dir.clone()));
     let metrics = Arc::new(Metrics::default());
     let mut background = Vec::new();
@@ -194,7 +202,6 @@ pub async fn start(cfg: Config) -> Result<Running, ServeError> {
     let (active, candidate) = (cfg.models.active.clone(), cfg.models.candidate.clone());
     let history = open_history(&cfg).await?;
     if let (Some(store), days @ 1..) = (&history, cfg.history.retention_days) {
-        let audit = Arc::new(crate::audit::AuditLog::new(cfg.audit_path()));
         // The first purge before serving, then once a day.
         purge(store, days, &audit).await;
         let (store, audit) = (store.clone(), audit.clone());
@@ -209,7 +216,13 @@ pub async fn start(cfg: Config) -> Result<Running, ServeError> {
     if let Some(store) = &history {
         let _ = metrics.history.set(store.clone());
     }
-    let shared = Arc::new(Shared::new(cfg, registry.clone(), metrics.clone(), history));
+    let shared = Arc::new(Shared::new(
+        cfg,
+        registry.clone(),
+        metrics.clone(),
+        history,
+        audit,
+    ));
     let history_service =
         HistoryServiceServer::new(History::new(shared.clone())).max_decoding_message_size(max);
     let estimation = EstimationServiceServer::new(Estimation::new(shared.clone()))
@@ -295,13 +308,17 @@ async fn open_history(cfg: &Config) -> Result<Option<ramtid_history::HistoryStor
         tracing::info!("calculation history disabled (history.url is empty)");
         return Ok(None);
     };
+    // The database file is created, never the folders above it: a mistyped path must not
+    // grow a directory tree (and put the history where no backup looks).
     if let Some(dir) = match ramtid_history::Target::parse(&url) {
         Ok(ramtid_history::Target::Sqlite(path, _)) => path.parent().map(|p| p.to_path_buf()),
         _ => None,
     } {
-        if !dir.as_os_str().is_empty() {
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| ServeError::History(format!("{}: {e}", dir.display())))?;
+        if !dir.as_os_str().is_empty() && !dir.is_dir() {
+            return Err(ServeError::History(format!(
+                "the directory {} does not exist (create it, or point history.url elsewhere)",
+                dir.display()
+            )));
         }
     }
     let store = tokio::task::spawn_blocking(move || ramtid_history::HistoryStore::open(&url))
@@ -320,6 +337,22 @@ async fn purge(
 ) {
     let cutoff = ramtid_history::now_ms() - i64::from(days) * 86_400_000;
     let before = crate::audit::rfc3339_from_ms(cutoff);
+    // Fails closed: no purge that the audit log has not recorded as started.
+    let started = {
+        let audit = audit.clone();
+        let target = format!("calculations before {before} (history.retention_days = {days})");
+        tokio::task::spawn_blocking(move || {
+            audit.require(None, "purge_history", &target, crate::audit::STARTED)
+        })
+        .await
+    };
+    if !matches!(started, Ok(Ok(()))) {
+        tracing::error!(
+            days,
+            "retention: purge skipped, the audit log cannot be written"
+        );
+        return;
+    }
     let (target, outcome) = match store.purge_older_than(cutoff).await {
         Ok(n) => {
             tracing::info!(purged = n, days, "retention: old calculations purged");
