@@ -539,6 +539,7 @@ pub async fn load(opts: &LoadOptions) -> Result<LoadReport, String> {
                     name: "load-train".into(),
                     folds: 0,
                     activate: false,
+                    settings: None,
                 };
                 let outcome = match models
                     .train_model(authorized(request, token.as_ref()))

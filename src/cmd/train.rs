@@ -1,9 +1,10 @@
 //! `ramtid train`: fit a model from a visit log and publish it (ramtid-core).
 
 use clap::{Subcommand, ValueEnum};
-use ramtid_core::fit::{Efficiency, FitSettings};
+use ramtid::progress::Bars;
+use ramtid::train::{fit_params, TrainFlags};
+use ramtid_core::params::Method;
 use ramtid_core::train::{check_model_name, train, TrainLimits, TrainRequest};
-use ramtid_core::visits::CleaningRules;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -23,24 +24,37 @@ pub enum Command {
         /// Where rejected rows go (row, column, reason). Default: beside the visit log.
         #[arg(long)]
         rejects: Option<PathBuf>,
-        /// How efficient time is defined.
-        #[arg(long, value_enum, default_value_t = EfficiencyArg::TeamReference)]
-        efficiency: EfficiencyArg,
+        /// How efficient time is defined. Unset settings take the defaults of
+        /// `ramtid_core::params::FitParams`; every setting is checked before the log is read.
+        #[arg(long, value_enum)]
+        efficiency: Option<EfficiencyArg>,
         /// team-reference: the fastest teams that together performed this share of visits
-        /// set the efficient level.
-        #[arg(long, default_value_t = 0.5)]
-        reference_quantile: f64,
-        /// team-reference: teams slower than the reference by more than this are reported.
-        #[arg(long, default_value_t = 0.10)]
-        tolerance: f64,
-        #[arg(long, default_value_t = 5)]
-        folds: usize,
-        /// Visits shorter than this many minutes are check-in errors.
-        #[arg(long, default_value_t = 2.0)]
-        min_visit_min: f64,
-        /// Visits longer than this (and than 3× their schablon) are forgotten check-outs.
-        #[arg(long, default_value_t = 180.0)]
-        max_visit_min: f64,
+        /// set the efficient level (0 < q <= 1; default 0.5).
+        #[arg(long)]
+        reference_quantile: Option<f64>,
+        /// team-reference: teams slower than the reference by more than this are reported
+        /// (default 0.10).
+        #[arg(long)]
+        tolerance: Option<f64>,
+        /// Cross-validation folds, grouped by recipient (2 to 20; default 5).
+        #[arg(long)]
+        folds: Option<usize>,
+        /// Ridge penalties tried, comma-separated (default 0.3,1,3,10,30,100,300).
+        #[arg(long, value_delimiter = ',')]
+        lambdas: Option<Vec<f64>>,
+        /// Seed of the recipients' fold assignment.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Threads for the pass over the visits (default: the cores, at most 8).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Visits shorter than this many minutes are check-in errors (default 2).
+        #[arg(long)]
+        min_visit_min: Option<f64>,
+        /// Visits longer than this (and than 3× their schablon) are forgotten check-outs
+        /// (default 180).
+        #[arg(long)]
+        max_visit_min: Option<f64>,
         /// Print the full training summary as JSON on stdout.
         #[arg(long)]
         json: bool,
@@ -77,6 +91,9 @@ impl Command {
             reference_quantile,
             tolerance,
             folds,
+            lambdas,
+            seed,
+            threads,
             min_visit_min,
             max_visit_min,
             json,
@@ -85,19 +102,24 @@ impl Command {
             max_features,
             max_memory_mb,
         } = self;
+        // Settings first: a bad one fails at once, before any file is opened.
+        let params = fit_params(&TrainFlags {
+            efficiency: efficiency.map(|e| match e {
+                EfficiencyArg::TeamReference => Method::TeamReference,
+                EfficiencyArg::Pooled => Method::Pooled,
+            }),
+            reference_quantile,
+            tolerance,
+            folds,
+            lambdas,
+            seed,
+            threads,
+            min_visit_min,
+            max_visit_min,
+        })
+        .map_err(|e| e.to_string())?;
         check_model_name(&name)?;
         let rejects = rejects.unwrap_or_else(|| visits.with_extension("rejects.csv"));
-        let settings = FitSettings {
-            efficiency: match efficiency {
-                EfficiencyArg::TeamReference => Efficiency::TeamReference {
-                    quantile: reference_quantile,
-                    tolerance,
-                },
-                EfficiencyArg::Pooled => Efficiency::Pooled,
-            },
-            folds,
-            ..FitSettings::default()
-        };
         let req = TrainRequest {
             catalog,
             visits,
@@ -111,15 +133,12 @@ impl Command {
             models_dir: out,
             name,
             rejects: Some(rejects),
-            cleaning: CleaningRules {
-                min_duration_min: min_visit_min,
-                max_duration_min: max_visit_min,
-                ..CleaningRules::default()
-            },
-            settings,
-            progress: true,
+            params,
         };
-        let (_, s) = train(&req, |_| {}).map_err(|e| e.to_string())?;
+        let bars = Bars::on_terminal();
+        let trained = train(&req, &bars);
+        bars.finish();
+        let (_, s) = trained.map_err(|e| e.to_string())?;
         if json {
             println!(
                 "{}",
@@ -177,7 +196,7 @@ impl Command {
         let recipient_mape = if f.calibration_recipients == 0 {
             format!(
                 "recipient MAPE: no recipient qualified (none with at least {} visits)",
-                req.settings.min_recipient_visits
+                req.params.settings().min_recipient_visits
             )
         } else {
             format!(

@@ -289,6 +289,7 @@ async fn call(
                             name: "retrained".into(),
                             folds: 1,
                             activate: false,
+                            settings: None,
                         },
                         token,
                     ))
@@ -702,6 +703,7 @@ async fn the_audit_log_records_who_did_what() {
                 name: "nordstad".into(),
                 folds: 2,
                 activate: true,
+                settings: None,
             },
             Some(DATA),
         ))

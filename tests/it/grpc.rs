@@ -554,6 +554,7 @@ async fn bad_inputs_get_their_code_and_field_paths() {
         name: "nordstad".into(),
         folds: 0,
         activate: false,
+        settings: None,
     };
     std::fs::write(w.data.parent().unwrap().join("secret.csv"), "x").unwrap();
     type TrainEdit = Box<dyn Fn(&mut pb::TrainModelRequest)>;
@@ -585,6 +586,36 @@ async fn bad_inputs_get_their_code_and_field_paths() {
         ),
         ("one fold", Box::new(|r| r.folds = 1), "folds"),
         (
+            "a reference quantile above 1",
+            Box::new(|r| {
+                r.settings = Some(pb::TrainSettings {
+                    reference_quantile: Some(1.5),
+                    ..Default::default()
+                })
+            }),
+            "settings.reference_quantile",
+        ),
+        (
+            "one fold in the settings",
+            Box::new(|r| {
+                r.settings = Some(pb::TrainSettings {
+                    folds: Some(1),
+                    ..Default::default()
+                })
+            }),
+            "settings.folds",
+        ),
+        (
+            "an unknown efficiency method",
+            Box::new(|r| {
+                r.settings = Some(pb::TrainSettings {
+                    efficiency: Some("fastest".into()),
+                    ..Default::default()
+                })
+            }),
+            "settings.efficiency",
+        ),
+        (
             "a catalog that is not one",
             Box::new(|r| r.catalog_path = "visits.csv".into()),
             "catalog_path",
@@ -614,6 +645,29 @@ async fn bad_inputs_get_their_code_and_field_paths() {
             fields(&st)
         );
     }
+
+    // A bad setting is refused before the log is read, even a log far too big to read in
+    // a test: the only violation is the setting's, with the check's own text.
+    let huge = std::fs::File::create(w.data.join("huge.csv")).unwrap();
+    huge.set_len(1 << 30).unwrap(); // sparse: takes no disk
+    drop(huge);
+    let mut r = train_ok.clone();
+    r.visits_path = "huge.csv".into();
+    r.settings = Some(pb::TrainSettings {
+        reference_quantile: Some(1.5),
+        ..Default::default()
+    });
+    let st = m.clone().train_model(r).await.expect_err("refused at once");
+    assert_eq!(st.code(), Code::InvalidArgument);
+    let violations = st
+        .get_error_details()
+        .bad_request()
+        .unwrap()
+        .field_violations
+        .clone();
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert_eq!(violations[0].field, "settings.reference_quantile");
+    assert_eq!(violations[0].description, "1.5 is outside 0 < q <= 1");
     s.running.shutdown().await.unwrap();
 }
 
@@ -1023,8 +1077,13 @@ async fn train_model_streams_progress_and_publishes_a_candidate() {
             catalog_path: "catalog.toml".into(),
             visits_path: w.data.join("visits.csv").display().to_string(), // absolute, inside
             name: "nordstad".into(),
-            folds: 3,
+            folds: 0,
             activate: false,
+            settings: Some(pb::TrainSettings {
+                folds: Some(3),
+                seed: Some(11),
+                ..Default::default()
+            }),
         })
         .await
         .unwrap()
@@ -1043,7 +1102,12 @@ async fn train_model_streams_progress_and_publishes_a_candidate() {
     assert_eq!(done.alias, "candidate");
     assert!(done.rows_used > 0 && done.rows_read >= done.rows_used + done.rows_rejected);
     assert!(done.fit.unwrap().visit_mae_min > 0.0);
-    assert!(w.models.join("nordstad/2/manifest.json").is_file());
+    // The settings reached the fit and are recorded with the model.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(w.models.join("nordstad/2/manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["method"]["folds"], 3);
+    assert_eq!(manifest["method"]["seed"], 11);
     let info = s
         .models()
         .get_model(pb::GetModelRequest {
@@ -1349,6 +1413,11 @@ fn invalid_configuration_stops_start_up_naming_the_key() {
             "RAMTID__HISTORY__RETENTION_DAYS",
             "100000",
             "history.retention_days",
+        ),
+        (
+            "RAMTID__TRAINING__REFERENCE_QUANTILE",
+            "1.5",
+            "configuration key training.reference_quantile: 1.5 is outside 0 < q <= 1",
         ),
     ] {
         let out = ramtid()

@@ -13,6 +13,7 @@ mod grpc;
 mod history;
 mod history_rpc;
 mod model_folder;
+mod params;
 mod rebudget;
 mod service_hardening;
 mod train_estimate;

@@ -399,6 +399,7 @@ async fn actions_that_cannot_be_audited_are_refused() {
                 name: "nordstad".into(),
                 folds: 2,
                 activate: true,
+                settings: None,
             })
             .await
             .unwrap_err(),
@@ -712,6 +713,7 @@ async fn aliases_are_not_model_names() {
                 name: name.into(),
                 folds: 2,
                 activate: false,
+                settings: None,
             })
             .await
             .unwrap_err();

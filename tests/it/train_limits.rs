@@ -6,6 +6,8 @@ use crate::common;
 use common::{fixture, simulate_small};
 use ramtid_core::datadir::{DataDir, Strategy};
 use ramtid_core::model::Model;
+use ramtid_core::params::{FitParams, ParamGuard};
+use ramtid_core::progress::{NoProgress, Progress, Stage};
 use ramtid_core::train::{train, TrainError, TrainLimits, TrainRequest};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -20,13 +22,19 @@ fn request(data: &Path, catalog: &str, models: &Path, limits: TrainLimits) -> Tr
         models_dir: models.to_path_buf(),
         name: "limits".into(),
         rejects: None,
-        cleaning: Default::default(),
-        settings: ramtid_core::fit::FitSettings {
-            folds: 3,
-            ..Default::default()
-        },
-        progress: false,
+        params: FitParams::new().folds(3).check().unwrap(),
     }
+}
+
+/// The stages a training began, by name.
+#[derive(Default)]
+struct Stages(std::sync::Mutex<Vec<String>>);
+
+impl Progress for Stages {
+    fn stage(&self, stage: Stage, _: Option<u64>) {
+        self.0.lock().unwrap().push(format!("{stage:?}"));
+    }
+    fn advance(&self, _: u64) {}
 }
 
 fn extra_codes(n: usize) -> String {
@@ -60,8 +68,12 @@ fn codes_no_visit_uses_cost_nothing() {
         ..Default::default()
     };
     let models = dir.path().join("models");
-    let (plain, _) = train(&request(&data, "catalog.toml", &models, limits), |_| {}).unwrap();
-    let (wide, s) = train(&request(&data, "wide.toml", &models, limits), |_| {}).unwrap();
+    let (plain, _) = train(
+        &request(&data, "catalog.toml", &models, limits),
+        &NoProgress,
+    )
+    .unwrap();
+    let (wide, s) = train(&request(&data, "wide.toml", &models, limits), &NoProgress).unwrap();
     assert_eq!(
         plain.manifest.fit.fitted_features,
         wide.manifest.fit.fitted_features
@@ -102,9 +114,9 @@ fn limits_are_checked_before_the_log_is_read_and_name_the_numbers() {
     std::fs::write(data.join("visits.csv"), "not,a,visit,log\n").unwrap();
     let models = dir.path().join("models");
     let err = |catalog: &str, limits: TrainLimits| {
-        let mut stages = 0;
-        let e = train(&request(&data, catalog, &models, limits), |_| stages += 1).unwrap_err();
-        assert_eq!(stages, 0, "no stage began: {e}");
+        let stages = Stages::default();
+        let e = train(&request(&data, catalog, &models, limits), &stages).unwrap_err();
+        assert!(stages.0.lock().unwrap().is_empty(), "no stage began: {e}");
         match e {
             TrainError::Limit { field, message } => (field, message),
             other => panic!("{other}"),
@@ -167,7 +179,7 @@ fn the_memory_needed_for_the_fit_is_checked_before_it_starts() {
     let data = dir.path().join("data");
     common::copy_dir(&f.data, &data);
     let models = dir.path().join("models");
-    let mut stages = Vec::new();
+    let stages = Stages::default();
     let e = train(
         &request(
             &data,
@@ -178,10 +190,14 @@ fn the_memory_needed_for_the_fit_is_checked_before_it_starts() {
                 ..Default::default()
             },
         ),
-        |s| stages.push(format!("{s:?}")),
+        &stages,
     )
     .unwrap_err();
-    assert_eq!(stages, vec!["Reading"], "the fit did not start");
+    assert_eq!(
+        *stages.0.lock().unwrap(),
+        vec!["Reading"],
+        "the fit did not start"
+    );
     assert!(
         e.to_string()
             .contains("MiB; the limit is 0 (training.max_memory_mb)"),
@@ -326,7 +342,7 @@ fn a_file_swapped_for_a_link_is_never_followed() {
     for _ in 0..400 {
         let e = train(
             &request(&data, "cat.toml", &models, TrainLimits::default()),
-            |_| {},
+            &NoProgress,
         )
         .unwrap_err()
         .to_string();
@@ -357,7 +373,7 @@ fn a_broken_catalog_is_reported_by_position_without_its_text() {
         std::fs::write(dir.path().join("bad.toml"), text).unwrap();
         let e = train(
             &request(dir.path(), "bad.toml", &models, TrainLimits::default()),
-            |_| {},
+            &NoProgress,
         )
         .unwrap_err()
         .to_string();
@@ -369,7 +385,7 @@ fn a_broken_catalog_is_reported_by_position_without_its_text() {
     std::fs::write(dir.path().join("bad.toml"), bytes).unwrap();
     let e = train(
         &request(dir.path(), "bad.toml", &models, TrainLimits::default()),
-        |_| {},
+        &NoProgress,
     )
     .unwrap_err()
     .to_string();

@@ -64,6 +64,7 @@ fn request(catalog: &str, visits: &str) -> pb::TrainModelRequest {
         name: "nordstad".into(),
         folds: 3,
         activate: false,
+        settings: None,
     }
 }
 

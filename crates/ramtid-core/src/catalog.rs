@@ -135,7 +135,7 @@ impl ContextVar {
         }
     }
 
-    fn check_number(&self, x: f64) -> Result<f64, String> {
+    pub(crate) fn check_number(&self, x: f64) -> Result<f64, String> {
         if !x.is_finite() {
             return Err(format!("not a finite number; expected {}", self.expected()));
         }

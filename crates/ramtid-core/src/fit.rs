@@ -18,6 +18,8 @@
 use crate::catalog::Catalog;
 use crate::features::FeatureSpace;
 use crate::linalg::{quad_form, Factor, NotPositiveDefinite};
+use crate::params::CheckedFitParams;
+use crate::progress::Progress;
 use crate::visits::{VisitRow, VisitTable};
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
@@ -85,8 +87,6 @@ impl Default for FitSettings {
 
 #[derive(Debug, thiserror::Error)]
 pub enum FitError {
-    #[error("invalid fit settings: {0}")]
-    Settings(String),
     #[error("too little data to fit: {0}")]
     TooLittleData(String),
     #[error(transparent)]
@@ -279,12 +279,13 @@ fn accumulate(
     folds: usize,
     teams: usize,
     seed: u64,
-    progress: &indicatif::ProgressBar,
+    progress: &dyn Progress,
 ) -> Stats {
     let p = cols.len();
     let mut stats = Stats::new(folds, teams, p);
     let mut z = Vec::new();
     let mut x = Vec::new();
+    let rows_len = rows.len() as u64;
     for (done, i) in rows.enumerate() {
         let row = table.row(i);
         space.encode_context(row.context, &mut z);
@@ -309,9 +310,10 @@ fn accumulate(
         cell.yy += y * y;
         cell.n += 1;
         if done % 65_536 == 65_535 {
-            progress.inc(65_536);
+            progress.advance(65_536);
         }
     }
+    progress.advance(rows_len % 65_536);
     stats
 }
 
@@ -588,27 +590,17 @@ fn quantile(values: &mut [f64], q: f64) -> f64 {
     *v
 }
 
-/// Fits the visit-time model. `units` names the teams by their index in the table.
+/// Fits the visit-time model. `units` names the teams by their index in the table. The
+/// parameters are checked ([`crate::params`]); `progress` is advanced by the visits of the
+/// pass over the table.
 pub fn fit(
     table: &VisitTable,
     units: &[String],
     catalog: &Catalog,
-    settings: &FitSettings,
-    show_progress: bool,
+    params: &CheckedFitParams,
+    progress: &dyn Progress,
 ) -> Result<(VisitModel, FitReport), FitError> {
-    if settings.folds < 2 {
-        return Err(FitError::Settings("folds must be at least 2".into()));
-    }
-    if settings.lambdas.is_empty() || settings.lambdas.iter().any(|l| l.is_nan() || *l <= 0.0) {
-        return Err(FitError::Settings("lambdas must be positive".into()));
-    }
-    if let Efficiency::TeamReference { quantile, .. } = settings.efficiency {
-        if !(quantile > 0.0 && quantile <= 1.0) {
-            return Err(FitError::Settings(
-                "the reference quantile must be in (0, 1]".into(),
-            ));
-        }
-    }
+    let settings = params.settings();
     if table.len() < 50 {
         return Err(FitError::TooLittleData(format!(
             "{} usable visits; at least 50 are needed",
@@ -628,18 +620,13 @@ pub fn fit(
     let prior = cols.compact(&prior_full);
 
     // One pass, split over threads: each accumulates its own statistics.
-    let progress = if show_progress {
-        crate::progress::steps_bar(table.len() as u64, "fitting")
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
     let threads = settings.threads.max(1).min(table.len() / 10_000 + 1);
     let chunk = table.len().div_ceil(threads);
     let stats = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let range = t * chunk..((t + 1) * chunk).min(table.len());
-                let (space, cols, progress) = (&space, &cols, &progress);
+                let (space, cols) = (&space, &cols);
                 s.spawn(move || {
                     accumulate(table, space, cols, range, k, teams, settings.seed, progress)
                 })
@@ -652,7 +639,6 @@ pub fn fit(
         }
         first
     });
-    progress.finish_and_clear();
     let mut gram_total = Array2::zeros((p, p));
     for g in &stats.gram {
         gram_total += g;

@@ -4,10 +4,12 @@
 
 use crate::catalog::{Catalog, CatalogError, ContextKind};
 use crate::datadir::{DataDir, OpenError};
-use crate::fit::{fit, FitError, FitReport, FitSettings};
+use crate::fit::{fit, FitError, FitReport};
 use crate::model::{Model, ModelError};
+use crate::params::CheckedFitParams;
 use crate::plan::Planner;
-use crate::visits::{read_visit_log_from, CleaningRules, LogError, ReadOptions, ReadReport};
+use crate::progress::{Progress, Stage};
+use crate::visits::{read_visit_log_from_reporting, LogError, ReadOptions, ReadReport};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{BufRead, Read, Seek};
@@ -161,9 +163,9 @@ pub struct TrainRequest {
     pub models_dir: PathBuf,
     pub name: String,
     pub rejects: Option<PathBuf>,
-    pub cleaning: CleaningRules,
-    pub settings: FitSettings,
-    pub progress: bool,
+    /// Fit settings and cleaning rules, checked before the request could be built: a bad
+    /// setting never waits for the log to be read.
+    pub params: CheckedFitParams,
 }
 
 /// What a run did, for the person who started it.
@@ -179,14 +181,6 @@ pub struct TrainSummary {
     /// Peak resident memory of the process, where the platform tells it.
     pub peak_rss_mb: Option<f64>,
     pub table_mb: f64,
-}
-
-/// Stages of a run, reported to a callback (the service streams them to its caller).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum Stage {
-    Reading,
-    Fitting { visits: u64 },
-    Writing,
 }
 
 /// Opens the catalog and the log: under the data directory by a confined handle when the
@@ -253,9 +247,11 @@ fn header_columns(file: &mut File, name: &str) -> Result<usize, TrainError> {
     })
 }
 
+/// Runs the training. Stages and their progress go to `progress` ([`Stage`]: reading
+/// counts bytes, fitting counts visits); the service streams the stages to its caller.
 pub fn train(
     req: &TrainRequest,
-    mut on_stage: impl FnMut(Stage),
+    progress: &dyn Progress,
 ) -> Result<(Model, TrainSummary), TrainError> {
     let (catalog_file, catalog_name, mut visits_file, visits_name) = open_inputs(req)?;
     let catalog = Catalog::read(catalog_file, &catalog_name)?;
@@ -273,19 +269,17 @@ pub fn train(
             ),
         });
     }
-    on_stage(Stage::Reading);
+    progress.stage(Stage::Reading, visits_file.metadata().ok().map(|m| m.len()));
     let t0 = Instant::now();
-    let len = visits_file.metadata().map(|m| m.len()).unwrap_or(0);
-    let log = read_visit_log_from(
+    let log = read_visit_log_from_reporting(
         visits_file,
-        len,
         &visits_name,
         &catalog,
         &ReadOptions {
-            rules: req.cleaning.clone(),
+            rules: req.params.cleaning().clone(),
             rejects_path: req.rejects.clone(),
-            progress: req.progress,
         },
+        progress,
     )?;
     let seconds_reading = t0.elapsed().as_secs_f64();
     tracing::info!(
@@ -298,7 +292,7 @@ pub fn train(
     );
     // Before any statistics are gathered: the features the log's codes need and what their
     // Gram matrices would take.
-    let plan = crate::fit::plan(&log.table, log.units.len(), &catalog, &req.settings);
+    let plan = crate::fit::plan(&log.table, log.units.len(), &catalog, req.params.settings());
     if plan.fitted_features > req.limits.max_features {
         return Err(limit(
             "visits_path",
@@ -322,28 +316,20 @@ pub fn train(
             "max_memory_mb MiB",
         ));
     }
-    on_stage(Stage::Fitting {
-        visits: log.report.rows_used,
-    });
+    progress.stage(Stage::Fitting, Some(log.report.rows_used));
     let t1 = Instant::now();
-    let (visit, fit_report) = fit(
-        &log.table,
-        &log.units,
-        &catalog,
-        &req.settings,
-        req.progress,
-    )?;
+    let (visit, fit_report) = fit(&log.table, &log.units, &catalog, &req.params, progress)?;
     let planner = Planner::learn(&log.table, &catalog);
     let seconds_fitting = t1.elapsed().as_secs_f64();
-    on_stage(Stage::Writing);
+    progress.stage(Stage::Writing, None);
     let model = Model::save_new_version(
         &req.models_dir,
         &req.name,
         &catalog,
         &visit,
         &planner,
-        &req.settings,
-        &req.cleaning,
+        req.params.settings(),
+        req.params.cleaning(),
         &log.report,
         &fit_report,
     )?;

@@ -2,6 +2,7 @@
 //! environment `RAMTID__SECTION__KEY` < command-line overrides. Unknown keys and invalid
 //! values stop start-up with a message naming the key.
 
+use ramtid_core::params::{FitParams, ParamError, ParamGuard};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,10 @@ pub enum ConfigError {
     Invalid { key: &'static str, message: String },
     #[error("configuration file {0} does not exist")]
     Missing(String),
+    /// A `[training]` setting breaks a rule of `ramtid_core::params` (the same check as
+    /// `ramtid train` and `TrainModel`).
+    #[error("configuration key training.{}", .0)]
+    Training(#[from] ParamError),
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -31,6 +36,9 @@ pub struct Config {
     pub tls: TlsConfig,
     pub audit: AuditConfig,
     pub history: HistoryConfig,
+    /// `TrainModel`: the worker, its limits, and the fit settings and cleaning rules where a
+    /// request leaves them unset (the flat table of `ramtid_core::params::FitParams`:
+    /// `folds`, `reference_quantile`, `min_visit_min`, …), all in `[training]`.
     pub training: TrainingConfig,
 }
 
@@ -138,9 +146,9 @@ pub struct DataConfig {
     pub dir: PathBuf,
 }
 
-/// TrainModel: runs in a worker process with a memory limit, within these limits.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
+/// TrainModel: runs in a worker process with a memory limit, within these limits, with
+/// these fit settings where a request leaves them unset.
+#[derive(Debug, Clone, PartialEq)]
 pub struct TrainingConfig {
     /// The program run as the training worker (`<program> train-worker`); empty: this
     /// server's own executable.
@@ -153,6 +161,9 @@ pub struct TrainingConfig {
     pub max_features: usize,
     /// Memory for the fit, MiB; the worker's address space is limited to this plus 1 GiB.
     pub max_memory_mb: u64,
+    /// Fit settings and cleaning rules (checked in [`Config::validate`], with the same
+    /// rules as `ramtid train` and `TrainModel`).
+    pub fit: FitParams,
 }
 
 impl Default for TrainingConfig {
@@ -164,7 +175,55 @@ impl Default for TrainingConfig {
             max_context_columns: l.max_context_columns,
             max_features: l.max_features,
             max_memory_mb: l.max_memory_mb,
+            fit: FitParams::default(),
         }
+    }
+}
+
+/// The worker's own keys of `[training]`; every other key is a fit setting.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrainingOwn {
+    worker: Option<PathBuf>,
+    max_codes: Option<usize>,
+    max_context_columns: Option<usize>,
+    max_features: Option<usize>,
+    max_memory_mb: Option<u64>,
+}
+
+const TRAINING_OWN_KEYS: [&str; 5] = [
+    "worker",
+    "max_codes",
+    "max_context_columns",
+    "max_features",
+    "max_memory_mb",
+];
+
+// One flat `[training]` table holds two groups of keys; serde's `flatten` cannot refuse
+// unknown keys across both, so the table is split by key and each group read strictly.
+impl<'de> Deserialize<'de> for TrainingConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut rest = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+        let mut own = serde_json::Map::new();
+        for key in TRAINING_OWN_KEYS {
+            if let Some(v) = rest.remove(key) {
+                own.insert(key.to_string(), v);
+            }
+        }
+        let own: TrainingOwn =
+            serde_json::from_value(serde_json::Value::Object(own)).map_err(D::Error::custom)?;
+        let fit: FitParams =
+            serde_json::from_value(serde_json::Value::Object(rest)).map_err(D::Error::custom)?;
+        let d = TrainingConfig::default();
+        Ok(TrainingConfig {
+            worker: own.worker.unwrap_or(d.worker),
+            max_codes: own.max_codes.unwrap_or(d.max_codes),
+            max_context_columns: own.max_context_columns.unwrap_or(d.max_context_columns),
+            max_features: own.max_features.unwrap_or(d.max_features),
+            max_memory_mb: own.max_memory_mb.unwrap_or(d.max_memory_mb),
+            fit,
+        })
     }
 }
 
@@ -438,6 +497,7 @@ impl Config {
             );
         }
         self.validate_access()?;
+        self.training.fit.check_ref()?;
         if let Some(url) = self.history_url() {
             if let Err(e) = ramtid_history::Target::parse(&url) {
                 return invalid("history.url", e.to_string());
@@ -705,6 +765,13 @@ mod tests {
             ("[limits]\nmax_batch = 0\n", "limits.max_batch"),
             ("[limits]\nmax_batch = -1\n", "max_batch"),
             ("[history]\nretention_days = 1.5\n", "retention_days"),
+            (
+                "[training]\nreference_quantile = 1.5\n",
+                "training.reference_quantile: 1.5 is outside 0 < q <= 1",
+            ),
+            ("[training]\nfolds = 1\n", "training.folds"),
+            ("[training]\nfold = 3\n", "fold"),
+            ("[training]\nmin_visit_min = -1\n", "training.min_visit_min"),
         ] {
             let e = load_toml(text, &[]).unwrap_err().to_string();
             assert!(e.contains(key), "{text}: {e}");

@@ -7,9 +7,8 @@ use crate::registry::{CANDIDATE, PRODUCTION};
 use crate::worker::{Event, FailureKind, Job, SUBCOMMAND};
 use crate::Shared;
 use ramtid_core::datadir::{DataDir, OpenError};
-use ramtid_core::fit::FitSettings;
-use ramtid_core::train::{check_model_name, Stage, TrainRequest, TrainSummary};
-use ramtid_core::visits::CleaningRules;
+use ramtid_core::progress::Stage;
+use ramtid_core::train::{check_model_name, TrainRequest, TrainSummary};
 use ramtid_proto::convert;
 use ramtid_proto::pb::{self, model_service_server::ModelService};
 use std::path::{Path, PathBuf};
@@ -200,11 +199,11 @@ async fn run_worker(
             }
             next = lines.next_line() => match next {
                 Ok(Some(text)) => match serde_json::from_str::<Event>(&text) {
-                    Ok(Event::Stage { stage, elapsed_s }) => {
-                        let (name, visits) = match stage {
-                            Stage::Reading => ("reading", 0),
-                            Stage::Fitting { visits } => ("fitting", visits),
-                            Stage::Writing => ("writing", 0),
+                    Ok(Event::Stage { stage, total, elapsed_s }) => {
+                        let name = stage.as_str();
+                        let visits = match stage {
+                            Stage::Fitting => total.unwrap_or(0),
+                            Stage::Reading | Stage::Writing => 0,
                         };
                         tracing::info!(stage = name, "training");
                         let _ = tx.send(Ok(pb::TrainProgress {
@@ -449,12 +448,19 @@ impl ModelService for Models {
                     description: e,
                 });
             }
-            if r.folds == 1 || r.folds > 20 {
-                violations.push(ramtid_core::needs::FieldViolation {
-                    field: "folds".into(),
-                    description: format!("{} folds; expected 2 to 20 (0: the default)", r.folds),
-                });
-            }
+            // The same check as `ramtid train` and the configuration, before any file is
+            // read: a bad setting is refused at once, naming `settings.<name>`.
+            let params = match convert::train_params(
+                self.shared.cfg.training.fit.clone(),
+                r.folds,
+                r.settings.as_ref(),
+            ) {
+                Ok(p) => Some(p),
+                Err(v) => {
+                    violations.push(v);
+                    None
+                }
+            };
             if !violations.is_empty() {
                 return Err(ApiError::Invalid(violations));
             }
@@ -465,10 +471,6 @@ impl ModelService for Models {
                         .into(),
                 )
             })?;
-            let mut settings = FitSettings::default();
-            if r.folds > 0 {
-                settings.folds = r.folds as usize;
-            }
             let program = worker_program(&self.shared.cfg.training)
                 .map_err(|e| ApiError::Internal(format!("no training worker program: {e}")))?;
             Ok((
@@ -483,9 +485,7 @@ impl ModelService for Models {
                         models_dir: self.shared.registry.dir().to_path_buf(),
                         name: r.name.clone(),
                         rejects: None,
-                        cleaning: CleaningRules::default(),
-                        settings,
-                        progress: false,
+                        params: params.expect("checked"),
                     },
                     limit_memory: true,
                     lower_priority: true,

@@ -10,9 +10,8 @@
 //! signal, the memory limit) is an INTERNAL error; when the caller cancels, the child is
 //! killed and its temporary folder removed.
 
-use ramtid_core::train::{
-    train, Stage, TrainError, TrainRequest, TrainSummary, WORKER_HEADROOM_MB,
-};
+use ramtid_core::progress::{Progress, Stage};
+use ramtid_core::train::{train, TrainError, TrainRequest, TrainSummary, WORKER_HEADROOM_MB};
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, Write};
 
@@ -45,6 +44,8 @@ pub enum FailureKind {
 pub enum Event {
     Stage {
         stage: Stage,
+        /// The stage's amount of work (fitting: visits), when known.
+        total: Option<u64>,
         elapsed_s: f64,
     },
     Done {
@@ -107,6 +108,25 @@ pub fn limit_address_space(mb: u64) -> std::io::Result<()> {
     .map_err(Into::into)
 }
 
+/// Stages as events on stdout; the work within a stage is not streamed.
+struct StageEvents {
+    t0: std::time::Instant,
+}
+
+impl Progress for StageEvents {
+    fn stage(&self, stage: Stage, total: Option<u64>) {
+        emit(
+            &mut std::io::stdout().lock(),
+            &Event::Stage {
+                stage,
+                total,
+                elapsed_s: self.t0.elapsed().as_secs_f64(),
+            },
+        )
+    }
+    fn advance(&self, _: u64) {}
+}
+
 /// The body of `ramtid train-worker`: one job from stdin, events on stdout. Returns the
 /// process exit code (0 when a result or a failure was reported).
 pub fn run_child() -> i32 {
@@ -157,16 +177,13 @@ pub fn run_child() -> i32 {
             tracing::warn!(error = %e, "the training worker cannot lower its priority");
         }
     }
-    let t0 = std::time::Instant::now();
-    let result = train(&job.request, |stage| {
-        emit(
-            &mut std::io::stdout().lock(),
-            &Event::Stage {
-                stage,
-                elapsed_s: t0.elapsed().as_secs_f64(),
-            },
-        )
-    });
+    // The parameters came checked: `CheckedFitParams` deserializes only through the check.
+    let result = train(
+        &job.request,
+        &StageEvents {
+            t0: std::time::Instant::now(),
+        },
+    );
     let event = match result {
         Ok((_, summary)) => Event::Done {
             summary: Box::new(summary),

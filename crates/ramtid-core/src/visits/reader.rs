@@ -11,6 +11,7 @@ use super::time::parse_check_in;
 use crate::catalog::{Catalog, ContextKind, ContextRange};
 use crate::echo::echo;
 use crate::fingerprint::Fnv64;
+use crate::progress::{NoProgress, Progress};
 use crate::slot::Slot;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -63,7 +64,7 @@ pub enum LogError {
 }
 
 /// Thresholds that separate trustworthy visits from logging faults.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct CleaningRules {
     /// Shorter visits are check-in/out errors (the door tag read twice).
     pub min_duration_min: f64,
@@ -138,7 +139,6 @@ pub struct ReadOptions {
     /// Where to write rejected rows (CSV: row,column,reason). None keeps only the counts
     /// and the first rejects in the report.
     pub rejects_path: Option<PathBuf>,
-    pub progress: bool,
 }
 
 const REQUIRED: [&str; 7] = [
@@ -161,34 +161,59 @@ pub fn read_visit_log(
     catalog: &Catalog,
     opts: &ReadOptions,
 ) -> Result<VisitLog, LogError> {
+    read_visit_log_reporting(path, catalog, opts, &NoProgress)
+}
+
+/// [`read_visit_log`], advancing `progress` by the bytes read (about every MiB).
+pub fn read_visit_log_reporting(
+    path: &Path,
+    catalog: &Catalog,
+    opts: &ReadOptions,
+    progress: &dyn Progress,
+) -> Result<VisitLog, LogError> {
     let name = path.display().to_string();
     let file = File::open(path).map_err(|source| LogError::Io {
         path: name.clone(),
         source,
     })?;
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    read_visit_log_from(file, len, &name, catalog, opts)
+    read_from(file, &name, catalog, opts, progress)
 }
 
-/// Reads a visit log from any reader; `name` is used in messages, `len` (bytes, 0 if
-/// unknown) for the progress bar.
+/// Reads a visit log from any reader; `name` is used in messages. `_len` (bytes, 0 if
+/// unknown) is not needed any more: the caller reports progress.
 pub fn read_visit_log_from<R: Read>(
     reader: R,
-    len: u64,
+    _len: u64,
     name: &str,
     catalog: &Catalog,
     opts: &ReadOptions,
 ) -> Result<VisitLog, LogError> {
-    let progress = if opts.progress {
-        crate::progress::bytes_bar(len, "reading visits")
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    read_from(reader, name, catalog, opts, &NoProgress)
+}
+
+/// [`read_visit_log_from`], advancing `progress` by the bytes read (about every MiB).
+pub fn read_visit_log_from_reporting<R: Read>(
+    reader: R,
+    name: &str,
+    catalog: &Catalog,
+    opts: &ReadOptions,
+    progress: &dyn Progress,
+) -> Result<VisitLog, LogError> {
+    read_from(reader, name, catalog, opts, progress)
+}
+
+fn read_from<R: Read>(
+    reader: R,
+    name: &str,
+    catalog: &Catalog,
+    opts: &ReadOptions,
+    progress: &dyn Progress,
+) -> Result<VisitLog, LogError> {
     let mut source = HashingReader {
         inner: reader,
         hash: Fnv64::default(),
         bytes: 0,
-        progress: progress.clone(),
+        progress,
     };
     let io_err = |e: csv::Error| LogError::Io {
         path: name.to_string(),
@@ -367,7 +392,7 @@ pub fn read_visit_log_from<R: Read>(
             max: r[1],
         })
         .collect();
-    progress.finish_and_clear();
+    progress.advance(source.bytes - (source.bytes >> 20 << 20));
     if let Some(w) = rejects {
         w.finish()?;
     }
@@ -634,22 +659,23 @@ fn parse_row<'r>(
     })
 }
 
-/// Hashes and counts what passes through, and moves the progress bar.
-struct HashingReader<R> {
+/// Hashes and counts what passes through, and reports each MiB to the progress.
+struct HashingReader<'p, R> {
     inner: R,
     hash: Fnv64,
     bytes: u64,
-    progress: indicatif::ProgressBar,
+    progress: &'p dyn Progress,
 }
 
-impl<R: Read> Read for HashingReader<R> {
+impl<R: Read> Read for HashingReader<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hash = self.hash.update(&buf[..n]);
         let before = self.bytes >> 20;
         self.bytes += n as u64;
-        if self.bytes >> 20 != before {
-            self.progress.set_position(self.bytes);
+        let after = self.bytes >> 20;
+        if after != before {
+            self.progress.advance((after - before) << 20);
         }
         Ok(n)
     }
