@@ -4,3 +4,5 @@
 //! and the reports `ramtid-report`; the README's "Crates and layering" draws the rule.
 
 pub mod client;
+pub mod progress;
+pub mod train;

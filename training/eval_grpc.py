@@ -58,34 +58,17 @@ def generate_stubs(out_dir):
     return ramtid_pb2, ramtid_pb2_grpc
 
 
-def context_value(pb, value):
-    if isinstance(value, bool):
-        return pb.ContextValue(flag=value)
-    if isinstance(value, (int, float)):
-        return pb.ContextValue(number=float(value))
-    if isinstance(value, str):
-        return pb.ContextValue(label=value)
-    return pb.ContextValue()  # nothing set: the server names the field
-
-
 def needs_set(pb, obj):
-    return pb.NeedsSet(
-        recipient_id=str(obj.get("recipient_id", "")),
-        context={k: context_value(pb, v) for k, v in (obj.get("context") or {}).items()},
-        needs=[
-            pb.Need(
-                code=str(n.get("code", "")),
-                per_week=float(n.get("per_week", 0) or 0),
-                slot=str(n.get("slot") or ""),
-                staff=int(n.get("staff") or 0),
-            )
-            for n in (obj.get("needs") or [])
-        ],
-    )
+    """A needs object (data contract, section 3) is the proto3 JSON of a NeedsSet as it is."""
+    from google.protobuf import json_format
+
+    return json_format.ParseDict(obj, pb.NeedsSet())
 
 
 def read_needs(pb, path):
     """(items, unreadable lines): a line that is not JSON is reported, not sent."""
+    from google.protobuf import json_format
+
     items, unreadable = [], []
     with open(path, encoding="utf-8") as f:
         for line_no, line in enumerate(f, 1):
@@ -93,7 +76,7 @@ def read_needs(pb, path):
                 continue
             try:
                 items.append(needs_set(pb, json.loads(line)))
-            except (ValueError, TypeError, AttributeError) as e:
+            except (ValueError, TypeError, AttributeError, json_format.ParseError) as e:
                 unreadable.append((line_no, str(e)))
     return items, unreadable
 

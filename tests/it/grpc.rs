@@ -9,8 +9,9 @@
 use crate::common;
 use common::{copy_dir, fixture, train_small};
 use ramtid::client::sample_request;
+use ramtid_proto::convert::{context_to_pb, ContextValue};
 use ramtid_proto::pb::{
-    self, batch_result::Outcome, context_value, estimation_service_client::EstimationServiceClient,
+    self, batch_result::Outcome, estimation_service_client::EstimationServiceClient,
     model_service_client::ModelServiceClient,
 };
 use ramtid_server::config::Config;
@@ -60,6 +61,8 @@ fn config(w: &World) -> Config {
     cfg.server.shutdown_grace_s = 5;
     cfg.models.dir = w.models.clone();
     cfg.data.dir = w.data.clone();
+    // In-process servers: the worker is the built binary, not the test executable.
+    cfg.training.worker = PathBuf::from(env!("CARGO_BIN_EXE_ramtid"));
     cfg
 }
 
@@ -126,22 +129,16 @@ fn fields(s: &Status) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn number(x: f64) -> pb::ContextValue {
-    pb::ContextValue {
-        value: Some(context_value::Value::Number(x)),
-    }
+fn number(x: f64) -> ContextValue {
+    context_to_pb(&serde_json::json!(x))
 }
 
-fn flag(b: bool) -> pb::ContextValue {
-    pb::ContextValue {
-        value: Some(context_value::Value::Flag(b)),
-    }
+fn flag(b: bool) -> ContextValue {
+    context_to_pb(&serde_json::json!(b))
 }
 
-fn label(s: &str) -> pb::ContextValue {
-    pb::ContextValue {
-        value: Some(context_value::Value::Label(s.into())),
-    }
+fn label(s: &str) -> ContextValue {
+    context_to_pb(&serde_json::json!(s))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -373,7 +370,7 @@ async fn bad_inputs_get_their_code_and_field_paths() {
             "context value with nothing set",
             Box::new(|r| {
                 let k = r.context.keys().next().unwrap().clone();
-                r.context.insert(k, pb::ContextValue { value: None });
+                r.context.insert(k, ContextValue { kind: None });
             }),
             Code::InvalidArgument,
             vec![],
@@ -557,6 +554,7 @@ async fn bad_inputs_get_their_code_and_field_paths() {
         name: "nordstad".into(),
         folds: 0,
         activate: false,
+        settings: None,
     };
     std::fs::write(w.data.parent().unwrap().join("secret.csv"), "x").unwrap();
     type TrainEdit = Box<dyn Fn(&mut pb::TrainModelRequest)>;
@@ -588,6 +586,36 @@ async fn bad_inputs_get_their_code_and_field_paths() {
         ),
         ("one fold", Box::new(|r| r.folds = 1), "folds"),
         (
+            "a reference quantile above 1",
+            Box::new(|r| {
+                r.settings = Some(pb::TrainSettings {
+                    reference_quantile: Some(1.5),
+                    ..Default::default()
+                })
+            }),
+            "settings.reference_quantile",
+        ),
+        (
+            "one fold in the settings",
+            Box::new(|r| {
+                r.settings = Some(pb::TrainSettings {
+                    folds: Some(1),
+                    ..Default::default()
+                })
+            }),
+            "settings.folds",
+        ),
+        (
+            "an unknown efficiency method",
+            Box::new(|r| {
+                r.settings = Some(pb::TrainSettings {
+                    efficiency: Some("fastest".into()),
+                    ..Default::default()
+                })
+            }),
+            "settings.efficiency",
+        ),
+        (
             "a catalog that is not one",
             Box::new(|r| r.catalog_path = "visits.csv".into()),
             "catalog_path",
@@ -617,6 +645,29 @@ async fn bad_inputs_get_their_code_and_field_paths() {
             fields(&st)
         );
     }
+
+    // A bad setting is refused before the log is read, even a log far too big to read in
+    // a test: the only violation is the setting's, with the check's own text.
+    let huge = std::fs::File::create(w.data.join("huge.csv")).unwrap();
+    huge.set_len(1 << 30).unwrap(); // sparse: takes no disk
+    drop(huge);
+    let mut r = train_ok.clone();
+    r.visits_path = "huge.csv".into();
+    r.settings = Some(pb::TrainSettings {
+        reference_quantile: Some(1.5),
+        ..Default::default()
+    });
+    let st = m.clone().train_model(r).await.expect_err("refused at once");
+    assert_eq!(st.code(), Code::InvalidArgument);
+    let violations = st
+        .get_error_details()
+        .bad_request()
+        .unwrap()
+        .field_violations
+        .clone();
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert_eq!(violations[0].field, "settings.reference_quantile");
+    assert_eq!(violations[0].description, "1.5 is outside 0 < q <= 1");
     s.running.shutdown().await.unwrap();
 }
 
@@ -1026,8 +1077,13 @@ async fn train_model_streams_progress_and_publishes_a_candidate() {
             catalog_path: "catalog.toml".into(),
             visits_path: w.data.join("visits.csv").display().to_string(), // absolute, inside
             name: "nordstad".into(),
-            folds: 3,
+            folds: 0,
             activate: false,
+            settings: Some(pb::TrainSettings {
+                folds: Some(3),
+                seed: Some(11),
+                ..Default::default()
+            }),
         })
         .await
         .unwrap()
@@ -1046,7 +1102,12 @@ async fn train_model_streams_progress_and_publishes_a_candidate() {
     assert_eq!(done.alias, "candidate");
     assert!(done.rows_used > 0 && done.rows_read >= done.rows_used + done.rows_rejected);
     assert!(done.fit.unwrap().visit_mae_min > 0.0);
-    assert!(w.models.join("nordstad/2/manifest.json").is_file());
+    // The settings reached the fit and are recorded with the model.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(w.models.join("nordstad/2/manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["method"]["folds"], 3);
+    assert_eq!(manifest["method"]["seed"], 11);
     let info = s
         .models()
         .get_model(pb::GetModelRequest {
@@ -1102,6 +1163,7 @@ async fn training_errors_found_during_the_run_keep_their_codes() {
         name: "nordstad".into(),
         folds: 0,
         activate: false,
+        settings: None,
     };
     let mut m = s.models();
     let st = train_status(&mut m, request("few.csv")).await;
@@ -1198,6 +1260,67 @@ async fn reflection_lists_the_services() {
     ] {
         assert!(names.iter().any(|n| n == want), "{want} not in {names:?}");
     }
+    s.running.shutdown().await.unwrap();
+}
+
+/// The v1alpha reflection service (what grpcio-reflection and older tools speak) lists the
+/// same services, and serves the well-known file the API imports, so that a client can
+/// resolve `google.protobuf.Value` from reflection alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reflection_v1alpha_lists_the_services_and_serves_their_imports() {
+    use tonic_reflection::pb::v1alpha::{
+        server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+        ServerReflectionRequest,
+    };
+    let w = world(true);
+    let s = serve(config(&w), true).await;
+    let ask = |m: MessageRequest| ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(m),
+    };
+    let mut stream = ServerReflectionClient::new(s.channel.clone())
+        .server_reflection_info(tokio_stream::iter(vec![
+            ask(MessageRequest::ListServices(String::new())),
+            ask(MessageRequest::FileContainingSymbol(
+                "ramtid.v1.EstimateRequest".into(),
+            )),
+            ask(MessageRequest::FileByFilename(
+                "google/protobuf/struct.proto".into(),
+            )),
+        ]))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut answers = Vec::new();
+    while let Some(r) = stream.message().await.unwrap() {
+        answers.push(r.message_response.unwrap());
+    }
+    let [MessageResponse::ListServicesResponse(l), MessageResponse::FileDescriptorResponse(api), MessageResponse::FileDescriptorResponse(wkt)] =
+        &answers[..]
+    else {
+        panic!("{answers:?}");
+    };
+    let names: Vec<&str> = l.service.iter().map(|s| s.name.as_str()).collect();
+    for want in [
+        "ramtid.v1.EstimationService",
+        "ramtid.v1.ModelService",
+        "ramtid.v1.HistoryService",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(names.contains(&want), "{want} not in {names:?}");
+    }
+    use prost::Message;
+    let file =
+        |bytes: &[Vec<u8>]| prost_types::FileDescriptorProto::decode(bytes[0].as_slice()).unwrap();
+    let api = file(&api.file_descriptor_proto);
+    assert_eq!(api.name(), "ramtid/v1/ramtid.proto");
+    assert!(api
+        .dependency
+        .iter()
+        .any(|d| d == "google/protobuf/struct.proto"));
+    let wkt = file(&wkt.file_descriptor_proto);
+    assert!(wkt.message_type.iter().any(|m| m.name() == "Value"));
     s.running.shutdown().await.unwrap();
 }
 
@@ -1531,12 +1654,28 @@ fn invalid_configuration_stops_start_up_naming_the_key() {
         ("RAMTID__SERVER__LISTEN", "not-an-address", "server.listen"),
         ("RAMTID__LOG__FORMAT", "xml", "log.format"),
         ("RAMTID__LIMITS__CONCURRENCY", "0", "limits.concurrency"),
+        ("RAMTID__LIMITS__CONCURRENCY", "-3", "concurrency"),
+        (
+            "RAMTID__SERVER__SHUTDOWN_GRACE_S",
+            "1e309",
+            "shutdown_grace_s",
+        ),
+        (
+            "RAMTID__LIMITS__MAX_MESSAGE_BYTES",
+            "99999999999999999999",
+            "max_message_bytes",
+        ),
         ("RAMTID__HISTORY__URL", "mysql://db/history", "history.url"),
         ("RAMTID__HISTORY__RETENTION_DAYS", "-1", "retention_days"),
         (
             "RAMTID__HISTORY__RETENTION_DAYS",
             "100000",
             "history.retention_days",
+        ),
+        (
+            "RAMTID__TRAINING__REFERENCE_QUANTILE",
+            "1.5",
+            "configuration key training.reference_quantile: 1.5 is outside 0 < q <= 1",
         ),
     ] {
         let out = ramtid()
@@ -1578,8 +1717,9 @@ fn serve_starts_quickly_answers_health_and_stops_on_sigterm() {
     std::fs::write(
         &cfg,
         format!(
-            "[server]\nlisten = \"{addr}\"\nmetrics_listen = \"\"\n[models]\ndir = \"{}\"\n[log]\nformat = \"json\"\n",
-            w.models.display()
+            "[server]\nlisten = \"{addr}\"\nmetrics_listen = \"\"\n[models]\ndir = \"{}\"\n[data]\ndir = \"{}\"\n[log]\nformat = \"json\"\n",
+            w.models.display(),
+            w.data.display()
         ),
     )
     .unwrap();

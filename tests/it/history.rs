@@ -641,7 +641,11 @@ fn child_records_until_killed() {
 fn sigkill_loses_no_acknowledged_record(url: &str) {
     use std::io::BufRead;
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_records_until_killed", "--nocapture"])
+        .args([
+            "--exact",
+            "history::child_records_until_killed",
+            "--nocapture",
+        ])
         .env("RAMTID_HISTORY_CHILD_URL", url)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())

@@ -50,6 +50,7 @@ impl ErrorKind for LogError {
             LogError::Io { .. }
             | LogError::MissingColumn { .. }
             | LogError::Header { .. }
+            | LogError::Empty { .. }
             | LogError::Malformed { .. }
             | LogError::NothingUsable { .. } => Kind::InvalidArgument,
             // The rejects file is ours to write.
@@ -61,7 +62,6 @@ impl ErrorKind for LogError {
 impl ErrorKind for FitError {
     fn kind(&self) -> Kind {
         match self {
-            FitError::Settings(_) => Kind::InvalidArgument,
             // The data given cannot carry the model: not a malformed request, and not ours.
             FitError::TooLittleData(_) | FitError::Singular(_) => Kind::FailedPrecondition,
         }
@@ -86,6 +86,12 @@ impl ErrorKind for TrainError {
             TrainError::Log(e) => e.kind(),
             TrainError::Fit(e) => e.kind(),
             TrainError::Model(e) => e.kind(),
+            // A path the data directory refuses is the caller's; one it cannot open is not.
+            TrainError::Open { source, .. } => match source {
+                crate::datadir::OpenError::Refused(_) => Kind::InvalidArgument,
+                _ => Kind::Internal,
+            },
+            TrainError::Limit { .. } => Kind::InvalidArgument,
         }
     }
 }

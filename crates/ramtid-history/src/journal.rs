@@ -47,8 +47,16 @@ const INDEX_BATCH: usize = 20_000;
 /// Acknowledged but not yet indexed records beyond which appends wait for the indexer: the
 /// memory they hold is bounded even when the disk is slow.
 pub(crate) const MAX_UNINDEXED: i64 = 50_000;
-/// Frame header: payload length (u32), checksum of id and payload (u32), id (i64).
+/// Frame header: payload length (u32), CRC-32C of payload and id (u32), id (i64).
 const HEADER: usize = 16;
+/// What a segment starts with (written with its first frame, so that a segment holding
+/// nothing stays empty): "RAMTIDJ" and the format's version. Version 2: frames checked with
+/// CRC-32C. Version 1 (segments of earlier releases, which had no such header) checked them
+/// with a hash of the project's own; replay still reads those. As a frame length (the first
+/// four bytes of a version 1 segment) "RAMT" is far above [`MAX_FRAME`], so the two cannot
+/// be confused.
+const SEGMENT_MAGIC: [u8; 8] = *b"RAMTIDJ\x02";
+const SEGMENT_HEADER: usize = SEGMENT_MAGIC.len();
 /// A frame larger than this is damage, not a record.
 const MAX_FRAME: usize = 16 << 20;
 
@@ -226,7 +234,11 @@ impl Journal {
         for &seq in &seqs {
             let path = segment_path(&dir, seq);
             let bytes = std::fs::read(&path).map_err(io(&path))?;
-            let (records, damage) = decode_all(&bytes);
+            let (records, damage) =
+                decode_segment(&bytes).map_err(|version| HistoryError::JournalFormat {
+                    path: path.clone(),
+                    version,
+                })?;
             if let Some(offset) = damage {
                 // A write cut short by a power loss leaves a torn last frame; it was never
                 // acknowledged. Only the position is logged: the content is personal data.
@@ -285,11 +297,13 @@ impl Journal {
     /// freeing it on another thread, cost 7 % of `Estimate`'s throughput.
     pub(crate) fn append(&self, calc: &Calculation) -> Result<CalcId> {
         // Encoded outside the lock: callers on other cores append meanwhile.
-        let mut frame = Vec::with_capacity(HEADER + encoded_len(calc));
-        frame.resize(HEADER, 0);
+        // Room in front for the segment header, sent only with a segment's first frame.
+        let mut frame = Vec::with_capacity(SEGMENT_HEADER + HEADER + encoded_len(calc));
+        frame.extend_from_slice(&SEGMENT_MAGIC);
+        frame.resize(SEGMENT_HEADER + HEADER, 0);
         encode_payload(calc, &mut frame);
-        let sum = checksum(&frame[HEADER..]);
-        let payload_len = (frame.len() - HEADER) as u32;
+        let sum = crc32c::crc32c(&frame[SEGMENT_HEADER + HEADER..]);
+        let payload_len = (frame.len() - SEGMENT_HEADER - HEADER) as u32;
 
         let mut st = lock(&self.state);
         if let Some(e) = &st.broken {
@@ -297,10 +311,16 @@ impl Journal {
         }
         let id = st.next_id;
         let crc = frame_check(sum, id);
-        frame[0..4].copy_from_slice(&payload_len.to_le_bytes());
-        frame[4..8].copy_from_slice(&crc.to_le_bytes());
-        frame[8..16].copy_from_slice(&id.to_le_bytes());
-        if let Err(e) = (&*st.active.file).write_all(&frame) {
+        let h = &mut frame[SEGMENT_HEADER..SEGMENT_HEADER + HEADER];
+        h[0..4].copy_from_slice(&payload_len.to_le_bytes());
+        h[4..8].copy_from_slice(&crc.to_le_bytes());
+        h[8..16].copy_from_slice(&id.to_le_bytes());
+        let frame = if st.active.len == 0 {
+            &frame[..]
+        } else {
+            &frame[SEGMENT_HEADER..]
+        };
+        if let Err(e) = (&*st.active.file).write_all(frame) {
             // Possibly half a frame on disk: replay stops there; nothing after it may be
             // acknowledged, so start a new segment for whoever comes next.
             let msg = format!("cannot write the history journal: {e}");
@@ -404,7 +424,18 @@ impl Journal {
                     })?;
             }
             let room = INDEX_BATCH.saturating_sub(out.len());
-            let (records, used, damage) = decode_frames(&bytes, room);
+            // This process wrote every segment it reads back: always the current format.
+            let header = if cursor.offset == 0 {
+                SEGMENT_HEADER
+            } else {
+                0
+            };
+            let (records, used, damage) = if bytes.get(..header) == Some(&SEGMENT_MAGIC[..header]) {
+                let (r, used, damage) = decode_frames(&bytes[header..], room, frame_check_v2);
+                (r, header + used, damage)
+            } else {
+                (Records::new(), 0, Some(0))
+            };
             if damage.is_some() {
                 // A segment's length counts whole frames only: damage here is a disk fault
                 // (or a bug), and indexing past it would skip records without a word.
@@ -646,16 +677,35 @@ fn decode_payload(payload: &[u8]) -> Option<Calculation> {
     })
 }
 
-/// Every whole, intact frame from the start, and the offset of the first that is not (a
-/// torn tail, or damage) if any.
-fn decode_all(bytes: &[u8]) -> (Records, Option<usize>) {
-    let (records, _, damage) = decode_frames(bytes, usize::MAX);
-    (records, damage)
+/// Every whole, intact frame of a segment, and the offset of the first that is not (a torn
+/// tail, or damage) if any; `Err(version)` for a format this build does not know.
+fn decode_segment(bytes: &[u8]) -> std::result::Result<(Records, Option<usize>), u8> {
+    let magic = &SEGMENT_MAGIC[..SEGMENT_HEADER - 1];
+    if bytes.len() < SEGMENT_HEADER && SEGMENT_MAGIC.starts_with(bytes) {
+        // Empty, or a first write cut short inside the header: nothing was acknowledged.
+        return Ok((Records::new(), (!bytes.is_empty()).then_some(0)));
+    }
+    if let Some(rest) = bytes.strip_prefix(magic) {
+        return match rest[0] {
+            2 => {
+                let (records, _, damage) = decode_frames(&rest[1..], usize::MAX, frame_check_v2);
+                Ok((records, damage.map(|d| d + SEGMENT_HEADER)))
+            }
+            version => Err(version),
+        };
+    }
+    // No header: a segment of an earlier release (version 1).
+    let (records, _, damage) = decode_frames(bytes, usize::MAX, v1::frame_check);
+    Ok((records, damage))
 }
 
 /// Up to `limit` whole, intact frames from the start; the bytes they take; and the offset of
 /// the first frame that is not whole and intact, if it came before the limit.
-fn decode_frames(bytes: &[u8], limit: usize) -> (Records, usize, Option<usize>) {
+fn decode_frames(
+    bytes: &[u8],
+    limit: usize,
+    check: fn(&[u8], CalcId) -> u32,
+) -> (Records, usize, Option<usize>) {
     let mut out = Vec::new();
     let mut at = 0;
     while at < bytes.len() && out.len() < limit {
@@ -671,7 +721,7 @@ fn decode_frames(bytes: &[u8], limit: usize) -> (Records, usize, Option<usize>) 
         else {
             return (out, at, Some(at));
         };
-        let expected = frame_check(checksum(payload), id);
+        let expected = check(payload, id);
         let Some(calc) = (crc == expected).then(|| decode_payload(payload)).flatten() else {
             return (out, at, Some(at));
         };
@@ -683,34 +733,50 @@ fn decode_frames(bytes: &[u8], limit: usize) -> (Records, usize, Option<usize>) 
 
 // ---- checksum ----
 //
-// Enough to tell a torn or damaged frame from a whole one, eight bytes at a time: a bytewise
-// CRC-32 over every calculation cost 5 % of `Estimate`'s throughput.
+// CRC-32C (Castagnoli), computed with the SSE 4.2 / ARMv8 CRC instructions where the CPU
+// has them (the `crc32c` crate detects them at run time). A bytewise table CRC-32 over every
+// calculation cost 5 % of `Estimate`'s throughput; the hardware one took 0.3–0.8 times as
+// long per frame (600 B to 6 kB) as the 8-bytes-at-a-time hash of version 1 it replaced.
 
-const K1: u64 = 0x9E37_79B9_7F4A_7C15;
-const K2: u64 = 0xC2B2_AE3D_27D4_EB4F;
-
-fn mix(h: u64, w: u64) -> u64 {
-    (h ^ w.wrapping_mul(K2)).rotate_left(31).wrapping_mul(K1)
+/// The header's check: the payload's CRC-32C (computed outside the lock) extended over the
+/// frame's id, so that a frame moved to another id does not pass.
+fn frame_check(payload_crc: u32, id: CalcId) -> u32 {
+    crc32c::crc32c_append(payload_crc, &id.to_le_bytes())
 }
 
-fn checksum(bytes: &[u8]) -> u64 {
-    let mut chunks = bytes.chunks_exact(8);
-    let mut h = K1 ^ bytes.len() as u64;
-    for c in &mut chunks {
-        h = mix(h, u64::from_le_bytes(c.try_into().unwrap()));
+fn frame_check_v2(payload: &[u8], id: CalcId) -> u32 {
+    frame_check(crc32c::crc32c(payload), id)
+}
+
+/// Version 1's check, kept to replay segments that an earlier release left after a crash.
+mod v1 {
+    use super::CalcId;
+
+    const K1: u64 = 0x9E37_79B9_7F4A_7C15;
+    const K2: u64 = 0xC2B2_AE3D_27D4_EB4F;
+
+    fn mix(h: u64, w: u64) -> u64 {
+        (h ^ w.wrapping_mul(K2)).rotate_left(31).wrapping_mul(K1)
     }
-    let mut tail = [0u8; 8];
-    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-    mix(h, u64::from_le_bytes(tail))
-}
 
-/// The header's check: the payload's checksum bound to the frame's id.
-fn frame_check(sum: u64, id: CalcId) -> u32 {
-    let mut h = mix(sum, id as u64);
-    h ^= h >> 33;
-    h = h.wrapping_mul(K2);
-    h ^= h >> 29;
-    (h ^ (h >> 32)) as u32
+    fn checksum(bytes: &[u8]) -> u64 {
+        let mut chunks = bytes.chunks_exact(8);
+        let mut h = K1 ^ bytes.len() as u64;
+        for c in &mut chunks {
+            h = mix(h, u64::from_le_bytes(c.try_into().unwrap()));
+        }
+        let mut tail = [0u8; 8];
+        tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+        mix(h, u64::from_le_bytes(tail))
+    }
+
+    pub(super) fn frame_check(payload: &[u8], id: CalcId) -> u32 {
+        let mut h = mix(checksum(payload), id as u64);
+        h ^= h >> 33;
+        h = h.wrapping_mul(K2);
+        h ^= h >> 29;
+        (h ^ (h >> 32)) as u32
+    }
 }
 
 #[cfg(test)]
@@ -738,14 +804,96 @@ mod tests {
     #[test]
     fn the_check_sees_any_one_bit_and_the_id() {
         let payload: Vec<u8> = (0..203u32).map(|i| (i * 7) as u8).collect();
-        let good = frame_check(checksum(&payload), 42);
-        assert_ne!(good, frame_check(checksum(&payload), 43));
-        assert_ne!(good, frame_check(checksum(&payload[..202]), 42));
+        let good = frame_check_v2(&payload, 42);
+        // The split computation (payload outside the lock, id inside) is the whole CRC.
+        let whole = crc32c::crc32c(&[&payload[..], &42i64.to_le_bytes()].concat());
+        assert_eq!(good, whole);
+        assert_ne!(good, frame_check_v2(&payload, 43));
+        assert_ne!(good, frame_check_v2(&payload[..202], 42));
         for bit in 0..payload.len() * 8 {
             let mut p = payload.clone();
             p[bit / 8] ^= 1 << (bit % 8);
-            assert_ne!(good, frame_check(checksum(&p), 42), "bit {bit}");
+            assert_ne!(good, frame_check_v2(&p, 42), "bit {bit}");
         }
+    }
+
+    /// A frame as version 1 wrote it (no segment header, the old check).
+    fn v1_frame(id: CalcId, c: &Calculation) -> Vec<u8> {
+        let mut payload = Vec::new();
+        encode_payload(c, &mut payload);
+        let mut f = Vec::new();
+        f.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        f.extend_from_slice(&v1::frame_check(&payload, id).to_le_bytes());
+        f.extend_from_slice(&id.to_le_bytes());
+        f.extend_from_slice(&payload);
+        f
+    }
+
+    #[test]
+    fn segments_start_with_the_format_and_hold_nothing_until_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, j) = replayed(dir.path(), SqliteSync::Normal);
+        let seg = segment_path(&Journal::dir_for(&dir.path().join("h.db")), 1);
+        assert_eq!(std::fs::read(&seg).unwrap(), b"");
+        j.append(&calc("c", 0)).unwrap();
+        j.append(&calc("c", 1)).unwrap();
+        let bytes = std::fs::read(&seg).unwrap();
+        assert_eq!(bytes[..SEGMENT_HEADER], SEGMENT_MAGIC, "one header, first");
+        assert_eq!(
+            bytes
+                .windows(SEGMENT_HEADER)
+                .filter(|w| *w == SEGMENT_MAGIC)
+                .count(),
+            1
+        );
+        assert_eq!(decode_segment(&bytes).unwrap().0.len(), 2);
+    }
+
+    #[test]
+    fn a_segment_an_earlier_release_left_is_replayed() {
+        let dir = tempfile::tempdir().unwrap();
+        let jdir = Journal::dir_for(&dir.path().join("h.db"));
+        std::fs::create_dir_all(&jdir).unwrap();
+        let old: Vec<_> = (0..3).map(|n| (n + 7, calc("old", n))).collect();
+        let mut bytes: Vec<u8> = old.iter().flat_map(|(i, c)| v1_frame(*i, c)).collect();
+        bytes.extend_from_slice(&[9, 0, 0]); // and a torn tail
+        std::fs::write(segment_path(&jdir, 4), &bytes).unwrap();
+        let (again, j) = replayed(dir.path(), SqliteSync::Normal);
+        assert_eq!(again, old);
+        assert!(
+            !segment_path(&jdir, 4).exists(),
+            "replayed segments are removed"
+        );
+        assert_eq!(j.append(&calc("new", 0)).unwrap(), 10);
+        // What this build writes is read back in its own format.
+        let (read, _) = j.read_from(j.start()).unwrap();
+        assert_eq!(read, vec![(10, calc("new", 0))]);
+    }
+
+    #[test]
+    fn a_segment_of_an_unknown_format_is_refused_with_its_path_and_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let jdir = Journal::dir_for(&dir.path().join("h.db"));
+        std::fs::create_dir_all(&jdir).unwrap();
+        let mut bytes = SEGMENT_MAGIC.to_vec();
+        bytes[SEGMENT_HEADER - 1] = 9;
+        bytes.extend_from_slice(&[0; 40]);
+        std::fs::write(segment_path(&jdir, 1), &bytes).unwrap();
+        let e = Journal::open(&dir.path().join("h.db"), SqliteSync::Normal, 0, &mut |_| {
+            Ok(())
+        })
+        .err()
+        .expect("refused");
+        let msg = e.to_string();
+        assert!(
+            matches!(e, HistoryError::JournalFormat { version: 9, .. }),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("0000000000000001.seg") && msg.contains("version 9"),
+            "{msg}"
+        );
+        assert!(segment_path(&jdir, 1).exists(), "nothing is deleted");
     }
 
     fn replayed(dir: &Path, sync: SqliteSync) -> (Records, Journal) {
@@ -797,7 +945,10 @@ mod tests {
         drop(j);
         let seg = segment_path(&Journal::dir_for(&dir.path().join("h.db")), 1);
         let mut bytes = std::fs::read(&seg).unwrap();
-        let second = HEADER + u32::from_le_bytes(bytes[0..4].try_into().unwrap()) as usize;
+        let first = SEGMENT_HEADER;
+        let second = first
+            + HEADER
+            + u32::from_le_bytes(bytes[first..first + 4].try_into().unwrap()) as usize;
         bytes[second + HEADER + 3] ^= 0x40; // one bit in the second record's payload
         std::fs::write(&seg, &bytes).unwrap();
         let (again, _) = replayed(dir.path(), SqliteSync::Normal);

@@ -76,6 +76,8 @@ pub enum HistoryError {
     Closed,
     #[error("this history was opened to read only")]
     ReadOnly,
+    #[error("history journal segment {path} is in format version {version}, which this build does not know (it reads versions 1 and 2): replay it with the ramtid release that wrote it, or move it away to start without its records")]
+    JournalFormat { path: PathBuf, version: u8 },
     #[error("the history journal {0} is in use by another ramtid process (one process per SQLite history; several replicas share one through PostgreSQL)")]
     InUse(PathBuf),
 }
@@ -87,7 +89,9 @@ impl ramtid_core::error::ErrorKind for HistoryError {
             HistoryError::BadPageToken(_) => Kind::InvalidArgument,
             // Start-up only (the server does not start): what an operator must change.
             HistoryError::BadUrl(_) => Kind::InvalidArgument,
-            HistoryError::SchemaTooNew { .. } | HistoryError::InUse(_) => Kind::FailedPrecondition,
+            HistoryError::SchemaTooNew { .. }
+            | HistoryError::JournalFormat { .. }
+            | HistoryError::InUse(_) => Kind::FailedPrecondition,
             // While serving: the store failed, not the caller.
             HistoryError::Io { .. }
             | HistoryError::Sqlite(_)

@@ -4,37 +4,63 @@
 use crate::pb;
 use ramtid_core::catalog::{Catalog, ContextKind};
 use ramtid_core::estimate::{Estimate, VisitExplanation};
+use ramtid_core::fit::Efficiency;
 use ramtid_core::model::{Manifest, Model};
 use ramtid_core::needs::{FieldViolation, Need, NeedsSet};
+use ramtid_core::params::{CheckedFitParams, FitParams, Method, ParamGuard};
 use std::collections::HashMap;
 
-/// A context value as the library's JSON needs object carries it. An unset value is JSON
-/// `null`, which the needs validation reports as missing.
-pub fn context_to_json(v: &pb::ContextValue) -> serde_json::Value {
-    use pb::context_value::Value;
-    match &v.value {
-        Some(Value::Number(x)) => serde_json::Number::from_f64(*x)
+/// A context value on the wire: `google.protobuf.Value`, whose proto3 JSON is the JSON value
+/// itself, so that a request's JSON is the data contract's needs object as it is.
+pub use prost_types::Value as ContextValue;
+
+/// A context value as the library's JSON needs object carries it. An unset value (no kind,
+/// or JSON `null`) is JSON `null`, which the needs validation reports as missing; a number
+/// that JSON cannot hold (NaN, infinite) is `null` too, so it is reported rather than read.
+pub fn context_to_json(v: &ContextValue) -> serde_json::Value {
+    use prost_types::value::Kind;
+    match &v.kind {
+        Some(Kind::NumberValue(x)) => serde_json::Number::from_f64(*x)
             .map(serde_json::Value::Number)
             .unwrap_or(serde_json::Value::Null),
-        Some(Value::Flag(b)) => serde_json::Value::Bool(*b),
-        Some(Value::Label(s)) => serde_json::Value::String(s.clone()),
-        None => serde_json::Value::Null,
+        Some(Kind::BoolValue(b)) => serde_json::Value::Bool(*b),
+        Some(Kind::StringValue(s)) => serde_json::Value::String(s.clone()),
+        // No context variable takes a list or an object; carried as they are, so that the
+        // validation names the field and what it expected.
+        Some(Kind::ListValue(l)) => {
+            serde_json::Value::Array(l.values.iter().map(context_to_json).collect())
+        }
+        Some(Kind::StructValue(s)) => serde_json::Value::Object(
+            s.fields
+                .iter()
+                .map(|(k, v)| (k.clone(), context_to_json(v)))
+                .collect(),
+        ),
+        Some(Kind::NullValue(_)) | None => serde_json::Value::Null,
     }
 }
 
-/// A JSON context value on the wire: the inverse of [`context_to_json`]. JSON `null` is an
-/// unset value; an array or object (which no context variable takes) travels as its JSON
-/// text, so that the validation names it rather than it vanishing.
-pub fn context_to_pb(v: &serde_json::Value) -> pb::ContextValue {
-    use pb::context_value::Value;
-    let value = match v {
-        serde_json::Value::Number(n) => n.as_f64().map(Value::Number),
-        serde_json::Value::Bool(b) => Some(Value::Flag(*b)),
-        serde_json::Value::String(s) => Some(Value::Label(s.clone())),
-        serde_json::Value::Null => None,
-        other => Some(Value::Label(other.to_string())),
+/// A JSON context value on the wire: the inverse of [`context_to_json`] (JSON `null` is
+/// `NullValue`).
+pub fn context_to_pb(v: &serde_json::Value) -> ContextValue {
+    use prost_types::value::Kind;
+    let kind = match v {
+        serde_json::Value::Null => Kind::NullValue(prost_types::NullValue::NullValue as i32),
+        serde_json::Value::Bool(b) => Kind::BoolValue(*b),
+        // Every JSON number is a double on the wire (proto3 JSON's rule for Value).
+        serde_json::Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or(f64::NAN)),
+        serde_json::Value::String(s) => Kind::StringValue(s.clone()),
+        serde_json::Value::Array(a) => Kind::ListValue(prost_types::ListValue {
+            values: a.iter().map(context_to_pb).collect(),
+        }),
+        serde_json::Value::Object(o) => Kind::StructValue(prost_types::Struct {
+            fields: o
+                .iter()
+                .map(|(k, v)| (k.clone(), context_to_pb(v)))
+                .collect(),
+        }),
     };
-    pb::ContextValue { value }
+    ContextValue { kind: Some(kind) }
 }
 
 impl From<&NeedsSet> for pb::NeedsSet {
@@ -74,15 +100,24 @@ impl From<&pb::Need> for Need {
 
 impl From<&pb::NeedsSet> for NeedsSet {
     fn from(n: &pb::NeedsSet) -> Self {
-        NeedsSet {
-            recipient_id: n.recipient_id.clone(),
-            context: n
-                .context
-                .iter()
-                .map(|(k, v)| (k.clone(), context_to_json(v)))
-                .collect(),
-            needs: n.needs.iter().map(Need::from).collect(),
-        }
+        needs_from_fields(&n.recipient_id, &n.context, &n.needs)
+    }
+}
+
+/// The one mapping of a needs set's wire fields (a `NeedsSet` message, or the same fields
+/// inlined in `EstimateRequest` and `ExplainVisitRequest`).
+fn needs_from_fields(
+    recipient_id: &str,
+    context: &HashMap<String, ContextValue>,
+    needs: &[pb::Need],
+) -> NeedsSet {
+    NeedsSet {
+        recipient_id: recipient_id.to_string(),
+        context: context
+            .iter()
+            .map(|(k, v)| (k.clone(), context_to_json(v)))
+            .collect(),
+        needs: needs.iter().map(Need::from).collect(),
     }
 }
 
@@ -90,7 +125,7 @@ impl From<&pb::NeedsSet> for NeedsSet {
 /// refused before any work.
 pub fn needs_set(
     recipient_id: &str,
-    context: &HashMap<String, pb::ContextValue>,
+    context: &HashMap<String, ContextValue>,
     needs: &[pb::Need],
     max_needs: usize,
 ) -> Result<NeedsSet, FieldViolation> {
@@ -103,14 +138,7 @@ pub fn needs_set(
             ),
         });
     }
-    Ok(NeedsSet {
-        recipient_id: recipient_id.to_string(),
-        context: context
-            .iter()
-            .map(|(k, v)| (k.clone(), context_to_json(v)))
-            .collect(),
-        needs: needs.iter().map(Need::from).collect(),
-    })
+    Ok(needs_from_fields(recipient_id, context, needs))
 }
 
 pub fn model_ref(m: &Model) -> pb::ModelRef {
@@ -324,4 +352,164 @@ pub fn model_info(
         }
     }
     info
+}
+
+/// `TrainModel`'s settings onto the server's configured ones (`base`), checked by the same
+/// rules as the command line and the configuration ([`ramtid_core::params`]). A bad value
+/// names its field: `settings.<name>`, or `folds` for the older top-level field.
+pub fn train_params(
+    base: FitParams,
+    legacy_folds: u32,
+    s: Option<&pb::TrainSettings>,
+) -> Result<CheckedFitParams, FieldViolation> {
+    let default = pb::TrainSettings::default();
+    let s = s.unwrap_or(&default);
+    let field = |param: &str| format!("settings.{param}");
+    let mut p = base;
+    if legacy_folds > 0 {
+        p = p.folds(legacy_folds as usize);
+    }
+    let method = match &s.efficiency {
+        Some(e) => Some(e.parse::<Method>().map_err(|e| FieldViolation {
+            field: field(e.param),
+            description: e.message,
+        })?),
+        None => None,
+    };
+    if method == Some(Method::TeamReference) && p.settings().efficiency == Efficiency::Pooled {
+        p = p.efficiency(Efficiency::default());
+    }
+    if let Some(q) = s.reference_quantile {
+        p = p.reference_quantile(q);
+    }
+    if let Some(t) = s.tolerance {
+        p = p.tolerance(t);
+    }
+    // After the team-reference values: "pooled" wins over them.
+    if method == Some(Method::Pooled) {
+        p = p.pooled();
+    }
+    if let Some(k) = s.folds {
+        p = p.folds(k as usize);
+    }
+    if !s.lambdas.is_empty() {
+        p = p.lambdas(s.lambdas.clone());
+    }
+    if let Some(n) = s.min_pair_visits {
+        p = p.min_pair_visits(n);
+    }
+    if let Some(n) = s.min_team_visits {
+        p = p.min_team_visits(n);
+    }
+    if let Some(n) = s.team_iterations {
+        p = p.team_iterations(n as usize);
+    }
+    match s.interval.as_slice() {
+        [] => {}
+        &[lo, hi] => p = p.interval([lo, hi]),
+        other => {
+            return Err(FieldViolation {
+                field: field("interval"),
+                description: format!("{} values; expected two quantiles [low, high]", other.len()),
+            })
+        }
+    }
+    if let Some(n) = s.min_recipient_visits {
+        p = p.min_recipient_visits(n);
+    }
+    if let Some(seed) = s.seed {
+        p = p.seed(seed);
+    }
+    if let Some(m) = s.min_visit_min {
+        p = p.min_visit_min(m);
+    }
+    if let Some(m) = s.max_visit_min {
+        p = p.max_visit_min(m);
+    }
+    if let Some(m) = s.long_schablon_multiple {
+        p = p.long_schablon_multiple(m);
+    }
+    p.check().map_err(|e| FieldViolation {
+        field: if e.param == "folds" && s.folds.is_none() && legacy_folds > 0 {
+            "folds".to_string()
+        } else {
+            field(e.param)
+        },
+        description: e.message,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn context_values_cross_the_wire_unchanged() {
+        for v in [
+            json!(84.0),
+            json!(true),
+            json!("urban"),
+            json!(null),
+            json!([1.0, "x"]),
+            json!({"a": false}),
+        ] {
+            assert_eq!(context_to_json(&context_to_pb(&v)), v, "{v}");
+        }
+        // Integers become doubles (proto3 JSON's rule) and read back as the same number.
+        assert_eq!(context_to_json(&context_to_pb(&json!(3))), json!(3.0));
+    }
+
+    #[test]
+    fn unset_and_unrepresentable_values_are_null() {
+        assert_eq!(context_to_json(&ContextValue { kind: None }), json!(null));
+        let nan = ContextValue {
+            kind: Some(prost_types::value::Kind::NumberValue(f64::NAN)),
+        };
+        assert_eq!(context_to_json(&nan), json!(null));
+    }
+
+    /// The history stores each answer as these bytes (`ramtid.v1.Estimate`); rows written
+    /// by earlier releases must still decode, so its field numbers and types stay. Bytes as
+    /// the release before `context` became `google.protobuf.Value` wrote them.
+    #[test]
+    fn a_stored_estimate_from_an_earlier_release_still_decodes() {
+        use prost::Message;
+        #[rustfmt::skip]
+        let stored: &[u8] = &[
+            0x0a, 3, b'H', b'-', b'1',                                    // recipient_id
+            0x11, 0, 0, 0, 0, 0, 0x20, 0x5e, 0x40,                        // weekly_min 120.5
+            0x6a, 6, 0x0a, 1, b'n', 0x12, 1, b'1',                        // model n/1
+            0x72, 26, 0x0a, 6, b'S', b'H', b'O', b'W', b'E', b'R',        // per_need[0].code
+            0x11, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f,                           //   per_week 1
+            0x19, 0, 0, 0, 0, 0, 0, 0x3e, 0x40,                           //   weekly_min 30
+        ];
+        let e = pb::Estimate::decode(stored).unwrap();
+        assert_eq!(e.recipient_id, "H-1");
+        assert_eq!(e.weekly_min, 120.5);
+        let m = e.model.as_ref().unwrap();
+        assert_eq!((m.name.as_str(), m.version.as_str()), ("n", "1"));
+        assert_eq!(e.per_need.len(), 1);
+        assert_eq!(
+            (
+                e.per_need[0].code.as_str(),
+                e.per_need[0].per_week,
+                e.per_need[0].weekly_min
+            ),
+            ("SHOWER", 1.0, 30.0)
+        );
+        assert_eq!(e.encode_to_vec(), stored, "and encodes to the same bytes");
+    }
+
+    #[test]
+    fn a_needs_set_round_trips_through_the_wire_type() {
+        let set: NeedsSet = serde_json::from_value(json!({
+            "recipient_id": "H-1",
+            "context": {"age": 84.0, "lives_alone": true, "area": "rural", "cognition": null},
+            "needs": [{"code": "SHOWER", "per_week": 1.0, "slot": "morning", "staff": 2}]
+        }))
+        .unwrap();
+        let back = NeedsSet::from(&pb::NeedsSet::from(&set));
+        assert_eq!(back, set);
+    }
 }

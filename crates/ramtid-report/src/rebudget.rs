@@ -384,8 +384,9 @@ impl Summary {
     }
 }
 
-/// Horizontal bars of the change in % per group, centred on zero.
-pub fn change_bars_svg(groups: &[GroupChange]) -> String {
+/// Horizontal bars of the change in % per group, centred on zero; `title` is what a screen
+/// reader announces for it.
+pub fn change_bars_svg(title: &str, groups: &[GroupChange]) -> String {
     use std::fmt::Write;
     const W: f64 = 760.0;
     const LABEL: f64 = 220.0;
@@ -403,7 +404,8 @@ pub fn change_bars_svg(groups: &[GroupChange]) -> String {
     let sx = |p: f64| zero + (pw / 2.0) * p.clamp(-max, max) / max;
     let h = TOP + ROW * groups.len() as f64 + 30.0;
     let mut s = format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{h:.0}" font-family="sans-serif" font-size="12">"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{h:.0}" font-family="sans-serif" font-size="12" role="img"><title>Change in minutes per week (%), {}</title>"#,
+        esc(title)
     );
     let _ = write!(
         s,
@@ -462,11 +464,14 @@ pub fn html(s: &Summary) -> String {
         esc(&s.summary_text())
     );
     h.push_str("<h2>By team or provider</h2>");
-    h.push_str(&change_bars_svg(&s.by_unit));
+    h.push_str(&change_bars_svg("by team or provider", &s.by_unit));
     h.push_str("<h2>By context group</h2>");
-    h.push_str(&change_bars_svg(&s.by_group));
+    h.push_str(&change_bars_svg("by context group", &s.by_group));
     h.push_str("<h2>By model version of the stored calculation</h2>");
-    h.push_str(&change_bars_svg(&s.by_model_version));
+    h.push_str(&change_bars_svg(
+        "by model version of the stored calculation",
+        &s.by_model_version,
+    ));
     h.push_str("<h2>Cases that move most</h2><table><tr><th>case</th><th>team</th><th>before min/wk</th><th>after min/wk</th><th>change min/wk</th><th>change %</th></tr>");
     for m in &s.top_movers {
         let _ = write!(

@@ -98,28 +98,15 @@ pub fn required_role(path: &str) -> Option<Role> {
 
 /// The configured form of a token: `sha256:` and the lowercase hex SHA-256 of the token.
 pub fn hash_token(token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
-    let mut s = String::with_capacity(7 + 64);
-    s.push_str("sha256:");
-    for b in digest {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
+    format!("sha256:{}", hex::encode(Sha256::digest(token.as_bytes())))
 }
 
 /// Parses `sha256:<64 hex digits>`.
 pub fn parse_hash(text: &str) -> Result<[u8; 32], String> {
-    let hex = text
-        .trim()
-        .strip_prefix("sha256:")
-        .ok_or_else(|| "expected 'sha256:<64 hex digits>' (see `ramtid hash-token`)".to_string())?;
-    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err("expected 'sha256:<64 hex digits>' (see `ramtid hash-token`)".into());
-    }
+    let expected = || "expected 'sha256:<64 hex digits>' (see `ramtid hash-token`)".to_string();
+    let digits = text.trim().strip_prefix("sha256:").ok_or_else(expected)?;
     let mut out = [0u8; 32];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("checked hex");
-    }
+    hex::decode_to_slice(digits, &mut out).map_err(|_| expected())?;
     Ok(out)
 }
 
@@ -152,11 +139,7 @@ pub fn fingerprint(der: &[u8]) -> [u8; 32] {
 
 /// `sha256:<hex>` of a fingerprint.
 pub fn fingerprint_text(f: &[u8; 32]) -> String {
-    let mut s = String::from("sha256:");
-    for b in f {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
+    format!("sha256:{}", hex::encode(f))
 }
 
 /// The configured tokens and client certificates, ready for checking.
@@ -229,17 +212,15 @@ impl Tokens {
         !self.certificates.is_empty()
     }
 
-    /// The caller a presented token belongs to. Compares every entry in full, without
-    /// stopping early, so the time taken says nothing about which hash came close.
+    /// The caller a presented token belongs to. Compares every entry in full and in
+    /// constant time (`subtle`), without stopping early, so the time taken says nothing
+    /// about which hash came close.
     pub fn lookup(&self, token: &str) -> Option<&Caller> {
+        use subtle::ConstantTimeEq;
         let presented: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let mut found = None;
         for (hash, caller) in &self.entries {
-            let diff = hash
-                .iter()
-                .zip(presented.iter())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-            if diff == 0 {
+            if bool::from(hash.ct_eq(&presented)) {
                 found = Some(caller);
             }
         }

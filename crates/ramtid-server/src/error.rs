@@ -7,6 +7,7 @@
 use ramtid_core::error::{ErrorKind, Kind};
 use ramtid_core::needs::FieldViolation;
 use ramtid_proto::pb;
+use std::borrow::Cow;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -42,9 +43,46 @@ pub enum ApiError {
     /// The caller's role may call the method but not on this object: PERMISSION_DENIED.
     #[error("{0}")]
     Denied(String),
+    /// The audit log cannot take the action's record, so the action is not carried out:
+    /// UNAVAILABLE (the log fails closed).
+    #[error("the audit log {path} cannot be written ({reason}); the action was not carried out")]
+    AuditUnavailable { path: String, reason: String },
     /// A fault of the server: INTERNAL.
     #[error("{0}")]
     Internal(String),
+}
+
+/// Characters of one echoed value (an id, a code, a model name, a path) that an error text
+/// quotes; the rest is replaced by an ellipsis.
+pub const ECHO_CHARS: usize = 64;
+
+/// Longest status message sent (characters). The message travels in the `grpc-message`
+/// trailer: an unbounded one makes clients refuse the answer (RESOURCE_EXHAUSTED) instead of
+/// reading the error.
+pub const MAX_MESSAGE_CHARS: usize = 1024;
+
+/// Longest field path or description in a `google.rpc.BadRequest` (characters).
+const MAX_DETAIL_CHARS: usize = 256;
+
+/// Most field violations sent in one `google.rpc.BadRequest`; the rest are counted.
+const MAX_VIOLATIONS: usize = 100;
+
+/// A value from a request, cut to [`ECHO_CHARS`] characters (with an ellipsis) so that an
+/// error never echoes unbounded input. Cuts at a character boundary.
+pub fn truncate_for_message(s: &str) -> Cow<'_, str> {
+    truncate_chars(s, ECHO_CHARS)
+}
+
+/// A field path or description as sent in a `BadRequest` (or a batch item's error).
+pub fn bounded_detail(s: &str) -> Cow<'_, str> {
+    truncate_chars(s, MAX_DETAIL_CHARS)
+}
+
+fn truncate_chars(s: &str, max: usize) -> Cow<'_, str> {
+    match s.char_indices().nth(max) {
+        None => Cow::Borrowed(s),
+        Some((at, _)) => Cow::Owned(format!("{}…", &s[..at])),
+    }
 }
 
 fn join(v: &[FieldViolation]) -> String {
@@ -62,12 +100,19 @@ impl ApiError {
         }])
     }
 
+    /// The error's text, bounded to [`MAX_MESSAGE_CHARS`].
+    pub fn message(&self) -> String {
+        truncate_chars(&self.to_string(), MAX_MESSAGE_CHARS).into_owned()
+    }
+
     pub fn code(&self) -> Code {
         match self {
             ApiError::Invalid(_) => Code::InvalidArgument,
             ApiError::ModelNotFound(_) | ApiError::NotFound(_) => Code::NotFound,
             ApiError::Denied(_) => Code::PermissionDenied,
-            ApiError::NoModel | ApiError::Unavailable(_) => Code::Unavailable,
+            ApiError::NoModel | ApiError::Unavailable(_) | ApiError::AuditUnavailable { .. } => {
+                Code::Unavailable
+            }
             ApiError::Refused { .. } | ApiError::Precondition(_) => Code::FailedPrecondition,
             ApiError::TooLarge(_) => Code::ResourceExhausted,
             ApiError::Busy(_) => Code::Aborted,
@@ -127,16 +172,18 @@ impl From<FieldViolation> for ApiError {
 }
 
 /// One `EstimateBatch` item's error, as the stream carries it.
+/// Bounded as a status is (see [`ECHO_CHARS`] and below).
 pub fn item_error(e: &ApiError) -> pb::ItemError {
     pb::ItemError {
         code: e.code() as i32,
-        message: e.to_string(),
+        message: e.message(),
         violations: match e {
             ApiError::Invalid(v) => v
                 .iter()
+                .take(MAX_VIOLATIONS)
                 .map(|f| pb::FieldViolation {
-                    field: f.field.clone(),
-                    description: f.description.clone(),
+                    field: bounded_detail(&f.field).into_owned(),
+                    description: bounded_detail(&f.description).into_owned(),
                 })
                 .collect(),
             _ => Vec::new(),
@@ -147,19 +194,30 @@ pub fn item_error(e: &ApiError) -> pb::ItemError {
 impl From<ApiError> for Status {
     fn from(e: ApiError) -> Status {
         let code = e.code();
+        // Every text is bounded here, whatever each error site did: the last line of defence
+        // against echoing a megabyte of input back in a trailer.
+        let message = e.message();
         match &e {
             ApiError::Invalid(violations) => {
-                let details = ErrorDetails::with_bad_request(
-                    violations
-                        .iter()
-                        .map(|v| {
-                            tonic_types::FieldViolation::new(v.field.clone(), v.description.clone())
-                        })
-                        .collect::<Vec<_>>(),
-                );
-                Status::with_error_details(code, e.to_string(), details)
+                let mut list: Vec<tonic_types::FieldViolation> = violations
+                    .iter()
+                    .take(MAX_VIOLATIONS)
+                    .map(|v| {
+                        tonic_types::FieldViolation::new(
+                            bounded_detail(&v.field),
+                            bounded_detail(&v.description),
+                        )
+                    })
+                    .collect();
+                if violations.len() > MAX_VIOLATIONS {
+                    list.push(tonic_types::FieldViolation::new(
+                        "",
+                        format!("… and {} more", violations.len() - MAX_VIOLATIONS),
+                    ));
+                }
+                Status::with_error_details(code, message, ErrorDetails::with_bad_request(list))
             }
-            _ => Status::new(code, e.to_string()),
+            _ => Status::new(code, message),
         }
     }
 }
@@ -194,5 +252,41 @@ mod tests {
         // The caller's field is named only for the caller's input.
         let e = ApiError::of_kind(Kind::InvalidArgument, "page_token", "bad".into());
         assert!(matches!(&e, ApiError::Invalid(v) if v[0].field == "page_token"));
+    }
+
+    #[test]
+    fn echoed_values_are_cut_at_a_character() {
+        assert_eq!(truncate_for_message("nordstad/3"), "nordstad/3");
+        let long = "å".repeat(200);
+        let cut = truncate_for_message(&long);
+        assert_eq!(cut.chars().count(), ECHO_CHARS + 1);
+        assert!(cut.ends_with('…'));
+        assert_eq!(
+            truncate_for_message(&"x".repeat(ECHO_CHARS)).len(),
+            ECHO_CHARS
+        );
+    }
+
+    #[test]
+    fn statuses_are_bounded_whatever_the_error_says() {
+        let huge = "x".repeat(1_200_000);
+        let s: Status = ApiError::NotFound(huge.clone()).into();
+        assert!(s.message().chars().count() <= MAX_MESSAGE_CHARS + 1);
+        let many: Vec<FieldViolation> = (0..1000)
+            .map(|i| FieldViolation {
+                field: format!("needs[{i}].{huge}"),
+                description: huge.clone(),
+            })
+            .collect();
+        let s: Status = ApiError::Invalid(many).into();
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert!(s.message().chars().count() <= MAX_MESSAGE_CHARS + 1);
+        assert!(s.details().len() < 100 * 2 * (MAX_DETAIL_CHARS + 16) + 256);
+        use tonic_types::StatusExt;
+        let bad = s.get_error_details().bad_request().unwrap().clone();
+        assert_eq!(bad.field_violations.len(), MAX_VIOLATIONS + 1);
+        assert!(bad.field_violations[MAX_VIOLATIONS]
+            .description
+            .contains("900 more"));
     }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Code, Request, Response, Status, Streaming};
 use tracing::Instrument;
 
 #[derive(Debug, Clone)]
@@ -48,17 +48,35 @@ fn estimate_items(
     full: bool,
     max_needs: usize,
 ) -> (Vec<pb::BatchResult>, u64) {
+    each_item(items, first_index, |item| {
+        convert::needs_set(&item.recipient_id, &item.context, &item.needs, max_needs)
+            .map_err(ApiError::from)
+            .and_then(|set| estimate_one(model, &set, full))
+    })
+}
+
+/// Runs `f` on `items` one by one, each isolated: an error, or a panic, in one item becomes
+/// that item's error and the others are answered. (Bad input is meant to be refused by
+/// validation; this is what keeps a fault that slips through from ending a caseload's whole
+/// stream.) Returns the results and how many are errors.
+pub fn each_item(
+    items: &[pb::NeedsSet],
+    first_index: u64,
+    f: impl Fn(&pb::NeedsSet) -> Result<pb::Estimate, ApiError>,
+) -> (Vec<pb::BatchResult>, u64) {
     let mut errors = 0;
     let results = items
         .iter()
         .enumerate()
         .map(|(i, item)| {
-            let outcome =
-                convert::needs_set(&item.recipient_id, &item.context, &item.needs, max_needs)
-                    .map_err(ApiError::from)
-                    .and_then(|set| estimate_one(model, &set, full));
+            let index = first_index + i as u64;
+            let outcome = isolate(|| f(item)).inspect_err(|e| {
+                if e.code() == Code::Internal {
+                    tracing::error!(index, error = %e, "a batch item failed");
+                }
+            });
             pb::BatchResult {
-                index: first_index + i as u64,
+                index,
                 recipient_id: item.recipient_id.clone(),
                 outcome: Some(match outcome {
                     Ok(e) => pb::batch_result::Outcome::Estimate(e),
@@ -71,6 +89,17 @@ fn estimate_items(
         })
         .collect();
     (results, errors)
+}
+
+/// Runs `f`, turning a panic into an INTERNAL error (the panic's text is not passed on: it
+/// may quote input).
+pub fn isolate<T>(f: impl FnOnce() -> Result<T, ApiError>) -> Result<T, ApiError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(ApiError::Internal(
+            "estimating this needs set failed inside the server (a fault, not the request's); nothing was computed for it"
+                .into(),
+        ))
+    })
 }
 
 /// Estimates a large message on blocking threads, in as many parts as there are cores.
@@ -91,9 +120,9 @@ async fn estimate_items_parallel(
     let mut handles = Vec::with_capacity(parts);
     for p in 0..parts {
         let (model, items) = (model.clone(), items.clone());
-        handles.push(tokio::task::spawn_blocking(move || {
-            let lo = (p * chunk).min(items.len());
-            let hi = ((p + 1) * chunk).min(items.len());
+        let lo = (p * chunk).min(items.len());
+        let hi = ((p + 1) * chunk).min(items.len());
+        let task = tokio::task::spawn_blocking(move || {
             estimate_items(
                 &model,
                 &items[lo..hi],
@@ -101,14 +130,34 @@ async fn estimate_items_parallel(
                 full,
                 max_needs,
             )
-        }));
+        });
+        handles.push((lo, hi, task));
     }
     let mut results = Vec::with_capacity(items.len());
     let mut errors = 0;
-    for h in handles {
-        let (r, e) = h.await.expect("estimation does not panic");
-        results.extend(r);
-        errors += e;
+    for (lo, hi, h) in handles {
+        match h.await {
+            Ok((r, e)) => {
+                results.extend(r);
+                errors += e;
+            }
+            // Items are isolated one by one; should the part itself fail, its items are
+            // answered with that error rather than the stream ending.
+            Err(join) => {
+                let e = ApiError::Internal(format!("estimating these items stopped: {join}"));
+                tracing::error!(error = %e, "a batch part failed");
+                for (i, item) in items[lo..hi].iter().enumerate() {
+                    errors += 1;
+                    results.push(pb::BatchResult {
+                        index: first_index + (lo + i) as u64,
+                        recipient_id: item.recipient_id.clone(),
+                        outcome: Some(pb::batch_result::Outcome::Error(crate::error::item_error(
+                            &e,
+                        ))),
+                    });
+                }
+            }
+        }
     }
     (results, errors)
 }
@@ -137,7 +186,12 @@ impl EstimationService for Estimation {
             let valid = set
                 .validate(&model.catalog)
                 .map_err(|e| ApiError::Invalid(e.violations))?;
-            let answer = convert::estimate(estimate_with(&model, &valid, Detail::Full), true);
+            let answer = isolate(|| {
+                Ok(convert::estimate(
+                    estimate_with(&model, &valid, Detail::Full),
+                    true,
+                ))
+            })?;
             let mut calculation_id = 0;
             if let (false, Some(history)) = (r.case_id.is_empty(), &self.shared.history) {
                 // Durable before the answer: an acknowledged calculation is never lost.
@@ -171,6 +225,7 @@ impl EstimationService for Estimation {
             let first = match inbound.next().await {
                 None => None,
                 Some(Ok(m)) => Some(m),
+                // An undecodable first message: the caller learns why.
                 Some(Err(s)) => {
                     let _ = tx.send(Err(s)).await;
                     return;
@@ -277,5 +332,54 @@ impl EstimationService for Estimation {
             Ok(convert::explanation(x, &model))
         })();
         crate::reply(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(id: &str) -> pb::NeedsSet {
+        pb::NeedsSet {
+            recipient_id: id.into(),
+            ..Default::default()
+        }
+    }
+
+    /// The mechanism that keeps a batch going: item 1 panics, items 0 and 2 are answered,
+    /// item 1 carries an INTERNAL error, and the indices run on from `first_index`.
+    #[test]
+    fn a_panic_in_one_item_is_that_items_error() {
+        let items = [item("a"), item("boom"), item("c")];
+        let (results, errors) = each_item(&items, 10, |it| {
+            if it.recipient_id == "boom" {
+                panic!("an index out of range, say");
+            }
+            Ok(pb::Estimate {
+                recipient_id: it.recipient_id.clone(),
+                weekly_min: 1.0,
+                ..Default::default()
+            })
+        });
+        assert_eq!(errors, 1);
+        let summary: Vec<(u64, &str, bool)> = results
+            .iter()
+            .map(|r| {
+                (
+                    r.index,
+                    r.recipient_id.as_str(),
+                    matches!(r.outcome, Some(pb::batch_result::Outcome::Estimate(_))),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![(10, "a", true), (11, "boom", false), (12, "c", true)]
+        );
+        let Some(pb::batch_result::Outcome::Error(e)) = &results[1].outcome else {
+            unreachable!()
+        };
+        assert_eq!(e.code, Code::Internal as i32);
+        assert!(!e.message.contains("index out of range"), "{}", e.message);
     }
 }

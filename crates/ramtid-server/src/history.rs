@@ -452,6 +452,11 @@ impl HistoryService for History {
                 .acquire()
                 .await
                 .map_err(|_| ApiError::Internal("re-budgeting is shutting down".into()))?;
+            // Every case's history is read: not unless the log has recorded that it started.
+            let model_ref = format!("model {}/{}", model.name(), model.version());
+            self.shared
+                .audit_start(caller.as_ref(), "rebudget_caseload", model_ref.clone())
+                .await?;
             let t0 = std::time::Instant::now();
             // The scan and the recomputation are blocking work: off the runtime's threads.
             let scan_model = model.clone();
@@ -462,7 +467,6 @@ impl HistoryService for History {
             .map_err(|e| ApiError::Internal(format!("re-budgeting stopped: {e}")))?
             .map_err(history_error);
             let seconds = t0.elapsed().as_secs_f64();
-            let model_ref = format!("model {}/{}", model.name(), model.version());
             let (target, text) = match &summary {
                 Ok(s) => (
                     format!(
@@ -491,6 +495,10 @@ impl HistoryService for History {
         let result = async {
             let store = self.store()?;
             check_case_id("case_id", &r.case_id)?;
+            // Nothing is erased that the log has not recorded as started.
+            self.shared
+                .audit_start(caller.as_ref(), "erase_case", format!("case {}", r.case_id))
+                .await?;
             let outcome = store.erase_case(&r.case_id).await.map_err(history_error);
             let (target, text) = match &outcome {
                 Ok(n) => (

@@ -301,8 +301,11 @@ where
             Some(Err(_)) => Some(Code::Internal),
             None => Some(Code::Unknown),
         };
-        if let (Some(code), Some(ending)) = (code, this.ending.take()) {
-            ending.finish(code);
+        // Taken only with a code: a data frame must leave the ending for the trailers.
+        if let Some(code) = code {
+            if let Some(ending) = this.ending.take() {
+                ending.finish(code);
+            }
         }
         Poll::Ready(frame)
     }

@@ -16,8 +16,10 @@ pub mod metrics;
 pub mod models;
 pub mod registry;
 pub mod server;
+pub mod worker;
 
 use crate::config::Config;
+use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 use std::sync::Arc;
@@ -37,13 +39,15 @@ pub struct Shared {
     pub cfg: Config,
     pub registry: Arc<Registry>,
     pub metrics: Arc<Metrics>,
-    pub audit: audit::AuditLog,
+    /// Opened at start-up; shared with the retention purge.
+    pub audit: Arc<audit::AuditLog>,
     /// The calculation history; None when disabled (`history.url = ""`).
     pub history: Option<ramtid_history::HistoryStore>,
 }
 
 impl Shared {
-    /// Writes one audit line (synced to disk) from async code, off the runtime's threads.
+    /// Writes one audit line (synced to disk) from async code, off the runtime's threads,
+    /// logging a failure: for a line written after the action or after a refusal.
     pub async fn audit(
         self: &Arc<Self>,
         caller: Option<auth::Caller>,
@@ -51,13 +55,28 @@ impl Shared {
         target: String,
         outcome: String,
     ) {
-        let shared = self.clone();
+        let audit = self.audit.clone();
         let _ = tokio::task::spawn_blocking(move || {
-            shared
-                .audit
-                .record(caller.as_ref(), action, &target, &outcome)
+            audit.record(caller.as_ref(), action, &target, &outcome)
         })
         .await;
+    }
+
+    /// Writes the `started` line an action depends on, from async code: an error
+    /// (UNAVAILABLE) means the action must not be carried out.
+    pub async fn audit_start(
+        self: &Arc<Self>,
+        caller: Option<&auth::Caller>,
+        action: &'static str,
+        target: String,
+    ) -> Result<(), ApiError> {
+        let audit = self.audit.clone();
+        let caller = caller.cloned();
+        tokio::task::spawn_blocking(move || {
+            audit.require(caller.as_ref(), action, &target, audit::STARTED)
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("audit writer failed: {e}")))?
     }
 
     pub fn new(
@@ -65,9 +84,10 @@ impl Shared {
         registry: Arc<Registry>,
         metrics: Arc<Metrics>,
         history: Option<ramtid_history::HistoryStore>,
+        audit: Arc<audit::AuditLog>,
     ) -> Shared {
         Shared {
-            audit: audit::AuditLog::new(cfg.audit_path()),
+            audit,
             history,
             cfg,
             registry,

@@ -311,6 +311,31 @@ impl Metrics {
                     .set(1.0);
             }
         }
+        // Refused versions, so that the health of the model folder is visible beside the
+        // health service's bare SERVING / NOT_SERVING (which carries no text).
+        now.describe_gauge(
+            "ramtid_model_refused".into(),
+            None,
+            "A model version on disk that was refused (value 1), with the start of the reason (ListModels gives all of it).".into(),
+        );
+        for (k, reason) in registry.refusals() {
+            let (name, version) = k.split_once('/').unwrap_or((k.as_str(), ""));
+            let labels: Vec<Label> = [
+                ("name", SharedString::from(name.to_string())),
+                ("version", version.to_string().into()),
+                (
+                    "reason",
+                    crate::error::truncate_for_message(&reason)
+                        .into_owned()
+                        .into(),
+                ),
+            ]
+            .into_iter()
+            .map(|(k, v)| Label::new(k, v))
+            .collect();
+            now.register_gauge(&Key::from_parts("ramtid_model_refused", labels), &META)
+                .set(1.0);
+        }
         now.register_gauge(&Key::from_name("ramtid_model_loaded"), &META)
             .set(f64::from(u8::from(aliases.production.is_some())));
         out.push_str(&now.handle().render());

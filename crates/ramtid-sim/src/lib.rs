@@ -218,13 +218,12 @@ pub fn simulate(cfg: &SimConfig, out_dir: &Path) -> Result<SimSummary, SimError>
     let dates: Vec<String> = (0..cfg.weeks * 7)
         .map(|d| calendar::date_string(d as i64))
         .collect();
-    let mut sink = Sink::create(out_dir.join("visits.csv"))?;
-    sink.put(&header)?;
-    sink.put("\n")?;
+    let mut sink = CsvSink::create(out_dir.join("visits.csv"))?;
+    sink.row(&header)?;
     let mut faults = FaultCounts::default();
     let mut visits_written = 0u64;
     let mut rows_written = 0u64;
-    let mut line = String::with_capacity(256);
+    let mut rec = Row::default();
     for i in 0..cfg.recipients {
         let mut rng = stream(cfg.seed, STREAM_POPULATION, i as u64);
         let person = draw_person(&p, &mut rng);
@@ -248,27 +247,31 @@ pub fn simulate(cfg: &SimConfig, out_dir: &Path) -> Result<SimSummary, SimError>
                     faults.short_checkin += 1;
                 }
                 visits_written += 1;
-                line.clear();
-                let _ = write!(
-                    line,
-                    "V{visits_written:08},{rid},{},{date}T{:02}:{:02}:00,{duration:.1},{},{}",
-                    team.id,
+                rec.clear();
+                rec.cell(format_args!("V{visits_written:08}"));
+                rec.text(&rid);
+                rec.text(&team.id);
+                rec.cell(format_args!(
+                    "{date}T{:02}:{:02}:00",
                     start / 60,
-                    start % 60,
-                    v.staff,
-                    v.tasks
-                );
+                    start % 60
+                ));
+                rec.cell(format_args!("{duration:.1}"));
+                rec.cell(format_args!("{}", v.staff));
                 if rng.gen::<f64>() < UNKNOWN_CODE_RATE {
-                    line.push('|');
-                    line.push_str(LEGACY_CODES[rng.gen_range(0..LEGACY_CODES.len())]);
+                    let legacy = LEGACY_CODES[rng.gen_range(0..LEGACY_CODES.len())];
+                    rec.cell(format_args!("{}|{legacy}", v.tasks));
                     faults.unknown_code += 1;
+                } else {
+                    rec.text(&v.tasks);
                 }
-                line.push_str(&ctx);
-                line.push('\n');
-                sink.put(&line)?;
+                for c in &ctx {
+                    rec.text(c);
+                }
+                sink.row(&rec.0)?;
                 rows_written += 1;
                 if rng.gen::<f64>() < DUPLICATE_ROW_RATE {
-                    sink.put(&line)?;
+                    sink.row(&rec.0)?;
                     rows_written += 1;
                     faults.duplicate_row += 1;
                 }
@@ -279,14 +282,22 @@ pub fn simulate(cfg: &SimConfig, out_dir: &Path) -> Result<SimSummary, SimError>
 
     // ---- held-out recipients: needs, truth and two weeks of efficient visits ----
     let mut needs_out = Sink::create(out_dir.join("needs.jsonl"))?;
-    let mut truth_out = Sink::create(out_dir.join("truth.csv"))?;
-    truth_out.put(
-        "recipient_id,true_weekly_min,best_weekly_min,true_weekly_staff_min,\
-         best_weekly_staff_min,schablon_weekly_min,visits_per_week\n",
-    )?;
-    let mut held_out = Sink::create(out_dir.join("heldout_visits.csv"))?;
-    held_out.put(&header)?;
-    held_out.put(",efficient_min,expected_min,best_min\n")?;
+    let mut truth_out = CsvSink::create(out_dir.join("truth.csv"))?;
+    truth_out.row(&csv::ByteRecord::from(vec![
+        "recipient_id",
+        "true_weekly_min",
+        "best_weekly_min",
+        "true_weekly_staff_min",
+        "best_weekly_staff_min",
+        "schablon_weekly_min",
+        "visits_per_week",
+    ]))?;
+    let mut held_out = CsvSink::create(out_dir.join("heldout_visits.csv"))?;
+    let mut held_header = header.clone();
+    for c in ["efficient_min", "expected_min", "best_min"] {
+        held_header.push_field(c.as_bytes());
+    }
+    held_out.row(&held_header)?;
     let mut held_visits = 0u64;
     let held_dates: Vec<String> = (0..HELDOUT_WEEKS * 7)
         .map(|d| calendar::date_string(d as i64))
@@ -319,18 +330,19 @@ pub fn simulate(cfg: &SimConfig, out_dir: &Path) -> Result<SimSummary, SimError>
             .iter()
             .map(|n| p.codes[n.code].schablon_min * n.per_week)
             .sum();
-        line.clear();
-        let _ = writeln!(
-            line,
-            "{rid},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3}",
+        rec.clear();
+        rec.text(&rid);
+        for x in [
             best * person.effect,
             best,
             best_staff * person.effect,
             best_staff,
             schablon,
-            prep.visits.len() as f64 / weeks_per_cycle
-        );
-        truth_out.put(&line)?;
+            prep.visits.len() as f64 / weeks_per_cycle,
+        ] {
+            rec.cell(format_args!("{x:.3}"));
+        }
+        truth_out.row(&rec.0)?;
 
         let ctx = ctx_csv(&catalog.contexts, &person.context);
         let mut rng = stream(cfg.seed, STREAM_HELDOUT, index as u64);
@@ -341,18 +353,25 @@ pub fn simulate(cfg: &SimConfig, out_dir: &Path) -> Result<SimSummary, SimError>
                 let expected = v.best * person.effect;
                 let efficient = expected * visit_noise(&mut rng);
                 held_visits += 1;
-                line.clear();
-                let _ = writeln!(
-                    line,
-                    "H{held_visits:08},{rid},{},{date}T{:02}:{:02}:00,{efficient:.1},{},{}{ctx},{efficient:.3},{expected:.3},{:.3}",
-                    team.id,
+                rec.clear();
+                rec.cell(format_args!("H{held_visits:08}"));
+                rec.text(&rid);
+                rec.text(&team.id);
+                rec.cell(format_args!(
+                    "{date}T{:02}:{:02}:00",
                     start / 60,
-                    start % 60,
-                    v.staff,
-                    v.tasks,
-                    v.best
-                );
-                held_out.put(&line)?;
+                    start % 60
+                ));
+                rec.cell(format_args!("{efficient:.1}"));
+                rec.cell(format_args!("{}", v.staff));
+                rec.text(&v.tasks);
+                for c in &ctx {
+                    rec.text(c);
+                }
+                rec.cell(format_args!("{efficient:.3}"));
+                rec.cell(format_args!("{expected:.3}"));
+                rec.cell(format_args!("{:.3}", v.best));
+                held_out.row(&rec.0)?;
             }
         }
     }
@@ -548,23 +567,83 @@ fn recipient_id(p: &Profile, index: usize) -> String {
     format!("{}-{:06}", p.id_prefix, index + 1)
 }
 
-fn visit_header(catalog: &Catalog) -> String {
-    let mut h = String::from("visit_id,recipient_id,unit_id,start,duration_min,staff,tasks");
+fn visit_header(catalog: &Catalog) -> csv::ByteRecord {
+    let mut h = csv::ByteRecord::from(vec![
+        "visit_id",
+        "recipient_id",
+        "unit_id",
+        "start",
+        "duration_min",
+        "staff",
+        "tasks",
+    ]);
     for c in &catalog.contexts {
-        h.push(',');
-        h.push_str(&c.column());
+        h.push_field(c.column().as_bytes());
     }
     h
 }
 
-/// The ctx_ cells of a recipient, each preceded by a comma.
-fn ctx_csv(vars: &[ContextVar], values: &[f64]) -> String {
-    let mut s = String::new();
-    for (var, &x) in vars.iter().zip(values) {
-        s.push(',');
-        s.push_str(&var.display_value(x));
+/// The ctx_ cells of a recipient.
+fn ctx_csv(vars: &[ContextVar], values: &[f64]) -> Vec<String> {
+    vars.iter()
+        .zip(values)
+        .map(|(var, &x)| var.display_value(x))
+        .collect()
+}
+
+/// One CSV row being built, reused from row to row (the visit log has millions).
+#[derive(Default)]
+struct Row(csv::ByteRecord, String);
+
+impl Row {
+    fn clear(&mut self) {
+        self.0.clear();
     }
-    s
+    fn text(&mut self, s: &str) {
+        self.0.push_field(s.as_bytes());
+    }
+    fn cell(&mut self, f: fmt::Arguments<'_>) {
+        self.1.clear();
+        let _ = self.1.write_fmt(f);
+        self.0.push_field(self.1.as_bytes());
+    }
+}
+
+/// A CSV file being written (`csv::Writer`: quoting as RFC 4180 wants it).
+struct CsvSink {
+    path: PathBuf,
+    w: csv::Writer<File>,
+}
+
+impl CsvSink {
+    fn create(path: PathBuf) -> Result<CsvSink, SimError> {
+        match File::create(&path) {
+            Ok(f) => Ok(CsvSink {
+                w: csv::WriterBuilder::new()
+                    .buffer_capacity(1 << 20)
+                    .from_writer(f),
+                path,
+            }),
+            Err(source) => Err(SimError::Write { path, source }),
+        }
+    }
+
+    fn row(&mut self, r: &csv::ByteRecord) -> Result<(), SimError> {
+        self.w.write_byte_record(r).map_err(|e| SimError::Write {
+            path: self.path.clone(),
+            source: e.into(),
+        })
+    }
+
+    fn finish(mut self) -> Result<PathBuf, SimError> {
+        match self.w.flush() {
+            Ok(()) => Ok(self.path),
+            Err(source) => Err(SimError::Write {
+                path: self.path,
+                source,
+            }),
+        }
+    }
 }
 
 fn ctx_json(var: &ContextVar, x: f64) -> Value {

@@ -525,7 +525,7 @@ fn bad_settings_and_paths_are_refused() {
 #[test]
 fn the_documentation_matches_the_profiles() {
     let doc = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("training/SIMULATION.md"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../training/SIMULATION.md"),
     )
     .unwrap();
     assert!(doc.to_lowercase().contains("synthetic"));

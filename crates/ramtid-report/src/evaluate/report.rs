@@ -166,10 +166,24 @@ fn worst_group(groups: &[GroupFigures]) -> Option<(&GroupFigures, f64)> {
 
 /// One row per evaluated recipient.
 pub fn recipients_csv(e: &Evaluation) -> String {
-    let mut s = String::from(
-        "recipient_id,true_weekly_min,weekly_min,p10_weekly_min,p90_weekly_min,schablon_weekly_min,best_weekly_min,visits_per_week,true_visits_per_week,error_pct,schablon_error_pct\n",
-    );
+    let mut t = csv::Writer::from_writer(Vec::new());
     let opt = |x: Option<f64>, d: usize| x.map_or(String::new(), |v| num(v, d));
+    let n = |x: f64, d: usize| format!("{x:.d$}");
+    // Writing into memory cannot fail, and every field is UTF-8.
+    t.write_record([
+        "recipient_id",
+        "true_weekly_min",
+        "weekly_min",
+        "p10_weekly_min",
+        "p90_weekly_min",
+        "schablon_weekly_min",
+        "best_weekly_min",
+        "visits_per_week",
+        "true_visits_per_week",
+        "error_pct",
+        "schablon_error_pct",
+    ])
+    .expect("in memory");
     for r in &e.recipients {
         let rel = |p: f64| {
             if r.true_weekly_min > 0.0 {
@@ -178,27 +192,22 @@ pub fn recipients_csv(e: &Evaluation) -> String {
                 String::new()
             }
         };
-        let id = if r.recipient_id.contains([',', '"', '\n']) {
-            format!("\"{}\"", r.recipient_id.replace('"', "\"\""))
-        } else {
-            r.recipient_id.clone()
-        };
-        let _ = writeln!(
-            s,
-            "{id},{:.1},{:.1},{:.1},{:.1},{:.1},{},{:.2},{},{},{}",
-            r.true_weekly_min,
-            r.weekly_min,
-            r.p10_weekly_min,
-            r.p90_weekly_min,
-            r.schablon_weekly_min,
+        t.write_record([
+            r.recipient_id.clone(),
+            n(r.true_weekly_min, 1),
+            n(r.weekly_min, 1),
+            n(r.p10_weekly_min, 1),
+            n(r.p90_weekly_min, 1),
+            n(r.schablon_weekly_min, 1),
             opt(r.best_weekly_min, 1),
-            r.visits_per_week,
+            n(r.visits_per_week, 2),
             opt(r.true_visits_per_week, 2),
             rel(r.weekly_min),
             rel(r.schablon_weekly_min),
-        );
+        ])
+        .expect("in memory");
     }
-    s
+    String::from_utf8(t.into_inner().expect("in memory")).expect("UTF-8 fields")
 }
 
 // ---------------------------------------------------------------------------------------
