@@ -302,7 +302,7 @@ fn fake_worker(w: &World, then: &str) -> PathBuf {
     std::fs::write(
         &path,
         format!(
-            "#!/bin/sh\nread job\nmkdir -p '{}'\necho '{{\"stage\":{{\"stage\":\"Reading\",\"elapsed_s\":0.0}}}}'\n{then}\n",
+            "#!/bin/sh\nread job\nmkdir -p '{}'\necho '{{\"stage\":{{\"stage\":\"reading\",\"total\":null,\"elapsed_s\":0.0}}}}'\n{then}\n",
             tmp.display().to_string().replace("$$", "'$$'")
         ),
     )
