@@ -1,5 +1,6 @@
 //! `ramtid estimate`: frame times for needs objects from the command line (ramtid-core).
 
+use anyhow::Context as _;
 use clap::{Subcommand, ValueEnum};
 use ramtid_core::estimate::{estimate, Estimate};
 use ramtid_core::model::{resolve, Model};
@@ -32,31 +33,29 @@ pub enum Format {
 }
 
 impl Command {
-    pub fn run(self) -> Result<ExitCode, String> {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
         let Command::Estimate {
             model,
             needs,
             format,
             out,
         } = self;
-        let dir = resolve(&model).map_err(|e| e.to_string())?;
-        let model = Model::load(&dir).map_err(|e| e.to_string())?;
+        let dir = resolve(&model)?;
+        let model = Model::load(&dir)?;
         let bytes =
-            std::fs::read(&needs).map_err(|e| format!("cannot read {}: {e}", needs.display()))?;
-        let results =
-            estimate_file(&model, &bytes).map_err(|e| format!("{}: {e}", needs.display()))?;
+            std::fs::read(&needs).with_context(|| format!("cannot read {}", needs.display()))?;
+        let results = estimate_file(&model, &bytes).with_context(|| needs.display().to_string())?;
         let sink: Box<dyn Write> = match &out {
             Some(p) => Box::new(
                 std::fs::File::create(p)
-                    .map_err(|e| format!("cannot write {}: {e}", p.display()))?,
+                    .with_context(|| format!("cannot write {}", p.display()))?,
             ),
             None => Box::new(std::io::stdout().lock()),
         };
         let mut w = BufWriter::new(sink);
         let failed = write_results(&mut w, &results, format, &needs.display().to_string())
-            .map_err(|e| format!("cannot write results: {e}"))?;
-        w.flush()
-            .map_err(|e| format!("cannot write results: {e}"))?;
+            .context("cannot write results")?;
+        w.flush().context("cannot write results")?;
         if failed > 0 {
             eprintln!(
                 "{failed} of {} needs objects had errors; the others were estimated",

@@ -58,7 +58,7 @@ pub enum Command {
 }
 
 impl Command {
-    pub fn run(self) -> Result<ExitCode, String> {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
         let Command::Load {
             addr,
             config,
@@ -78,7 +78,7 @@ impl Command {
         } = self;
         let token = match token_env {
             Some(var) => Some(std::env::var(&var).map_err(|_| {
-                format!("--token-env {var}: the environment variable {var} is not set")
+                anyhow::anyhow!("--token-env {var}: the environment variable {var} is not set")
             })?),
             None => None,
         };
@@ -98,7 +98,8 @@ impl Command {
             token,
             tls: tls.client_tls(),
             train_during: train_during.map(|v| (v[0].clone(), v[1].clone())),
-        })?;
+        })
+        .map_err(anyhow::Error::msg)?;
         println!("{report}");
         Ok(if report.failures == 0 {
             ExitCode::SUCCESS

@@ -25,7 +25,7 @@ pub enum Command {
 }
 
 impl Command {
-    pub fn run(self) -> Result<ExitCode, String> {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
         let (config, listen, models) = match self {
             Command::TrainWorker => {
                 return Ok(ExitCode::from(ramtid_server::worker::run_child() as u8))

@@ -26,7 +26,7 @@ pub enum Command {
 }
 
 impl Command {
-    pub fn run(self) -> Result<ExitCode, String> {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
         let Command::Simulate {
             municipality,
             seed,
@@ -44,8 +44,7 @@ impl Command {
                 holdout_recipients: holdout,
             },
             &out,
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         eprintln!(
             "wrote {} visit rows ({} visits) for {} recipients and {} held-out recipients to {}",
             summary.rows_written,

@@ -80,7 +80,7 @@ pub enum EfficiencyArg {
 }
 
 impl Command {
-    pub fn run(self) -> Result<ExitCode, String> {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
         let Command::Train {
             catalog,
             visits,
@@ -116,9 +116,8 @@ impl Command {
             threads,
             min_visit_min,
             max_visit_min,
-        })
-        .map_err(|e| e.to_string())?;
-        check_model_name(&name)?;
+        })?;
+        check_model_name(&name).map_err(anyhow::Error::msg)?;
         let rejects = rejects.unwrap_or_else(|| visits.with_extension("rejects.csv"));
         let req = TrainRequest {
             catalog,
@@ -138,7 +137,7 @@ impl Command {
         let bars = Bars::on_terminal();
         let trained = train(&req, &bars);
         bars.finish();
-        let (_, s) = trained.map_err(|e| e.to_string())?;
+        let (_, s) = trained?;
         if json {
             println!(
                 "{}",

@@ -423,6 +423,12 @@ async fn every_rpc_by_every_caller_gets_the_expected_status() {
                     st.message()
                 ));
             }
+            if matches!(st.code(), Code::PermissionDenied | Code::Unauthenticated) {
+                assert!(
+                    st.metadata().get("x-request-id").is_some(),
+                    "{rpc:?} as {who}: a refusal carries the request id"
+                );
+            }
             match st.code() {
                 Code::PermissionDenied => {
                     let needed = rpc.needs().to_string();

@@ -31,6 +31,7 @@ pub mod calendar;
 pub mod catalog;
 pub mod datadir;
 pub mod echo;
+pub mod error;
 pub mod estimate;
 pub mod features;
 pub mod files;

@@ -1,5 +1,10 @@
 //! The service's errors, mapped to gRPC status codes in one place.
+//!
+//! The library's error types say what [`Kind`] of failure each is
+//! ([`ramtid_core::error::ErrorKind`]); [`code_of`] is the one map from a kind to a gRPC code,
+//! and [`ErrorCode`] gives every error the service meets its code through it.
 
+use ramtid_core::error::{ErrorKind, Kind};
 use ramtid_core::needs::FieldViolation;
 use ramtid_proto::pb;
 use std::borrow::Cow;
@@ -17,6 +22,9 @@ pub enum ApiError {
     /// No model loaded yet: UNAVAILABLE.
     #[error("no model is loaded; the service is not serving yet")]
     NoModel,
+    /// The service cannot answer right now (a store shutting down): UNAVAILABLE.
+    #[error("{0}")]
+    Unavailable(String),
     /// A model version that was tried and refused: FAILED_PRECONDITION.
     #[error("model {model} was refused: {reason}")]
     Refused { model: String, reason: String },
@@ -102,12 +110,58 @@ impl ApiError {
             ApiError::Invalid(_) => Code::InvalidArgument,
             ApiError::ModelNotFound(_) | ApiError::NotFound(_) => Code::NotFound,
             ApiError::Denied(_) => Code::PermissionDenied,
-            ApiError::NoModel | ApiError::AuditUnavailable { .. } => Code::Unavailable,
+            ApiError::NoModel | ApiError::Unavailable(_) | ApiError::AuditUnavailable { .. } => {
+                Code::Unavailable
+            }
             ApiError::Refused { .. } | ApiError::Precondition(_) => Code::FailedPrecondition,
             ApiError::TooLarge(_) => Code::ResourceExhausted,
             ApiError::Busy(_) => Code::Aborted,
             ApiError::Internal(_) => Code::Internal,
         }
+    }
+
+    /// A library error of `kind`, for the caller: `field` names the request field at fault
+    /// when it is the caller's input (INVALID_ARGUMENT with a `google.rpc.BadRequest`);
+    /// `message` is what the caller reads.
+    pub fn of_kind(kind: Kind, field: &str, message: String) -> ApiError {
+        match kind {
+            Kind::InvalidArgument => ApiError::field(field, message),
+            Kind::NotFound => ApiError::NotFound(message),
+            Kind::FailedPrecondition => ApiError::Precondition(message),
+            Kind::ResourceExhausted => ApiError::TooLarge(message),
+            Kind::Aborted => ApiError::Busy(message),
+            Kind::Unavailable => ApiError::Unavailable(message),
+            Kind::Internal => ApiError::Internal(message),
+        }
+    }
+}
+
+/// The gRPC status code of a library error's kind: the code of the [`ApiError`] that
+/// [`ApiError::of_kind`] makes of it, so the kind-to-code map is written once.
+pub fn code_of(kind: Kind) -> Code {
+    ApiError::of_kind(kind, "", String::new()).code()
+}
+
+/// An error's gRPC status code, said once per error type.
+pub trait ErrorCode {
+    fn error_code(&self) -> Code;
+}
+
+impl ErrorCode for ApiError {
+    fn error_code(&self) -> Code {
+        self.code()
+    }
+}
+
+impl ErrorCode for ramtid_history::HistoryError {
+    fn error_code(&self) -> Code {
+        code_of(self.kind())
+    }
+}
+
+impl ErrorCode for ramtid_core::train::TrainError {
+    fn error_code(&self) -> Code {
+        code_of(self.kind())
     }
 }
 
@@ -171,6 +225,34 @@ impl From<ApiError> for Status {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ramtid_history::HistoryError;
+
+    #[test]
+    fn kinds_map_to_their_namesake_codes() {
+        for (kind, code) in [
+            (Kind::InvalidArgument, Code::InvalidArgument),
+            (Kind::NotFound, Code::NotFound),
+            (Kind::FailedPrecondition, Code::FailedPrecondition),
+            (Kind::ResourceExhausted, Code::ResourceExhausted),
+            (Kind::Aborted, Code::Aborted),
+            (Kind::Unavailable, Code::Unavailable),
+            (Kind::Internal, Code::Internal),
+        ] {
+            assert_eq!(code_of(kind), code, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn history_errors_carry_their_code() {
+        assert_eq!(
+            HistoryError::BadPageToken("x".into()).error_code(),
+            Code::InvalidArgument
+        );
+        assert_eq!(HistoryError::Closed.error_code(), Code::Internal);
+        // The caller's field is named only for the caller's input.
+        let e = ApiError::of_kind(Kind::InvalidArgument, "page_token", "bad".into());
+        assert!(matches!(&e, ApiError::Invalid(v) if v[0].field == "page_token"));
+    }
 
     #[test]
     fn echoed_values_are_cut_at_a_character() {

@@ -1,19 +1,18 @@
 //! `ramtid.v1.EstimationService`: Estimate, EstimateBatch, ExplainVisit.
 
 use crate::error::ApiError;
-use crate::metrics::Method;
 use crate::Shared;
 use ramtid_core::estimate::{estimate_with, explain_visit, Detail};
 use ramtid_core::model::Model;
 use ramtid_core::needs::NeedsSet;
 use ramtid_proto::convert;
 use ramtid_proto::pb::{self, estimation_service_server::EstimationService};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
 use tonic::{Code, Request, Response, Status, Streaming};
+use tracing::Instrument;
 
 #[derive(Debug, Clone)]
 pub struct Estimation {
@@ -169,7 +168,6 @@ impl EstimationService for Estimation {
         &self,
         request: Request<pb::EstimateRequest>,
     ) -> Result<Response<pb::EstimateResponse>, Status> {
-        let call = self.shared.begin(Method::Estimate, &request).await;
         let caller = crate::history::caller_name(request.extensions().get());
         let r = request.get_ref();
         let result = async {
@@ -178,7 +176,7 @@ impl EstimationService for Estimation {
             }
             crate::history::check_pseudonymous_id("unit_id", &r.unit_id)?;
             let model = self.shared.registry.select(&r.model)?;
-            call.model(model.name(), model.version());
+            crate::note_model(model.name(), model.version());
             let set = convert::needs_set(
                 &r.recipient_id,
                 &r.context,
@@ -207,7 +205,7 @@ impl EstimationService for Estimation {
             })
         }
         .await;
-        call.finish(result)
+        crate::reply(result)
     }
 
     type EstimateBatchStream = ReceiverStream<Result<pb::EstimateBatchResponse, Status>>;
@@ -216,20 +214,19 @@ impl EstimationService for Estimation {
         &self,
         request: Request<Streaming<pb::EstimateBatchRequest>>,
     ) -> Result<Response<Self::EstimateBatchStream>, Status> {
-        let call = self.shared.begin(Method::EstimateBatch, &request).await;
         let mut inbound = request.into_inner();
         let (tx, rx) = mpsc::channel(4);
         let shared = self.shared.clone();
-        let call = call.detach();
         // The response starts at once; the first message then chooses the model and the
         // detail (a client may wait for the response headers before it sends anything).
-        tokio::spawn(async move {
+        // The call's span goes with the task; the layers count the call when the stream
+        // ends with its status.
+        let task = async move {
             let first = match inbound.next().await {
                 None => None,
                 Some(Ok(m)) => Some(m),
                 // An undecodable first message: the caller learns why.
                 Some(Err(s)) => {
-                    call.record(s.code());
                     let _ = tx.send(Err(s)).await;
                     return;
                 }
@@ -238,12 +235,11 @@ impl EstimationService for Estimation {
             let model = match shared.registry.select(selector) {
                 Ok(m) => m,
                 Err(e) => {
-                    call.record(e.code());
-                    let _ = tx.send(Err(call.status(e))).await;
+                    let _ = tx.send(Err(e.into())).await;
                     return;
                 }
             };
-            call.model(model.name(), model.version());
+            crate::note_model(model.name(), model.version());
             let full = first
                 .as_ref()
                 .is_none_or(|m| m.detail() != pb::Detail::Totals);
@@ -252,16 +248,17 @@ impl EstimationService for Estimation {
             let max_batch = shared.cfg.limits.max_batch;
             let mut next_index = 0u64;
             let mut pending = first;
-            let code = loop {
+            loop {
                 let msg = match pending.take() {
                     Some(m) => m,
                     None => match inbound.next().await {
-                        None => break Code::Ok,
+                        None => break,
                         Some(Ok(m)) => m,
+                        // A broken request stream ends the answer with its status, not as
+                        // though the caseload had been complete.
                         Some(Err(s)) => {
-                            let code = s.code();
                             let _ = tx.send(Err(s)).await;
-                            break code;
+                            break;
                         }
                     },
                 };
@@ -270,32 +267,28 @@ impl EstimationService for Estimation {
                     let e = ApiError::TooLarge(format!(
                         "more than {max_batch} needs sets in one EstimateBatch call (limits.max_batch); split the caseload"
                     ));
-                    let code = e.code();
-                    let _ = tx.send(Err(call.status(e))).await;
-                    break code;
+                    let _ = tx.send(Err(e.into())).await;
+                    break;
                 }
-                shared.metrics.batch_items.fetch_add(n, Ordering::Relaxed);
+                shared.metrics.batch_items.increment(n);
                 let (results, errors) = if msg.items.len() <= INLINE_ITEMS {
                     estimate_items(&model, &msg.items, next_index, full, max_needs)
                 } else {
                     estimate_items_parallel(model.clone(), msg.items, next_index, full, max_needs)
                         .await
                 };
-                shared
-                    .metrics
-                    .batch_item_errors
-                    .fetch_add(errors, Ordering::Relaxed);
+                shared.metrics.batch_item_errors.increment(errors);
                 next_index += n;
                 let out = pb::EstimateBatchResponse {
                     results,
                     model: Some(model_ref.clone()),
                 };
                 if tx.send(Ok(out)).await.is_err() {
-                    break Code::Cancelled;
+                    break;
                 }
-            };
-            call.record(code);
-        });
+            }
+        };
+        tokio::spawn(task.instrument(tracing::Span::current()));
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 
@@ -303,11 +296,10 @@ impl EstimationService for Estimation {
         &self,
         request: Request<pb::ExplainVisitRequest>,
     ) -> Result<Response<pb::ExplainVisitResponse>, Status> {
-        let call = self.shared.begin(Method::ExplainVisit, &request).await;
         let r = request.get_ref();
         let result = (|| {
             let model = self.shared.registry.select(&r.model)?;
-            call.model(model.name(), model.version());
+            crate::note_model(model.name(), model.version());
             if r.slot.trim().is_empty() {
                 return Err(ApiError::field(
                     "slot",
@@ -339,7 +331,7 @@ impl EstimationService for Estimation {
             let x = explain_visit(&model, &tasks, slot, valid.needs[0].staff, &valid.context);
             Ok(convert::explanation(x, &model))
         })();
-        call.finish(result)
+        crate::reply(result)
     }
 }
 

@@ -2,7 +2,6 @@
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::metrics::Method;
 use crate::registry::{CANDIDATE, PRODUCTION};
 use crate::worker::{Event, FailureKind, Job, SUBCOMMAND};
 use crate::Shared;
@@ -16,7 +15,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
 #[derive(Debug, Clone)]
@@ -243,9 +242,8 @@ async fn run_worker(
 impl ModelService for Models {
     async fn list_models(
         &self,
-        request: Request<pb::ListModelsRequest>,
+        _request: Request<pb::ListModelsRequest>,
     ) -> Result<Response<pb::ListModelsResponse>, Status> {
-        let call = self.shared.begin(Method::ListModels, &request).await;
         let reg = self.shared.registry.clone();
         let result = blocking(move || {
             let aliases = reg.current();
@@ -275,14 +273,13 @@ impl ModelService for Models {
             })
         })
         .await;
-        call.finish(result)
+        crate::reply(result)
     }
 
     async fn get_model(
         &self,
         request: Request<pb::GetModelRequest>,
     ) -> Result<Response<pb::ModelInfo>, Status> {
-        let call = self.shared.begin(Method::GetModel, &request).await;
         let selector = request.get_ref().model.trim().to_string();
         let me = self.clone();
         let result = blocking(move || {
@@ -294,14 +291,13 @@ impl ModelService for Models {
             me.info(&name, &version)
         })
         .await;
-        call.finish(result)
+        crate::reply(result)
     }
 
     async fn activate_model(
         &self,
         request: Request<pb::ActivateModelRequest>,
     ) -> Result<Response<pb::ActivateModelResponse>, Status> {
-        let call = self.shared.begin(Method::ActivateModel, &request).await;
         let caller = request.extensions().get::<Caller>().cloned();
         let r = request.into_inner();
         let shared = self.shared.clone();
@@ -355,17 +351,16 @@ impl ModelService for Models {
         .await;
         if let Ok(r) = &result {
             if let Some(m) = &r.model {
-                call.model(&m.name, &m.version);
+                crate::note_model(&m.name, &m.version);
             }
         }
-        call.finish(result)
+        crate::reply(result)
     }
 
     async fn reload_models(
         &self,
         request: Request<pb::ReloadModelsRequest>,
     ) -> Result<Response<pb::ReloadModelsResponse>, Status> {
-        let call = self.shared.begin(Method::ReloadModels, &request).await;
         let caller = request.extensions().get::<Caller>().cloned();
         let activate_latest = request.get_ref().activate_latest;
         let me = self.clone();
@@ -414,7 +409,7 @@ impl ModelService for Models {
             })
         })
         .await;
-        call.finish(result)
+        crate::reply(result)
     }
 
     type TrainModelStream = ReceiverStream<Result<pb::TrainProgress, Status>>;
@@ -423,7 +418,6 @@ impl ModelService for Models {
         &self,
         request: Request<pb::TrainModelRequest>,
     ) -> Result<Response<Self::TrainModelStream>, Status> {
-        let call = self.shared.begin(Method::TrainModel, &request).await;
         let caller = request.extensions().get::<Caller>().cloned();
         let r = request.into_inner();
         let data_dir = self.shared.cfg.data.dir.clone();
@@ -498,7 +492,7 @@ impl ModelService for Models {
                 let o = format!("{:?}: {e}", e.code());
                 let target = crate::error::truncate_for_message(&r.name).into_owned();
                 self.shared.audit(caller, "train_model", target, o).await;
-                return call.finish(Err(e));
+                return Err(e.into());
             }
         };
         // Training writes a version to disk: not unless the log has recorded that it started.
@@ -508,14 +502,15 @@ impl ModelService for Models {
             .await
         {
             drop(guard);
-            return call.finish(Err(e));
+            return Err(e.into());
         }
         let alias = if r.activate { PRODUCTION } else { CANDIDATE };
         let (tx, rx) = mpsc::channel(16);
         let reg = self.shared.registry.clone();
         let shared = self.shared.clone();
-        let call = call.detach();
-        let span = call.span.clone();
+        // The run keeps the call's span; the layers count the call when the stream ends
+        // (a caller that goes away drops the stream: counted as cancelled).
+        let span = tracing::Span::current();
         let name = job.request.name.clone();
         tokio::spawn(
             async move {
@@ -532,7 +527,6 @@ impl ModelService for Models {
                                 "cancelled by the caller".into(),
                             )
                             .await;
-                        call.record(Code::Cancelled);
                         return;
                     }
                     Ended::Failed(e) => Err(e),
@@ -583,22 +577,14 @@ impl ModelService for Models {
                             .await;
                     }
                 }
-                let code = match result {
-                    Ok(done) => {
-                        let _ = tx
-                            .send(Ok(pb::TrainProgress {
-                                event: Some(pb::train_progress::Event::Done(done)),
-                            }))
-                            .await;
-                        Code::Ok
-                    }
-                    Err(e) => {
-                        let code = e.code();
-                        let _ = tx.send(Err(e.into())).await;
-                        code
-                    }
-                };
-                call.record(code);
+                let _ = tx
+                    .send(match result {
+                        Ok(done) => Ok(pb::TrainProgress {
+                            event: Some(pb::train_progress::Event::Done(done)),
+                        }),
+                        Err(e) => Err(e.into()),
+                    })
+                    .await;
             }
             .instrument(span),
         );
@@ -609,16 +595,15 @@ impl ModelService for Models {
         &self,
         request: Request<pb::GetCatalogRequest>,
     ) -> Result<Response<pb::Catalog>, Status> {
-        let call = self.shared.begin(Method::GetCatalog, &request).await;
         let result = self
             .shared
             .registry
             .select(&request.get_ref().model)
             .map(|m| {
-                call.model(m.name(), m.version());
+                crate::note_model(m.name(), m.version());
                 convert::catalog(&m.catalog, &m)
             });
-        call.finish(result)
+        crate::reply(result)
     }
 }
 

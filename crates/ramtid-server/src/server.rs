@@ -48,6 +48,10 @@ pub enum ServeError {
     History(String),
     #[error("TLS ({key}): {message}")]
     Tls { key: &'static str, message: String },
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("cannot start the runtime: {0}")]
+    Runtime(#[source] std::io::Error),
     #[error("{0}")]
     Audit(#[from] crate::audit::AuditError),
     #[error("data.dir: {path} cannot be created ({source}); its parent folder must exist")]
@@ -158,7 +162,7 @@ pub async fn start(cfg: Config) -> Result<Running, ServeError> {
     ramtid_core::model::remove_stale_temp(&cfg.models.dir, None);
     let registry = Arc::new(Registry::new(cfg.models.dir.clone()));
     let metrics = Arc::new(Metrics::default());
-    let mut background = Vec::new();
+    let mut background = vec![tokio::spawn(metrics::upkeep(metrics.clone()))];
 
     let metrics_addr = match cfg.metrics_addr() {
         Some(maddr) => {
@@ -281,7 +285,15 @@ pub async fn start(cfg: Config) -> Result<Running, ServeError> {
     let (tx, rx) = oneshot::channel::<()>();
     let server = builder
         .tcp_nodelay(true)
+        // Outermost first (see `layers`): the request id, the span and metrics, the access
+        // check, the concurrency limit.
+        .layer(crate::layers::RequestIdLayer::default())
+        .layer(crate::layers::ObserveLayer::new(metrics.clone()))
         .layer(auth)
+        .layer(crate::layers::LimitLayer::new(
+            metrics.clone(),
+            shared.cfg.limits.concurrency,
+        ))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -500,23 +512,16 @@ pub fn init_logging(cfg: &Config) -> bool {
 pub fn run_serve(
     file: Option<std::path::PathBuf>,
     overrides: Vec<(String, String)>,
-) -> Result<(), String> {
+) -> Result<(), ServeError> {
     let cfg = Config::load(&crate::config::Sources {
         file,
         overrides,
         environment: true,
-    })
-    .map_err(|e| e.to_string())?;
+    })?;
     init_logging(&cfg);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    rt.block_on(async {
-        let running = start(cfg).await.map_err(|e| e.to_string())?;
-        running
-            .run_until(termination())
-            .await
-            .map_err(|e| e.to_string())
-    })
+        .map_err(ServeError::Runtime)?;
+    rt.block_on(async { start(cfg).await?.run_until(termination()).await })
 }
