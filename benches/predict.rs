@@ -7,12 +7,12 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use ramtid_core::catalog::{Catalog, Category, ContextKind};
 use ramtid_core::estimate::{estimate, predict_visit, Scratch};
-use ramtid_core::fit::FitSettings;
 use ramtid_core::model::{resolve, Model};
 use ramtid_core::needs::{Need, NeedsSet, ValidNeeds};
+use ramtid_core::params::{FitParams, ParamGuard};
+use ramtid_core::progress::NoProgress;
 use ramtid_core::slot::Slot;
 use ramtid_core::train::{train, TrainRequest};
-use ramtid_core::visits::CleaningRules;
 use ramtid_sim::{simulate, Municipality, SimConfig};
 use std::hint::black_box;
 use std::path::Path;
@@ -48,14 +48,14 @@ fn load_model() -> Model {
         &TrainRequest {
             catalog: sim.join("catalog.toml"),
             visits: sim.join("visits.csv"),
+            data_dir: None,
+            limits: Default::default(),
             models_dir: tmp.path().join("models"),
             name: "bench".into(),
             rejects: None,
-            cleaning: CleaningRules::default(),
-            settings: FitSettings::default(),
-            progress: false,
+            params: FitParams::default().check().unwrap(),
         },
-        |_| {},
+        &NoProgress,
     )
     .expect("train");
     // The model is fully in memory; the folder may go.

@@ -229,6 +229,24 @@ pub struct LoadOptions {
     pub token: Option<String>,
     /// TLS to the server (a server with `[tls]`).
     pub tls: Option<ClientTls>,
+    /// Estimate mode: start a TrainModel of (catalog_path, visits_path), paths in the
+    /// server's data directory, one second into the run; latency during it is reported
+    /// apart.
+    pub train_during: Option<(String, String)>,
+}
+
+/// Estimate latency while a TrainModel ran.
+#[derive(Debug, Clone, Default)]
+pub struct DuringTraining {
+    pub seconds: f64,
+    pub outcome: String,
+    pub requests: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    /// The same figures for the requests outside the training.
+    pub outside_requests: u64,
+    pub outside_p50_ms: f64,
+    pub outside_p99_ms: f64,
 }
 
 type Bearer = tonic::metadata::MetadataValue<tonic::metadata::Ascii>;
@@ -254,6 +272,7 @@ pub struct LoadReport {
     /// Responses by model "name/version".
     pub versions: BTreeMap<String, u64>,
     pub first_failure: Option<String>,
+    pub during_training: Option<DuringTraining>,
 }
 
 impl std::fmt::Display for LoadReport {
@@ -277,6 +296,22 @@ impl std::fmt::Display for LoadReport {
         }
         if let Some(e) = &self.first_failure {
             write!(f, "; first failure: {e}")?;
+        }
+        if let Some(t) = &self.during_training {
+            write!(
+                f,
+                "\nduring TrainModel ({:.1} s, {}): {} requests, p50 {:.3} ms, p99 {:.3} ms; \
+                 outside it: {} requests, p50 {:.3} ms, p99 {:.3} ms; p99 ratio {:.2}",
+                t.seconds,
+                t.outcome,
+                t.requests,
+                t.p50_ms,
+                t.p99_ms,
+                t.outside_requests,
+                t.outside_p50_ms,
+                t.outside_p99_ms,
+                t.p99_ms / t.outside_p99_ms.max(1e-9)
+            )?;
         }
         Ok(())
     }
@@ -435,7 +470,8 @@ pub async fn load(opts: &LoadOptions) -> Result<LoadReport, String> {
         let (failures, first_failure, stop) =
             (failures.clone(), first_failure.clone(), stop.clone());
         workers.push(tokio::spawn(async move {
-            let mut lat = Vec::with_capacity(100_000);
+            // (milliseconds into the run, microseconds taken)
+            let mut lat: Vec<(u32, u32)> = Vec::with_capacity(100_000);
             let mut versions: BTreeMap<String, u64> = BTreeMap::new();
             // Worker w names cases w, w + n, w + 2n, … (mod case_ids): all ids get used.
             let mut case = w;
@@ -462,7 +498,10 @@ pub async fn load(opts: &LoadOptions) -> Result<LoadReport, String> {
                             }
                             continue;
                         }
-                        lat.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                        lat.push((
+                            t.duration_since(t0).as_millis() as u32,
+                            t.elapsed().as_micros().min(u32::MAX as u128) as u32,
+                        ));
                         if let Some(m) = r.estimate.and_then(|e| e.model) {
                             let key = format!("{}/{}", m.name, m.version);
                             match versions.get_mut(&key) {
@@ -485,6 +524,51 @@ pub async fn load(opts: &LoadOptions) -> Result<LoadReport, String> {
             (lat, versions)
         }));
     }
+    let training = opts
+        .train_during
+        .clone()
+        .map(|(catalog_path, visits_path)| {
+            let mut models = ModelServiceClient::new(channel.clone());
+            let token = token.cloned();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let start = t0.elapsed();
+                let request = pb::TrainModelRequest {
+                    catalog_path,
+                    visits_path,
+                    name: "load-train".into(),
+                    folds: 0,
+                    activate: false,
+                    settings: None,
+                };
+                let outcome = match models
+                    .train_model(authorized(request, token.as_ref()))
+                    .await
+                {
+                    Err(s) => format!("{}: {}", s.code(), s.message()),
+                    Ok(stream) => {
+                        let mut stream = stream.into_inner();
+                        loop {
+                            match stream.message().await {
+                                Ok(Some(pb::TrainProgress {
+                                    event: Some(pb::train_progress::Event::Done(d)),
+                                })) => {
+                                    let m = d.model.unwrap_or_default();
+                                    break format!(
+                                        "{}/{} from {} visits",
+                                        m.name, m.version, d.rows_used
+                                    );
+                                }
+                                Ok(Some(_)) => continue,
+                                Ok(None) => break "ended without a result".to_string(),
+                                Err(s) => break format!("{}: {}", s.code(), s.message()),
+                            }
+                        }
+                    }
+                };
+                (start, t0.elapsed(), outcome)
+            })
+        });
     if let Some(selector) = &opts.activate {
         tokio::time::sleep(Duration::from_secs_f64(opts.activate_at)).await;
         let r = ModelServiceClient::new(channel.clone())
@@ -519,6 +603,45 @@ pub async fn load(opts: &LoadOptions) -> Result<LoadReport, String> {
         }
     }
     let seconds = t0.elapsed().as_secs_f64();
+    let during_training = match training {
+        Some(h) => {
+            // A training still running when the run ends is cancelled (the window ends here).
+            let (start, end, outcome) = if h.is_finished() {
+                h.await.map_err(|e| e.to_string())?
+            } else {
+                h.abort();
+                let end = t0.elapsed();
+                (
+                    Duration::from_secs(1).min(end),
+                    end,
+                    "still running at the end of the run; cancelled".to_string(),
+                )
+            };
+            let (a, b) = (start.as_millis() as u32, end.as_millis() as u32);
+            let (mut inside, mut outside): (Vec<u32>, Vec<u32>) = (Vec::new(), Vec::new());
+            for &(at, micros) in &lat {
+                if (a..=b).contains(&at) {
+                    inside.push(micros);
+                } else {
+                    outside.push(micros);
+                }
+            }
+            inside.sort_unstable();
+            outside.sort_unstable();
+            Some(DuringTraining {
+                seconds: (end - start).as_secs_f64(),
+                outcome,
+                requests: inside.len() as u64,
+                p50_ms: percentile(&inside, 0.50),
+                p99_ms: percentile(&inside, 0.99),
+                outside_requests: outside.len() as u64,
+                outside_p50_ms: percentile(&outside, 0.50),
+                outside_p99_ms: percentile(&outside, 0.99),
+            })
+        }
+        None => None,
+    };
+    let mut lat: Vec<u32> = lat.into_iter().map(|(_, micros)| micros).collect();
     lat.sort_unstable();
     let requests = lat.len() as u64;
     let first_failure = first_failure.lock().unwrap().clone();
@@ -548,6 +671,7 @@ pub async fn load(opts: &LoadOptions) -> Result<LoadReport, String> {
             versions
         },
         first_failure,
+        during_training,
     })
 }
 

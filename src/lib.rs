@@ -4,4 +4,6 @@
 //! and the reports `ramtid-report`; the README's "Crates and layering" draws the rule.
 
 pub mod client;
+pub mod progress;
+pub mod train;
 pub mod validate;

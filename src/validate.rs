@@ -7,9 +7,9 @@
 //! Writes `validation.json` (one entry per world and a `summary`) and `report.html`; each
 //! world's own evaluation goes to `world-<seed>/evaluation/`.
 
-use ramtid_core::fit::FitSettings;
+use ramtid_core::params::CheckedFitParams;
+use ramtid_core::progress::NoProgress;
 use ramtid_core::train::{train, TrainError, TrainRequest};
-use ramtid_core::visits::CleaningRules;
 use ramtid_report::evaluate::metrics::median;
 use ramtid_report::evaluate::report::{card, esc, num, pct, signed_pct, Series, STYLE};
 use ramtid_report::evaluate::{evaluate, write_report, EvaluateError, EvaluateInputs};
@@ -62,7 +62,8 @@ pub struct ValidateOptions {
     pub recipients: usize,
     pub weeks: usize,
     pub holdout: usize,
-    pub settings: FitSettings,
+    /// Fit settings and cleaning rules of every world's training, checked.
+    pub params: CheckedFitParams,
     /// Keep each world's `visits.csv` (large); by default it is removed after training.
     pub keep_logs: bool,
 }
@@ -172,15 +173,15 @@ pub fn run_world(
     let req = TrainRequest {
         catalog: data.join("catalog.toml"),
         visits: visits.clone(),
+        data_dir: None,
+        limits: Default::default(),
         models_dir: dir.join("models"),
         name: "world".into(),
         rejects: Some(data.join("visits.rejects.csv")),
-        cleaning: CleaningRules::default(),
-        settings: opts.settings.clone(),
-        progress: false,
+        params: opts.params.clone(),
     };
     let (model, summary) =
-        train(&req, |_| {}).map_err(|source| ValidateError::Train { seed, source })?;
+        train(&req, &NoProgress).map_err(|source| ValidateError::Train { seed, source })?;
     if !opts.keep_logs {
         // The log is reproducible from the seed; it is the bulk of the disk use.
         let _ = std::fs::remove_file(&visits);

@@ -11,6 +11,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     tonic_prost_build::configure()
+        // Undecodable requests answer INVALID_ARGUMENT (see src/codec.rs).
+        .codec_path("crate::codec::RamtidCodec")
         .file_descriptor_set_path(out.join("ramtid_v1_descriptor.bin"))
         .compile_protos(&["proto/ramtid/v1/ramtid.proto"], &["proto"])?;
     println!("cargo:rerun-if-changed=proto");

@@ -1,6 +1,7 @@
 //! Administration helpers for the server's access control: `ramtid hash-token` and
 //! `ramtid cert-fingerprint` print what to put in `[auth]`.
 
+use anyhow::Context as _;
 use clap::Subcommand;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,17 +20,17 @@ pub enum Command {
 }
 
 impl Command {
-    pub fn run(self) -> Result<ExitCode, String> {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
         match self {
             Command::HashToken => {
                 let mut line = String::new();
                 std::io::stdin()
                     .read_line(&mut line)
-                    .map_err(|e| format!("cannot read the token from stdin: {e}"))?;
+                    .context("cannot read the token from stdin")?;
                 let token = line.trim_end_matches(['\n', '\r']);
                 if token.trim().is_empty() {
-                    return Err(
-                        "no token on stdin: e.g. `printf %s \"$TOKEN\" | ramtid hash-token`".into(),
+                    anyhow::bail!(
+                        "no token on stdin: e.g. `printf %s \"$TOKEN\" | ramtid hash-token`"
                     );
                 }
                 println!("{}", ramtid_server::auth::hash_token(token));
@@ -38,7 +39,7 @@ impl Command {
             Command::CertFingerprint { cert } => {
                 use rustls_pki_types::pem::PemObject;
                 let der = rustls_pki_types::CertificateDer::from_pem_file(&cert)
-                    .map_err(|e| format!("{}: no PEM certificate: {e}", cert.display()))?;
+                    .with_context(|| format!("{}: no PEM certificate", cert.display()))?;
                 println!(
                     "{}",
                     ramtid_server::auth::fingerprint_text(&ramtid_server::auth::fingerprint(

@@ -1,5 +1,6 @@
 //! `ramtid estimate`: frame times for needs objects from the command line (ramtid-core).
 
+use anyhow::Context as _;
 use clap::{Subcommand, ValueEnum};
 use ramtid_core::estimate::{estimate, Estimate};
 use ramtid_core::model::{resolve, Model};
@@ -32,30 +33,29 @@ pub enum Format {
 }
 
 impl Command {
-    pub fn run(self) -> Result<ExitCode, String> {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
         let Command::Estimate {
             model,
             needs,
             format,
             out,
         } = self;
-        let dir = resolve(&model).map_err(|e| e.to_string())?;
-        let model = Model::load(&dir).map_err(|e| e.to_string())?;
-        let text = std::fs::read_to_string(&needs)
-            .map_err(|e| format!("cannot read {}: {e}", needs.display()))?;
-        let results = estimate_text(&model, &text);
+        let dir = resolve(&model)?;
+        let model = Model::load(&dir)?;
+        let bytes =
+            std::fs::read(&needs).with_context(|| format!("cannot read {}", needs.display()))?;
+        let results = estimate_file(&model, &bytes).with_context(|| needs.display().to_string())?;
         let sink: Box<dyn Write> = match &out {
             Some(p) => Box::new(
                 std::fs::File::create(p)
-                    .map_err(|e| format!("cannot write {}: {e}", p.display()))?,
+                    .with_context(|| format!("cannot write {}", p.display()))?,
             ),
             None => Box::new(std::io::stdout().lock()),
         };
         let mut w = BufWriter::new(sink);
         let failed = write_results(&mut w, &results, format, &needs.display().to_string())
-            .map_err(|e| format!("cannot write results: {e}"))?;
-        w.flush()
-            .map_err(|e| format!("cannot write results: {e}"))?;
+            .context("cannot write results")?;
+        w.flush().context("cannot write results")?;
         if failed > 0 {
             eprintln!(
                 "{failed} of {} needs objects had errors; the others were estimated",
@@ -71,28 +71,28 @@ impl Command {
 /// One line's outcome: (line number, recipient id if known, estimate or error).
 type LineResult = (usize, String, Result<Estimate, String>);
 
-/// A file is either one needs object (possibly pretty-printed) or one per line.
-fn estimate_text(model: &Model, text: &str) -> Vec<LineResult> {
-    if let Ok(single) = serde_json::from_str::<NeedsSet>(text) {
-        return vec![estimate_one(model, 1, single)];
-    }
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, line)| match serde_json::from_str::<NeedsSet>(line) {
-            Ok(set) => estimate_one(model, i + 1, set),
-            Err(e) => (
-                i + 1,
-                String::new(),
-                Err(format!("not a needs object: {e}")),
-            ),
+/// A file is either one needs object (possibly pretty-printed) or one per line; a line
+/// that cannot be read fails alone, an empty file fails as a whole.
+fn estimate_file(
+    model: &Model,
+    bytes: &[u8],
+) -> Result<Vec<LineResult>, ramtid_core::needs::NeedsFileError> {
+    Ok(ramtid_core::needs::parse_needs_file(bytes)?
+        .into_iter()
+        .map(|(line, set)| match set {
+            Ok(set) => estimate_one(model, line, set),
+            Err(e) => (line, String::new(), Err(e)),
         })
-        .collect()
+        .collect())
 }
 
 fn estimate_one(model: &Model, line: usize, set: NeedsSet) -> LineResult {
     match set.validate(&model.catalog) {
         Ok(valid) => (line, set.recipient_id, Ok(estimate(model, &valid))),
+        // An id refused as a personal identity number is not copied into the output.
+        Err(e) if ramtid_core::personnummer::looks_like_personnummer(&set.recipient_id) => {
+            (line, String::new(), Err(e.to_string()))
+        }
         Err(e) => (line, set.recipient_id, Err(e.to_string())),
     }
 }

@@ -32,7 +32,7 @@ pub enum Command {
 }
 
 impl Command {
-    pub fn run(self) -> Result<ExitCode, String> {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
         let Command::Evaluate {
             model,
             needs,
@@ -41,25 +41,21 @@ impl Command {
             out,
             record,
         } = self;
-        let dir = resolve(&model).map_err(|e| e.to_string())?;
-        let mut model = Model::load(&dir).map_err(|e| e.to_string())?;
+        let dir = resolve(&model)?;
+        let mut model = Model::load(&dir)?;
         let inputs = ramtid_report::evaluate::EvaluateInputs {
             needs,
             truth,
             visits,
         };
-        let evaluation =
-            ramtid_report::evaluate::evaluate(&model, &inputs).map_err(|e| e.to_string())?;
-        let written =
-            ramtid_report::evaluate::write_report(&evaluation, &out).map_err(|e| e.to_string())?;
+        let evaluation = ramtid_report::evaluate::evaluate(&model, &inputs)?;
+        let written = ramtid_report::evaluate::write_report(&evaluation, &out)?;
         eprint!("{}", evaluation.summary_table());
         for p in &written {
             eprintln!("wrote {}", p.display());
         }
         if record {
-            model
-                .record_evaluation(evaluation.to_json())
-                .map_err(|e| e.to_string())?;
+            model.record_evaluation(evaluation.to_json())?;
             eprintln!("recorded in {}", dir.join("manifest.json").display());
         }
         if evaluation.data.needs_failed > 0 {

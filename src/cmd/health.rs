@@ -21,7 +21,7 @@ pub enum Command {
 }
 
 impl Command {
-    pub fn run(self) -> Result<ExitCode, String> {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
         let Command::Health {
             addr,
             service,
@@ -34,7 +34,8 @@ impl Command {
             &service,
             std::time::Duration::from_millis(timeout_ms),
             tls.as_ref(),
-        )?;
+        )
+        .map_err(anyhow::Error::msg)?;
         Ok(if serving {
             ExitCode::SUCCESS
         } else {

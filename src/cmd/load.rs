@@ -48,13 +48,17 @@ pub enum Command {
         /// `auth.enabled`); the token itself never goes on the command line.
         #[arg(long, value_name = "VAR")]
         token_env: Option<String>,
+        /// Start a TrainModel of this catalog and visit log (paths in the server's data
+        /// directory) one second in, and report Estimate latency during it apart.
+        #[arg(long, num_args = 2, value_names = ["CATALOG", "VISITS"])]
+        train_during: Option<Vec<String>>,
         #[command(flatten)]
         tls: TlsArgs,
     },
 }
 
 impl Command {
-    pub fn run(self) -> Result<ExitCode, String> {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
         let Command::Load {
             addr,
             config,
@@ -69,11 +73,12 @@ impl Command {
             case_ids,
             history,
             token_env,
+            train_during,
             tls,
         } = self;
         let token = match token_env {
             Some(var) => Some(std::env::var(&var).map_err(|_| {
-                format!("--token-env {var}: the environment variable {var} is not set")
+                anyhow::anyhow!("--token-env {var}: the environment variable {var} is not set")
             })?),
             None => None,
         };
@@ -92,7 +97,9 @@ impl Command {
             history,
             token,
             tls: tls.client_tls(),
-        })?;
+            train_during: train_during.map(|v| (v[0].clone(), v[1].clone())),
+        })
+        .map_err(anyhow::Error::msg)?;
         println!("{report}");
         Ok(if report.failures == 0 {
             ExitCode::SUCCESS

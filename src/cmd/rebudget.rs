@@ -26,22 +26,19 @@ pub enum Command {
 }
 
 impl Command {
-    pub fn run(self) -> Result<ExitCode, String> {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
         let Command::Rebudget {
             history,
             model,
             out,
             top,
         } = self;
-        let dir = resolve(&model).map_err(|e| e.to_string())?;
-        let model = Model::load(&dir).map_err(|e| e.to_string())?;
+        let dir = resolve(&model)?;
+        let model = Model::load(&dir)?;
         // Read only: a server may have the history open (and, on SQLite, own its journal).
-        let store =
-            ramtid_history::HistoryStore::open_read_only(&history).map_err(|e| e.to_string())?;
-        let summary =
-            ramtid_report::rebudget::rebudget(&store, &model, top).map_err(|e| e.to_string())?;
-        let written =
-            ramtid_report::rebudget::write_report(&summary, &out).map_err(|e| e.to_string())?;
+        let store = ramtid_history::HistoryStore::open_read_only(&history)?;
+        let summary = ramtid_report::rebudget::rebudget(&store, &model, top)?;
+        let written = ramtid_report::rebudget::write_report(&summary, &out)?;
         print!("{}", summary.summary_text());
         for p in &written {
             eprintln!("wrote {}", p.display());

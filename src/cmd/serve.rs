@@ -6,6 +6,9 @@ use std::process::ExitCode;
 
 #[derive(Subcommand)]
 pub enum Command {
+    /// Runs one training for a server's TrainModel (a job on stdin, events on stdout).
+    #[command(name = "train-worker", hide = true)]
+    TrainWorker,
     /// Serve the gRPC API (estimation, models, health, reflection) and /metrics.
     /// Configuration: defaults < ramtid.toml (or --config) < RAMTID__SECTION__KEY < flags.
     Serve {
@@ -22,12 +25,17 @@ pub enum Command {
 }
 
 impl Command {
-    pub fn run(self) -> Result<ExitCode, String> {
-        let Command::Serve {
-            config,
-            listen,
-            models,
-        } = self;
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        let (config, listen, models) = match self {
+            Command::TrainWorker => {
+                return Ok(ExitCode::from(ramtid_server::worker::run_child() as u8))
+            }
+            Command::Serve {
+                config,
+                listen,
+                models,
+            } => (config, listen, models),
+        };
         let mut overrides = Vec::new();
         if let Some(l) = listen {
             overrides.push(("server.listen".to_string(), l));

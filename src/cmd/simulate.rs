@@ -31,7 +31,7 @@ pub enum Command {
 }
 
 impl Command {
-    pub fn run(self) -> Result<ExitCode, String> {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
         let Command::Simulate {
             world,
             municipality,
@@ -51,8 +51,7 @@ impl Command {
                         holdout_recipients: holdout,
                     },
                     &out,
-                )
-                .map_err(|e| e.to_string())?;
+                )?;
                 eprintln!(
                     "random world {seed}: wrote {} visit rows ({} visits) for {} recipients and {} held-out recipients to {}",
                     s.rows_written,
@@ -65,7 +64,7 @@ impl Command {
             }
             Some(w) => w
                 .parse::<Municipality>()
-                .map_err(|e| format!("--world: {e}, or random"))?,
+                .map_err(|e| anyhow::anyhow!("--world: {e}, or random"))?,
             None => municipality,
         };
         let summary = simulate(
@@ -77,8 +76,7 @@ impl Command {
                 holdout_recipients: holdout,
             },
             &out,
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         eprintln!(
             "wrote {} visit rows ({} visits) for {} recipients and {} held-out recipients to {}",
             summary.rows_written,

@@ -1,9 +1,10 @@
 //! `ramtid train`: fit a model from a visit log and publish it (ramtid-core).
 
 use clap::{Subcommand, ValueEnum};
-use ramtid_core::fit::{Efficiency, FitSettings};
-use ramtid_core::train::{check_model_name, train, TrainRequest};
-use ramtid_core::visits::CleaningRules;
+use ramtid::progress::Bars;
+use ramtid::train::{fit_params, TrainFlags};
+use ramtid_core::params::Method;
+use ramtid_core::train::{check_model_name, train, TrainLimits, TrainRequest};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -23,27 +24,52 @@ pub enum Command {
         /// Where rejected rows go (row, column, reason). Default: beside the visit log.
         #[arg(long)]
         rejects: Option<PathBuf>,
-        /// How efficient time is defined.
-        #[arg(long, value_enum, default_value_t = EfficiencyArg::TeamReference)]
-        efficiency: EfficiencyArg,
+        /// How efficient time is defined. Unset settings take the defaults of
+        /// `ramtid_core::params::FitParams`; every setting is checked before the log is read.
+        #[arg(long, value_enum)]
+        efficiency: Option<EfficiencyArg>,
         /// team-reference: the fastest teams that together performed this share of visits
-        /// set the efficient level.
-        #[arg(long, default_value_t = 0.5)]
-        reference_quantile: f64,
-        /// team-reference: teams slower than the reference by more than this are reported.
-        #[arg(long, default_value_t = 0.10)]
-        tolerance: f64,
-        #[arg(long, default_value_t = 5)]
-        folds: usize,
-        /// Visits shorter than this many minutes are check-in errors.
-        #[arg(long, default_value_t = 2.0)]
-        min_visit_min: f64,
-        /// Visits longer than this (and than 3× their schablon) are forgotten check-outs.
-        #[arg(long, default_value_t = 180.0)]
-        max_visit_min: f64,
+        /// set the efficient level (0 < q <= 1; default 0.5).
+        #[arg(long)]
+        reference_quantile: Option<f64>,
+        /// team-reference: teams slower than the reference by more than this are reported
+        /// (default 0.10).
+        #[arg(long)]
+        tolerance: Option<f64>,
+        /// Cross-validation folds, grouped by recipient (2 to 20; default 5).
+        #[arg(long)]
+        folds: Option<usize>,
+        /// Ridge penalties tried, comma-separated (default 0.3,1,3,10,30,100,300).
+        #[arg(long, value_delimiter = ',')]
+        lambdas: Option<Vec<f64>>,
+        /// Seed of the recipients' fold assignment.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Threads for the pass over the visits (default: the cores, at most 8).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Visits shorter than this many minutes are check-in errors (default 2).
+        #[arg(long)]
+        min_visit_min: Option<f64>,
+        /// Visits longer than this (and than 3× their schablon) are forgotten check-outs
+        /// (default 180).
+        #[arg(long)]
+        max_visit_min: Option<f64>,
         /// Print the full training summary as JSON on stdout.
         #[arg(long)]
         json: bool,
+        /// Most insats codes in the catalog.
+        #[arg(long, default_value_t = TrainLimits::default().max_codes)]
+        max_codes: usize,
+        /// Most encoded context columns in the catalog.
+        #[arg(long, default_value_t = TrainLimits::default().max_context_columns)]
+        max_context_columns: usize,
+        /// Most coefficients in the model.
+        #[arg(long, default_value_t = TrainLimits::default().max_features)]
+        max_features: usize,
+        /// Memory for the fit's statistics, MiB.
+        #[arg(long, default_value_t = TrainLimits::default().max_memory_mb)]
+        max_memory_mb: u64,
     },
 }
 
@@ -54,7 +80,7 @@ pub enum EfficiencyArg {
 }
 
 impl Command {
-    pub fn run(self) -> Result<ExitCode, String> {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
         let Command::Train {
             catalog,
             visits,
@@ -65,38 +91,53 @@ impl Command {
             reference_quantile,
             tolerance,
             folds,
+            lambdas,
+            seed,
+            threads,
             min_visit_min,
             max_visit_min,
             json,
+            max_codes,
+            max_context_columns,
+            max_features,
+            max_memory_mb,
         } = self;
-        check_model_name(&name)?;
-        let rejects = rejects.unwrap_or_else(|| visits.with_extension("rejects.csv"));
-        let settings = FitSettings {
-            efficiency: match efficiency {
-                EfficiencyArg::TeamReference => Efficiency::TeamReference {
-                    quantile: reference_quantile,
-                    tolerance,
-                },
-                EfficiencyArg::Pooled => Efficiency::Pooled,
-            },
+        // Settings first: a bad one fails at once, before any file is opened.
+        let params = fit_params(&TrainFlags {
+            efficiency: efficiency.map(|e| match e {
+                EfficiencyArg::TeamReference => Method::TeamReference,
+                EfficiencyArg::Pooled => Method::Pooled,
+            }),
+            reference_quantile,
+            tolerance,
             folds,
-            ..FitSettings::default()
-        };
+            lambdas,
+            seed,
+            threads,
+            min_visit_min,
+            max_visit_min,
+        })?;
+        check_model_name(&name).map_err(anyhow::Error::msg)?;
+        let rejects = rejects.unwrap_or_else(|| visits.with_extension("rejects.csv"));
         let req = TrainRequest {
             catalog,
             visits,
+            data_dir: None,
+            limits: TrainLimits {
+                max_codes,
+                max_context_columns,
+                max_features,
+                max_memory_mb,
+            },
             models_dir: out,
             name,
             rejects: Some(rejects),
-            cleaning: CleaningRules {
-                min_duration_min: min_visit_min,
-                max_duration_min: max_visit_min,
-                ..CleaningRules::default()
-            },
-            settings,
-            progress: true,
+            params,
         };
-        let (_, s) = train(&req, |_| {}).map_err(|e| e.to_string())?;
+        let bars = Bars::on_terminal();
+        let trained = train(&req, &bars);
+        bars.finish();
+        let (_, s) = trained?;
         if json {
             println!(
                 "{}",
@@ -154,11 +195,19 @@ impl Command {
             "out-of-fold visits (recipients not in the fold's fit, efficient level): MAE {:.2} min, R² {:.3}",
             f.oof_visit_mae_min, f.oof_visit_r2
         );
-        eprintln!(
-            "out-of-fold planned weeks ({} recipients: the needs their log shows, planned and predicted as estimate does, against their logged efficient-level week): MAPE {:.1}%",
-            f.planned_week_recipients,
-            100.0 * f.oof_planned_week_mape
-        );
+        // With no recipient of enough visits the MAPE is an empty mean, not a figure.
+        if f.planned_week_recipients == 0 {
+            eprintln!(
+                "out-of-fold planned weeks: no recipient qualified (none with at least {} visits)",
+                req.params.settings().min_recipient_visits
+            );
+        } else {
+            eprintln!(
+                "out-of-fold planned weeks ({} recipients: the needs their log shows, planned and predicted as estimate does, against their logged efficient-level week): MAPE {:.1}%",
+                f.planned_week_recipients,
+                100.0 * f.oof_planned_week_mape
+            );
+        }
         eprintln!(
             "P10–P90 coverage on recipients the interval was not calibrated on (split in halves): visits {:.1}%, planned weeks {:.1}%",
             100.0 * f.heldout_visit_interval_coverage,

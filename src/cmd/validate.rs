@@ -1,8 +1,9 @@
 //! `ramtid validate`: random worlds, simulated, trained on and scored end to end.
 
+use anyhow::Context as _;
 use clap::Subcommand;
 use ramtid::validate::{table_header, table_row, validate, write_outputs, ValidateOptions};
-use ramtid_core::fit::{Efficiency, FitSettings};
+use ramtid_core::params::{FitParams, ParamGuard};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -14,7 +15,7 @@ pub enum Command {
 }
 
 impl Command {
-    pub fn run(self) -> Result<ExitCode, String> {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
         let Command::Validate(args) = self;
         run(args)?;
         Ok(ExitCode::SUCCESS)
@@ -49,7 +50,7 @@ pub struct ValidateArgs {
     pub reference_quantile: f64,
 }
 
-pub fn run(args: ValidateArgs) -> Result<(), String> {
+pub fn run(args: ValidateArgs) -> anyhow::Result<()> {
     let command = format!(
         "ramtid validate --worlds {} --seed {} --recipients {} --weeks {} --holdout {} --reference-quantile {} --out {}",
         args.worlds,
@@ -60,14 +61,11 @@ pub fn run(args: ValidateArgs) -> Result<(), String> {
         args.reference_quantile,
         args.out.display()
     );
-    let defaults = FitSettings::default();
-    let efficiency = match defaults.efficiency {
-        Efficiency::TeamReference { tolerance, .. } => Efficiency::TeamReference {
-            quantile: args.reference_quantile,
-            tolerance,
-        },
-        pooled => pooled,
-    };
+    // Checked before any world is drawn: a bad quantile fails at once, naming it.
+    let params = FitParams::new()
+        .reference_quantile(args.reference_quantile)
+        .check()
+        .context("--reference-quantile")?;
     let opts = ValidateOptions {
         worlds: args.worlds,
         seed: args.seed,
@@ -75,10 +73,7 @@ pub fn run(args: ValidateArgs) -> Result<(), String> {
         recipients: args.recipients,
         weeks: args.weeks,
         holdout: args.holdout,
-        settings: FitSettings {
-            efficiency,
-            ..defaults
-        },
+        params,
         keep_logs: args.keep_logs,
     };
     print!("{}", table_header());
@@ -86,10 +81,9 @@ pub fn run(args: ValidateArgs) -> Result<(), String> {
         print!("{}", table_row(w));
         use std::io::Write;
         let _ = std::io::stdout().flush();
-    })
-    .map_err(|e| e.to_string())?;
+    })?;
     print!("{}", ramtid::validate::summary_text(&v));
-    for p in write_outputs(&v, &args.out).map_err(|e| e.to_string())? {
+    for p in write_outputs(&v, &args.out)? {
         eprintln!("wrote {}", p.display());
     }
     Ok(())

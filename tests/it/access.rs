@@ -59,6 +59,8 @@ fn world(client_auth_optional: bool) -> World {
     cfg.server.metrics_listen = String::new();
     cfg.server.shutdown_grace_s = 5;
     cfg.models.dir = models;
+    // The test binary is not a worker: TrainModel runs the ramtid binary.
+    cfg.training.worker = std::path::PathBuf::from(env!("CARGO_BIN_EXE_ramtid"));
     cfg.data.dir = data;
     cfg.auth.enabled = true;
     cfg.auth.tokens = [
@@ -287,6 +289,7 @@ async fn call(
                             name: "retrained".into(),
                             folds: 1,
                             activate: false,
+                            settings: None,
                         },
                         token,
                     ))
@@ -420,6 +423,12 @@ async fn every_rpc_by_every_caller_gets_the_expected_status() {
                     st.message()
                 ));
             }
+            if matches!(st.code(), Code::PermissionDenied | Code::Unauthenticated) {
+                assert!(
+                    st.metadata().get("x-request-id").is_some(),
+                    "{rpc:?} as {who}: a refusal carries the request id"
+                );
+            }
             match st.code() {
                 Code::PermissionDenied => {
                     let needed = rpc.needs().to_string();
@@ -464,8 +473,22 @@ async fn every_rpc_by_every_caller_gets_the_expected_status() {
     assert!(s.message().await.unwrap().is_some());
 
     // The audit log: two activations, two reloads and two (refused) training runs, by data
-    // and admin, and admin's erasure.
-    let lines = audit_lines(&w.cfg);
+    // and admin, and admin's erasure. Erasure and re-budgeting first record that they
+    // started (refused training runs never started).
+    let all = audit_lines(&w.cfg);
+    let started: Vec<&str> = all
+        .iter()
+        .filter(|l| l["outcome"] == "started")
+        .map(|l| l["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        started,
+        ["erase_case", "rebudget_caseload", "rebudget_caseload"]
+    );
+    let lines: Vec<serde_json::Value> = all
+        .into_iter()
+        .filter(|l| l["outcome"] != "started")
+        .collect();
     let text = std::fs::read_to_string(w.cfg.audit_path()).unwrap();
     for t in [ASSESSOR, DATA, ADMIN] {
         assert!(!text.contains(t), "a token in the audit log");
@@ -686,6 +709,7 @@ async fn the_audit_log_records_who_did_what() {
                 name: "nordstad".into(),
                 folds: 2,
                 activate: true,
+                settings: None,
             },
             Some(DATA),
         ))
@@ -699,9 +723,14 @@ async fn the_audit_log_records_who_did_what() {
         }
     }
     let m = done.unwrap().model.unwrap();
-    // By the time the stream has answered, the line is on disk.
+    // By the time the stream has answered, the line is on disk, after the one that
+    // recorded the start.
     let lines = audit_lines(&w.cfg);
-    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["action"], "train_model");
+    assert_eq!(lines[0]["outcome"], "started");
+    assert_eq!(lines[0]["target"], "nordstad");
+    let lines = lines[1..].to_vec();
     assert_eq!(lines[0]["action"], "train_model");
     assert_eq!(lines[0]["caller"], "dora");
     assert_eq!(lines[0]["outcome"], "ok");
@@ -730,7 +759,7 @@ async fn the_audit_log_records_who_did_what() {
         ))
         .await
         .unwrap_err();
-    let lines = audit_lines(&w.cfg);
+    let lines = audit_lines(&w.cfg)[1..].to_vec();
     assert_eq!(lines.len(), 3, "{lines:?}");
     assert_eq!(lines[1]["caller"], "adam");
     assert_eq!(lines[1]["role"], "admin");

@@ -175,3 +175,51 @@ fn hash_token_prints_the_hash_to_configure() {
     let empty = ramtid().arg("hash-token").output().unwrap();
     assert!(!empty.status.success());
 }
+
+#[test]
+fn an_empty_needs_file_fails_clearly_and_a_bom_or_a_bad_byte_stay_on_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let out = ramtid()
+        .args(["estimate", "--model"])
+        .arg(shipped_model())
+        .arg("--needs")
+        .arg(&empty)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("empty.jsonl: holds no needs object"),
+        "{stderr}"
+    );
+
+    let needs = dir.path().join("needs.jsonl");
+    let mut bytes = b"\xef\xbb\xbf".to_vec();
+    bytes.extend_from_slice(good_line("G-1").as_bytes());
+    bytes.extend_from_slice(b"\n{\"recipient_id\": \"\xff\"}\n");
+    bytes.extend_from_slice(good_line("G-2").as_bytes());
+    std::fs::write(&needs, bytes).unwrap();
+    let out = ramtid()
+        .args(["estimate", "--model"])
+        .arg(shipped_model())
+        .arg("--needs")
+        .arg(&needs)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "one line failed");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines[0]["weekly_min"].as_f64().unwrap() > 0.0, "{stdout}");
+    assert_eq!(lines[1]["line"], 2);
+    assert!(lines[1]["error"]
+        .as_str()
+        .unwrap()
+        .contains("not valid UTF-8"));
+    assert!(lines[2]["weekly_min"].as_f64().unwrap() > 0.0);
+}

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test crate uses its own part
 
 use ramtid_core::model::Model;
+use ramtid_core::params::{FitParams, ParamGuard};
 use ramtid_core::train::{train, TrainRequest};
 use ramtid_sim::{simulate, Municipality, SimConfig};
 use std::path::{Path, PathBuf};
@@ -29,17 +30,14 @@ pub fn train_small(data: &Path, models: &Path) -> Model {
         &TrainRequest {
             catalog: data.join("catalog.toml"),
             visits: data.join("visits.csv"),
+            data_dir: None,
+            limits: Default::default(),
             models_dir: models.to_path_buf(),
             name: "nordstad".into(),
             rejects: None,
-            cleaning: Default::default(),
-            settings: ramtid_core::fit::FitSettings {
-                folds: 3,
-                ..Default::default()
-            },
-            progress: false,
+            params: FitParams::new().folds(3).check().unwrap(),
         },
-        |_| {},
+        &ramtid_core::progress::NoProgress,
     )
     .unwrap();
     model

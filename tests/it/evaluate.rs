@@ -2,10 +2,10 @@
 //! small simulated municipality (simulate, train, evaluate, report), and bad inputs that
 //! must be refused with file, line and column, or counted and reported.
 
-use ramtid_core::fit::FitSettings;
 use ramtid_core::model::Model;
+use ramtid_core::params::{FitParams, ParamGuard};
+use ramtid_core::progress::NoProgress;
 use ramtid_core::train::{train, TrainRequest};
-use ramtid_core::visits::CleaningRules;
 use ramtid_report::evaluate::metrics::{self, summarize};
 use ramtid_report::evaluate::{evaluate, write_report, EvaluateError, EvaluateInputs};
 use ramtid_sim::{simulate, Municipality, SimConfig};
@@ -73,23 +73,23 @@ fn world(recipients: usize, weeks: usize, holdout: usize) -> World {
     .unwrap();
     // Fewer folds and penalties than the defaults: this is a test of the evaluation, and
     // the library is unoptimized in debug builds.
-    let settings = FitSettings {
-        folds: 3,
-        lambdas: vec![10.0, 100.0],
-        ..FitSettings::default()
-    };
+    let params = FitParams::new()
+        .folds(3)
+        .lambdas(vec![10.0, 100.0])
+        .check()
+        .unwrap();
     let (model, _) = train(
         &TrainRequest {
             catalog: sim.join("catalog.toml"),
             visits: sim.join("visits.csv"),
+            data_dir: None,
+            limits: Default::default(),
             models_dir: tmp.path().join("models"),
             name: "eval".into(),
             rejects: None,
-            cleaning: CleaningRules::default(),
-            settings,
-            progress: false,
+            params,
         },
-        |_| {},
+        &NoProgress,
     )
     .unwrap();
     World {

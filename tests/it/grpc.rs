@@ -61,6 +61,8 @@ fn config(w: &World) -> Config {
     cfg.server.shutdown_grace_s = 5;
     cfg.models.dir = w.models.clone();
     cfg.data.dir = w.data.clone();
+    // In-process servers: the worker is the built binary, not the test executable.
+    cfg.training.worker = PathBuf::from(env!("CARGO_BIN_EXE_ramtid"));
     cfg
 }
 
@@ -552,6 +554,7 @@ async fn bad_inputs_get_their_code_and_field_paths() {
         name: "nordstad".into(),
         folds: 0,
         activate: false,
+        settings: None,
     };
     std::fs::write(w.data.parent().unwrap().join("secret.csv"), "x").unwrap();
     type TrainEdit = Box<dyn Fn(&mut pb::TrainModelRequest)>;
@@ -583,6 +586,36 @@ async fn bad_inputs_get_their_code_and_field_paths() {
         ),
         ("one fold", Box::new(|r| r.folds = 1), "folds"),
         (
+            "a reference quantile above 1",
+            Box::new(|r| {
+                r.settings = Some(pb::TrainSettings {
+                    reference_quantile: Some(1.5),
+                    ..Default::default()
+                })
+            }),
+            "settings.reference_quantile",
+        ),
+        (
+            "one fold in the settings",
+            Box::new(|r| {
+                r.settings = Some(pb::TrainSettings {
+                    folds: Some(1),
+                    ..Default::default()
+                })
+            }),
+            "settings.folds",
+        ),
+        (
+            "an unknown efficiency method",
+            Box::new(|r| {
+                r.settings = Some(pb::TrainSettings {
+                    efficiency: Some("fastest".into()),
+                    ..Default::default()
+                })
+            }),
+            "settings.efficiency",
+        ),
+        (
             "a catalog that is not one",
             Box::new(|r| r.catalog_path = "visits.csv".into()),
             "catalog_path",
@@ -612,6 +645,29 @@ async fn bad_inputs_get_their_code_and_field_paths() {
             fields(&st)
         );
     }
+
+    // A bad setting is refused before the log is read, even a log far too big to read in
+    // a test: the only violation is the setting's, with the check's own text.
+    let huge = std::fs::File::create(w.data.join("huge.csv")).unwrap();
+    huge.set_len(1 << 30).unwrap(); // sparse: takes no disk
+    drop(huge);
+    let mut r = train_ok.clone();
+    r.visits_path = "huge.csv".into();
+    r.settings = Some(pb::TrainSettings {
+        reference_quantile: Some(1.5),
+        ..Default::default()
+    });
+    let st = m.clone().train_model(r).await.expect_err("refused at once");
+    assert_eq!(st.code(), Code::InvalidArgument);
+    let violations = st
+        .get_error_details()
+        .bad_request()
+        .unwrap()
+        .field_violations
+        .clone();
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert_eq!(violations[0].field, "settings.reference_quantile");
+    assert_eq!(violations[0].description, "1.5 is outside 0 < q <= 1");
     s.running.shutdown().await.unwrap();
 }
 
@@ -1021,8 +1077,13 @@ async fn train_model_streams_progress_and_publishes_a_candidate() {
             catalog_path: "catalog.toml".into(),
             visits_path: w.data.join("visits.csv").display().to_string(), // absolute, inside
             name: "nordstad".into(),
-            folds: 3,
+            folds: 0,
             activate: false,
+            settings: Some(pb::TrainSettings {
+                folds: Some(3),
+                seed: Some(11),
+                ..Default::default()
+            }),
         })
         .await
         .unwrap()
@@ -1041,7 +1102,12 @@ async fn train_model_streams_progress_and_publishes_a_candidate() {
     assert_eq!(done.alias, "candidate");
     assert!(done.rows_used > 0 && done.rows_read >= done.rows_used + done.rows_rejected);
     assert!(done.fit.unwrap().visit_mae_min > 0.0);
-    assert!(w.models.join("nordstad/2/manifest.json").is_file());
+    // The settings reached the fit and are recorded with the model.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(w.models.join("nordstad/2/manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["method"]["folds"], 3);
+    assert_eq!(manifest["method"]["seed"], 11);
     let info = s
         .models()
         .get_model(pb::GetModelRequest {
@@ -1061,6 +1127,55 @@ async fn train_model_streams_progress_and_publishes_a_candidate() {
         .unwrap()
         .into_inner();
     assert_eq!(prod.version, "1");
+    s.running.shutdown().await.unwrap();
+}
+
+/// Drains a TrainModel stream: its final status.
+async fn train_status(m: &mut ModelServiceClient<Channel>, r: pb::TrainModelRequest) -> Status {
+    let mut stream = match m.train_model(r).await {
+        Err(st) => return st,
+        Ok(s) => s.into_inner(),
+    };
+    loop {
+        match stream.message().await {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("training succeeded"),
+            Err(st) => return st,
+        }
+    }
+}
+
+/// The codes of training errors found while the run reads and fits: the library says what
+/// kind each is, the service maps kinds to codes once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn training_errors_found_during_the_run_keep_their_codes() {
+    let w = world(true);
+    let s = serve(config(&w), true).await;
+    let visits = std::fs::read_to_string(w.data.join("visits.csv")).unwrap();
+    // Too few visits to fit: the data, not the request, is at fault.
+    let few: Vec<&str> = visits.lines().take(21).collect();
+    std::fs::write(w.data.join("few.csv"), few.join("\n") + "\n").unwrap();
+    // A header without the columns a visit log needs: the request's file is at fault.
+    std::fs::write(w.data.join("wrong.csv"), "a,b,c\n1,2,3\n").unwrap();
+    let request = |visits: &str| pb::TrainModelRequest {
+        catalog_path: "catalog.toml".into(),
+        visits_path: visits.into(),
+        name: "nordstad".into(),
+        folds: 0,
+        activate: false,
+        settings: None,
+    };
+    let mut m = s.models();
+    let st = train_status(&mut m, request("few.csv")).await;
+    assert_eq!(st.code(), Code::FailedPrecondition, "{}", st.message());
+    assert!(
+        st.message().contains("cannot be fitted"),
+        "{}",
+        st.message()
+    );
+    let st = train_status(&mut m, request("wrong.csv")).await;
+    assert_eq!(st.code(), Code::InvalidArgument, "{}", st.message());
+    assert_eq!(fields(&st), ["visits_path"]);
     s.running.shutdown().await.unwrap();
 }
 
@@ -1264,6 +1379,215 @@ async fn metrics_count_calls_by_code_and_name_the_model() {
     s.running.shutdown().await.unwrap();
 }
 
+/// A unary call to `path` with ramtid's message types, whatever the path names.
+async fn raw_unary(
+    channel: &Channel,
+    path: &'static str,
+    request: pb::EstimateRequest,
+) -> Result<tonic::Response<pb::EstimateResponse>, Status> {
+    let mut grpc = tonic::client::Grpc::new(channel.clone());
+    grpc.ready().await.unwrap();
+    let codec = tonic_prost::ProstCodec::<pb::EstimateRequest, pb::EstimateResponse>::default();
+    grpc.unary(
+        Request::new(request),
+        tonic::codegen::http::uri::PathAndQuery::from_static(path),
+        codec,
+    )
+    .await
+}
+
+/// The value of the one series `series` (name and labels, as rendered) in a scrape.
+fn series(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_request_id_comes_back_on_success_errors_and_streams() {
+    let w = world(true);
+    let s = serve(config(&w), true).await;
+    let good = s.good_request().await;
+    // An error answered at once carries the caller's id.
+    let mut bad = good.clone();
+    bad.needs.clear();
+    let mut req = Request::new(bad.clone());
+    req.metadata_mut()
+        .insert("x-request-id", "err-7".parse().unwrap());
+    let st = s.est().estimate(req).await.unwrap_err();
+    assert_eq!(st.code(), Code::InvalidArgument);
+    assert_eq!(st.metadata().get("x-request-id").unwrap(), "err-7");
+    // So does an unknown method (answered by the router, not a handler).
+    let st = raw_unary(
+        &s.channel,
+        "/ramtid.v1.EstimationService/Nope",
+        good.clone(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(st.code(), Code::Unimplemented);
+    assert!(st.metadata().get("x-request-id").is_some());
+    // An id too long or with a space in it is replaced by one made up here.
+    for sent in ["x".repeat(65), "has space".to_string()] {
+        let mut req = Request::new(good.clone());
+        req.metadata_mut()
+            .insert("x-request-id", sent.parse().unwrap());
+        let resp = s.est().estimate(req).await.unwrap();
+        let back = resp
+            .metadata()
+            .get("x-request-id")
+            .unwrap()
+            .to_str()
+            .unwrap();
+        assert!(
+            !back.is_empty() && back != sent && back.len() <= 64,
+            "{back}"
+        );
+    }
+    // A stream's response headers carry it, and a stream ended by an error too.
+    let mut req = Request::new(tokio_stream::iter(vec![pb::EstimateBatchRequest {
+        model: "no-such-model".into(),
+        ..Default::default()
+    }]));
+    req.metadata_mut()
+        .insert("x-request-id", "batch-9".parse().unwrap());
+    let resp = s.est().estimate_batch(req).await.unwrap();
+    assert_eq!(resp.metadata().get("x-request-id").unwrap(), "batch-9");
+    let st = resp.into_inner().message().await.unwrap_err();
+    assert_eq!(st.code(), Code::NotFound);
+    s.running.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_label_methods_by_path_and_time_streams_to_their_end() {
+    let w = world(true);
+    let s = serve(config(&w), true).await;
+    let good = s.good_request().await;
+    // good_request called GetCatalog once; wait_serving called the health check.
+    for path in [
+        "/ramtid.v1.EstimationService/Nope",
+        "/no.such.Service/Estimate",
+        "/ramtid.v1.EstimationService/Estimate/extra",
+    ] {
+        let st = raw_unary(&s.channel, path, good.clone()).await.unwrap_err();
+        assert_eq!(st.code(), Code::Unimplemented, "{path}");
+    }
+    // A stream held open for a while is timed to its end.
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let mut out = s
+        .est()
+        .estimate_batch(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    let item = pb::NeedsSet {
+        recipient_id: "M".into(),
+        context: good.context.clone(),
+        needs: good.needs.clone(),
+    };
+    let msg = pb::EstimateBatchRequest {
+        items: vec![item],
+        ..Default::default()
+    };
+    tx.send(msg.clone()).await.unwrap();
+    out.message().await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    tx.send(msg).await.unwrap();
+    out.message().await.unwrap().unwrap();
+    drop(tx);
+    assert!(out.message().await.unwrap().is_none());
+
+    let text = http_get(s.running.metrics_addr.unwrap(), "/metrics").await;
+    let count = |labels: &str| series(&text, &format!("ramtid_requests_total{{{labels}}}"));
+    assert_eq!(
+        count(r#"service="ramtid.v1.ModelService",method="GetCatalog",code="OK""#),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        count(r#"service="unknown",method="unknown",code="UNIMPLEMENTED""#),
+        Some(3.0),
+        "unknown paths share one label: {text}"
+    );
+    assert!(
+        !text.contains("Nope") && !text.contains("no.such"),
+        "{text}"
+    );
+    assert!(count(r#"service="grpc.health.v1.Health",method="Check",code="OK""#).unwrap() >= 1.0);
+    assert_eq!(
+        count(r#"service="ramtid.v1.EstimationService",method="EstimateBatch",code="OK""#),
+        Some(1.0)
+    );
+    let batch_s = series(
+        &text,
+        r#"ramtid_request_duration_seconds_sum{method="EstimateBatch"}"#,
+    )
+    .unwrap();
+    assert!(batch_s >= 0.4, "the stream's whole life: {batch_s} s");
+    assert_eq!(series(&text, "ramtid_batch_items_total"), Some(2.0));
+    // Methods not called yet show a count of zero from the start.
+    assert_eq!(
+        count(r#"service="ramtid.v1.HistoryService",method="EraseCase",code="OK""#),
+        Some(0.0)
+    );
+    s.running.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_concurrency_limit_holds_a_call_until_a_slot_is_free() {
+    let w = world(true);
+    let mut cfg = config(&w);
+    cfg.limits.concurrency = 1;
+    let s = serve(cfg, true).await;
+    let good = s.good_request().await;
+    // A call whose message has not arrived yet holds the one slot: the handler waits for it.
+    let (tx, rx) = tokio::sync::mpsc::channel::<pb::EstimateRequest>(1);
+    let holder = {
+        let channel = s.channel.clone();
+        tokio::spawn(async move {
+            let mut grpc = tonic::client::Grpc::new(channel);
+            grpc.ready().await.unwrap();
+            let codec =
+                tonic_prost::ProstCodec::<pb::EstimateRequest, pb::EstimateResponse>::default();
+            grpc.client_streaming(
+                Request::new(tokio_stream::wrappers::ReceiverStream::new(rx)),
+                tonic::codegen::http::uri::PathAndQuery::from_static(
+                    "/ramtid.v1.EstimationService/Estimate",
+                ),
+                codec,
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let waiting = {
+        let mut c = s.est();
+        let r = good.clone();
+        tokio::spawn(async move { c.estimate(r).await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !waiting.is_finished(),
+        "a call beyond limits.concurrency ran"
+    );
+    // Health checks are not queued behind the limit.
+    assert_eq!(s.health("").await, ServingStatus::Serving);
+    // The holder's message arrives: it is answered, and then the waiting call.
+    tx.send(good.clone()).await.unwrap();
+    drop(tx);
+    holder.await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("the waiting call runs once the slot is free")
+        .unwrap()
+        .unwrap();
+    s.running.shutdown().await.unwrap();
+}
+
 /// Shutdown lets a call in flight finish: a batch stream opened before keeps working.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_drains_calls_in_flight() {
@@ -1330,12 +1654,28 @@ fn invalid_configuration_stops_start_up_naming_the_key() {
         ("RAMTID__SERVER__LISTEN", "not-an-address", "server.listen"),
         ("RAMTID__LOG__FORMAT", "xml", "log.format"),
         ("RAMTID__LIMITS__CONCURRENCY", "0", "limits.concurrency"),
+        ("RAMTID__LIMITS__CONCURRENCY", "-3", "concurrency"),
+        (
+            "RAMTID__SERVER__SHUTDOWN_GRACE_S",
+            "1e309",
+            "shutdown_grace_s",
+        ),
+        (
+            "RAMTID__LIMITS__MAX_MESSAGE_BYTES",
+            "99999999999999999999",
+            "max_message_bytes",
+        ),
         ("RAMTID__HISTORY__URL", "mysql://db/history", "history.url"),
         ("RAMTID__HISTORY__RETENTION_DAYS", "-1", "retention_days"),
         (
             "RAMTID__HISTORY__RETENTION_DAYS",
             "100000",
             "history.retention_days",
+        ),
+        (
+            "RAMTID__TRAINING__REFERENCE_QUANTILE",
+            "1.5",
+            "configuration key training.reference_quantile: 1.5 is outside 0 < q <= 1",
         ),
     ] {
         let out = ramtid()
@@ -1377,8 +1717,9 @@ fn serve_starts_quickly_answers_health_and_stops_on_sigterm() {
     std::fs::write(
         &cfg,
         format!(
-            "[server]\nlisten = \"{addr}\"\nmetrics_listen = \"\"\n[models]\ndir = \"{}\"\n[log]\nformat = \"json\"\n",
-            w.models.display()
+            "[server]\nlisten = \"{addr}\"\nmetrics_listen = \"\"\n[models]\ndir = \"{}\"\n[data]\ndir = \"{}\"\n[log]\nformat = \"json\"\n",
+            w.models.display(),
+            w.data.display()
         ),
     )
     .unwrap();

@@ -305,6 +305,11 @@ async fn end_to_end(cfg: Config, dir: &Path, sqlite_file: Option<&Path>) {
         .await
         .unwrap_err();
     assert_eq!(st.code(), Code::InvalidArgument);
+    let fields: Vec<String> = tonic_types::StatusExt::get_error_details(&st)
+        .bad_request()
+        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
+        .unwrap_or_default();
+    assert_eq!(fields, ["page_token"], "{}", st.message());
 
     // Get: what was answered is what is stored.
     let got = s

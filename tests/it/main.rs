@@ -12,7 +12,13 @@ mod evaluate;
 mod grpc;
 mod history;
 mod history_rpc;
+mod model_folder;
+mod params;
 mod rebudget;
+mod service_hardening;
 mod train_estimate;
+mod train_limits;
+#[cfg(unix)]
+mod train_worker;
 mod validate;
 mod visit_log;

@@ -2,11 +2,11 @@
 //! held-out recipients, and compare with the simulator's truth.
 
 use ramtid_core::estimate::{estimate, WEEKS_PER_MONTH};
-use ramtid_core::fit::FitSettings;
 use ramtid_core::model::Model;
 use ramtid_core::needs::NeedsSet;
+use ramtid_core::params::{FitParams, ParamGuard};
+use ramtid_core::progress::NoProgress;
 use ramtid_core::train::{train, TrainRequest};
-use ramtid_core::visits::CleaningRules;
 use ramtid_sim::{simulate, Municipality, SimConfig, SimSummary};
 use std::collections::HashMap;
 use std::path::Path;
@@ -27,14 +27,14 @@ fn world(dir: &Path, municipality: Municipality) -> (SimSummary, Model) {
         &TrainRequest {
             catalog: dir.join("sim/catalog.toml"),
             visits: dir.join("sim/visits.csv"),
+            data_dir: None,
+            limits: Default::default(),
             models_dir: dir.join("models"),
             name: "test".into(),
             rejects: Some(dir.join("rejects.csv")),
-            cleaning: CleaningRules::default(),
-            settings: FitSettings::default(),
-            progress: false,
+            params: FitParams::default().check().unwrap(),
         },
-        |_| {},
+        &NoProgress,
     )
     .unwrap();
     (sim, model)

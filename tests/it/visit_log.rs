@@ -2,6 +2,7 @@
 //! suspicious row is flagged and counted, and a file that cannot be a visit log is refused
 //! with one clear error.
 
+use proptest::prelude::*;
 use ramtid_core::catalog::Catalog;
 use ramtid_core::visits::{read_visit_log, read_visit_log_from, LogError, ReadOptions};
 
@@ -95,6 +96,12 @@ fn each_bad_row_is_rejected_with_row_and_column() {
     for (row, _) in bad {
         lines.push(row.to_string());
     }
+    // Enough good rows after them that the file is a dirty log, not a wrong file (more than
+    // half of its rows rejected).
+    let good_after = bad.len();
+    for i in 0..good_after {
+        lines.push(good_row(100 + i));
+    }
     let dir = tempfile::tempdir().unwrap();
     let visits = dir.path().join("visits.csv");
     std::fs::write(&visits, lines.join("\n")).unwrap();
@@ -109,8 +116,8 @@ fn each_bad_row_is_rejected_with_row_and_column() {
     )
     .unwrap();
     let r = &log.report;
-    assert_eq!(r.rows_read, 1 + bad.len() as u64);
-    assert_eq!(r.rows_used, 1);
+    assert_eq!(r.rows_read, 1 + (bad.len() + good_after) as u64);
+    assert_eq!(r.rows_used, 1 + good_after as u64);
     assert_eq!(r.rows_rejected, bad.len() as u64);
     assert!(r.balances());
     assert_eq!(r.unknown_codes.get("OLD_CODE"), Some(&1));
@@ -125,6 +132,11 @@ fn each_bad_row_is_rejected_with_row_and_column() {
     let mut lines = written.lines();
     assert_eq!(lines.next(), Some("row,column,reason"));
     assert_eq!(lines.count(), bad.len());
+    assert_eq!(
+        log.report.context_ranges,
+        Vec::<ramtid_core::catalog::ContextRange>::new(),
+        "no numeric context in this catalog"
+    );
     assert!(written.contains("3,start,"));
     assert!(written.contains("unknown insats code 'OLD_CODE'"));
 }
@@ -234,4 +246,306 @@ fn a_missing_file_is_an_error_naming_it() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("/nonexistent/visits.csv"), "{e}");
+}
+
+#[test]
+fn a_multibyte_character_in_a_date_is_a_reject_not_a_panic() {
+    // Found by random byte mutation: the time parser sliced at byte offsets.
+    let text = format!(
+        "{HEADER}\n{}\n{}\nv9,r1,team-a,2025-03-03T07:4é,14,1,SHOWER,1,true\n",
+        good_row(1),
+        good_row(2)
+    );
+    let log = read(&text).unwrap();
+    let reject = &log.report.first_rejects[0];
+    assert_eq!((reject.row, reject.column.as_str()), (4, "start"));
+    assert!(reject.reason.contains("ISO 8601"), "{reject:?}");
+}
+
+#[test]
+fn a_file_is_refused_as_soon_as_more_than_half_of_its_first_1000_rows_are_bad() {
+    // 501 bad rows settle it, whatever row 1000 holds (it used to look at row 1000 only,
+    // and only when that row was itself rejected).
+    let mut text = HEADER.to_string();
+    for i in 0..501 {
+        text.push_str(&format!("\nx{i},r,t,not a date,10,1,SHOWER,1,true"));
+    }
+    for i in 0..600 {
+        text.push('\n');
+        text.push_str(&good_row(i));
+    }
+    match read(&text) {
+        Err(LogError::Malformed {
+            rejected,
+            checked,
+            row,
+            column,
+            ..
+        }) => assert_eq!(
+            (rejected, checked, row, column.as_str()),
+            (501, 1000, 2, "start")
+        ),
+        other => panic!("expected Malformed, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_short_file_with_mostly_bad_rows_is_refused_at_its_end() {
+    let mut text = HEADER.to_string();
+    for i in 0..6 {
+        text.push_str(&format!(
+            "\nx{i},r,t,2025-03-03T07:40:00,ten,1,SHOWER,1,true"
+        ));
+    }
+    for i in 0..4 {
+        text.push('\n');
+        text.push_str(&good_row(i));
+    }
+    match read(&text) {
+        Err(LogError::Malformed {
+            rejected,
+            checked,
+            row,
+            column,
+            ..
+        }) => assert_eq!(
+            (rejected, checked, row, column.as_str()),
+            (6, 10, 2, "duration_min")
+        ),
+        other => panic!("expected Malformed, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_empty_file_is_called_empty() {
+    for text in ["", "\n\n", "\r\n"] {
+        let e = read(text).unwrap_err();
+        assert!(matches!(e, LogError::Empty { .. }), "{e:?}");
+        let msg = e.to_string();
+        assert!(msg.contains("visits.csv is empty"), "{msg}");
+        assert!(!msg.contains("ctx_"), "{msg}");
+    }
+}
+
+#[test]
+fn a_wide_header_is_read_and_a_repeated_column_named_with_both_positions() {
+    // 100 000 columns (quadratic once: 29 s); the names go through a map now.
+    let mut header = HEADER.to_string();
+    for i in 0..100_000 {
+        header.push_str(&format!(",extra_{i}"));
+    }
+    let text = format!("{header}\n");
+    let e = read(&text).unwrap_err().to_string();
+    assert!(e.contains("no usable visits"), "{e}");
+    let text = format!("{header},extra_7\n");
+    let e = read(&text).unwrap_err().to_string();
+    assert!(
+        e.contains("columns 17 and 100010 have the same name"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_personal_identity_number_as_recipient_or_unit_is_rejected_without_echoing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = [
+        ("19121212-1212", "team-a"),
+        ("19121212 1212", "team-a"),
+        ("pnr:19121212\u{2013}1212", "team-a"),
+        ("H-19121212-1212", "team-a"),
+        ("1212121212", "team-a"),
+        ("r1", "811218-9876"),
+    ];
+    let mut text = HEADER.to_string();
+    for (i, (recipient, unit)) in ids.iter().enumerate() {
+        text.push_str(&format!(
+            "\nx{i},{recipient},{unit},2025-03-03T07:40:00,14,1,SHOWER,1,true"
+        ));
+    }
+    for i in 0..ids.len() {
+        text.push('\n');
+        text.push_str(&good_row(i));
+    }
+    let visits = dir.path().join("visits.csv");
+    std::fs::write(&visits, &text).unwrap();
+    let rejects = dir.path().join("rejects.csv");
+    let log = read_visit_log(
+        &visits,
+        &catalog(),
+        &ReadOptions {
+            rejects_path: Some(rejects.clone()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let r = &log.report;
+    assert_eq!(r.rows_rejected, ids.len() as u64);
+    for (i, reject) in r.first_rejects.iter().enumerate() {
+        let column = if i == ids.len() - 1 {
+            "unit_id"
+        } else {
+            "recipient_id"
+        };
+        assert_eq!((reject.row, reject.column.as_str()), (i as u64 + 2, column));
+        assert!(reject.reason.contains("personnummer"), "{reject:?}");
+    }
+    let written = std::fs::read_to_string(&rejects).unwrap();
+    for number in ["1212", "9876"] {
+        assert!(!written.contains(number), "{written}");
+    }
+}
+
+#[test]
+fn the_range_of_each_numeric_context_is_recorded_over_used_rows() {
+    let catalog = Catalog::from_toml(
+        &format!("{CATALOG}\n[[context]]\nname = \"age\"\nkind = \"numeric\"\n"),
+        "c.toml",
+    )
+    .unwrap();
+    let text = format!(
+        "{HEADER},ctx_age\n\
+         v1,r1,t,2025-03-03T07:40:00,14,1,SHOWER,1,true,84\n\
+         v2,r2,t,2025-03-03T07:40:00,14,1,SHOWER,1,true,67.5\n\
+         v3,r3,t,2025-03-03T07:40:00,0.5,1,SHOWER,1,true,20\n\
+         v4,r4,t,2025-03-03T07:40:00,14,1,SHOWER,1,true,99\n"
+    );
+    let log = read_visit_log_from(
+        text.as_bytes(),
+        0,
+        "visits.csv",
+        &catalog,
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    // v3 is flagged (0–1 minute): not used, not in the range.
+    assert_eq!(
+        log.report.context_ranges,
+        vec![ramtid_core::catalog::ContextRange {
+            name: "age".into(),
+            min: 67.5,
+            max: 99.0
+        }]
+    );
+}
+
+fn valid_file() -> Vec<u8> {
+    let mut text = HEADER.to_string();
+    for i in 0..24 {
+        text.push('\n');
+        text.push_str(&good_row(i));
+    }
+    text.push_str("\nv90,r3,team-b,2025-03-04 19:05+01:00,31.25,2,CLEANING,3,false\n");
+    text.into_bytes()
+}
+
+/// A mutation of the file: overwrite, insert or delete a byte, or insert a multi-byte
+/// character (where a digit or separator belongs, these once met a byte-offset slice).
+#[derive(Debug, Clone)]
+enum Mutation {
+    Set(prop::sample::Index, u8),
+    Insert(prop::sample::Index, u8),
+    Delete(prop::sample::Index),
+    InsertChar(prop::sample::Index, char),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    let special = prop::sample::select(vec![
+        b',', b'\n', b'\r', b'"', b'|', b'-', b':', b'T', b'.', b'0', b'9', 0xff, 0xc3, 0,
+    ]);
+    prop_oneof![
+        (any::<prop::sample::Index>(), any::<u8>()).prop_map(|(i, b)| Mutation::Set(i, b)),
+        (any::<prop::sample::Index>(), special.clone()).prop_map(|(i, b)| Mutation::Set(i, b)),
+        (any::<prop::sample::Index>(), special).prop_map(|(i, b)| Mutation::Insert(i, b)),
+        any::<prop::sample::Index>().prop_map(Mutation::Delete),
+        (
+            any::<prop::sample::Index>(),
+            prop::sample::select(vec!['é', '–', '\u{feff}', '𝟘', '\u{0}'])
+        )
+            .prop_map(|(i, c)| Mutation::InsertChar(i, c)),
+    ]
+}
+
+fn apply(bytes: &mut Vec<u8>, m: &Mutation) {
+    if bytes.is_empty() {
+        return;
+    }
+    match m {
+        Mutation::Set(i, b) => {
+            let i = i.index(bytes.len());
+            bytes[i] = *b;
+        }
+        Mutation::Insert(i, b) => {
+            let i = i.index(bytes.len() + 1);
+            bytes.insert(i, *b);
+        }
+        Mutation::Delete(i) => {
+            let i = i.index(bytes.len());
+            bytes.remove(i);
+        }
+        Mutation::InsertChar(i, c) => {
+            let i = i.index(bytes.len() + 1);
+            let mut buf = [0u8; 4];
+            let enc = c.encode_utf8(&mut buf).as_bytes().to_vec();
+            bytes.splice(i..i, enc);
+        }
+    }
+}
+
+const COLUMNS: [&str; 10] = [
+    "visit_id",
+    "recipient_id",
+    "unit_id",
+    "start",
+    "duration_min",
+    "staff",
+    "tasks",
+    "ctx_cognition",
+    "ctx_lives_alone",
+    "(row)",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 600, ..ProptestConfig::default() })]
+
+    /// Whatever a few byte mutations do to a valid log, the reader answers (no panic), every
+    /// rejected row names its row and a column of the file, the counts balance, and a
+    /// refusal of the whole file says where.
+    #[test]
+    fn a_mutated_log_never_panics_and_every_error_names_row_and_column(
+        mutations in prop::collection::vec(mutation(), 1..10)
+    ) {
+        let mut bytes = valid_file();
+        for m in &mutations {
+            apply(&mut bytes, m);
+        }
+        let result = read_visit_log_from(
+            bytes.as_slice(),
+            bytes.len() as u64,
+            "visits.csv",
+            &catalog(),
+            &ReadOptions::default(),
+        );
+        match result {
+            Ok(log) => {
+                let r = &log.report;
+                prop_assert!(r.balances());
+                prop_assert_eq!(r.rows_rejected as usize >= r.first_rejects.len(), true);
+                for reject in &r.first_rejects {
+                    prop_assert!(reject.row >= 2, "{:?}", reject);
+                    prop_assert!(COLUMNS.contains(&reject.column.as_str()), "{:?}", reject);
+                    prop_assert!(!reject.reason.is_empty());
+                    prop_assert!(reject.reason.chars().count() < 400, "{:?}", reject);
+                }
+            }
+            Err(LogError::Malformed { row, column, .. }) => {
+                prop_assert!(row >= 2);
+                prop_assert!(COLUMNS.contains(&column.as_str()), "{}", column);
+            }
+            Err(e @ (LogError::MissingColumn { .. } | LogError::Header { .. })) => {
+                prop_assert!(e.to_string().contains("visits.csv, row 1 (header)"), "{}", e);
+            }
+            Err(LogError::NothingUsable { .. }) | Err(LogError::Empty { .. }) => {}
+            Err(other) => prop_assert!(false, "unexpected error {:?}", other),
+        }
+    }
 }

@@ -14,8 +14,15 @@ pub enum CatalogError {
         #[source]
         source: std::io::Error,
     },
-    #[error("catalog {path}: {message}")]
-    Parse { path: String, message: String },
+    /// Where the TOML is broken and why, never the text found there (the file may be any
+    /// file a caller named: toml's own message prints the source line).
+    #[error("catalog {path}, line {line}, column {column}: {reason}")]
+    Parse {
+        path: String,
+        line: usize,
+        column: usize,
+        reason: String,
+    },
     #[error("catalog {path}: {entry}: {message}")]
     Invalid {
         path: String,
@@ -61,6 +68,19 @@ pub enum ContextKind {
     Categorical,
 }
 
+/// Largest magnitude of a numeric context value, in the log and in needs. Far beyond any
+/// real context (ages, hours, counts), and small enough that every model figure computed
+/// from it stays finite.
+pub const MAX_ABS_NUMERIC: f64 = 1e9;
+
+/// The range of a numeric context variable over the visits a model was trained on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContextRange {
+    pub name: String,
+    pub min: f64,
+    pub max: f64,
+}
+
 /// One context variable. Values are held as `f64` everywhere: numeric and ordinal values as
 /// themselves, booleans as 0/1 and categorical labels as the index of the label in `labels`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,6 +98,13 @@ pub struct ContextVar {
     pub min: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<f64>,
+    /// Numeric: the range of values a loaded model accepts in needs, set by
+    /// [`crate::model::Model::load`] (the range seen in training, see
+    /// [`crate::model::Params::context_ranges`]). Not part of the catalog file nor of its
+    /// fingerprint: it belongs to the model, and lives here so that every validation of a
+    /// needs object against a model's catalog checks it.
+    #[serde(skip)]
+    pub trained: Option<[f64; 2]>,
 }
 
 impl ContextVar {
@@ -108,11 +135,14 @@ impl ContextVar {
         }
     }
 
-    fn check_number(&self, x: f64) -> Result<f64, String> {
+    pub(crate) fn check_number(&self, x: f64) -> Result<f64, String> {
         if !x.is_finite() {
             return Err(format!("not a finite number; expected {}", self.expected()));
         }
         match self.kind {
+            ContextKind::Numeric if x.abs() > MAX_ABS_NUMERIC => Err(format!(
+                "{x} is out of range: context numbers beyond ±{MAX_ABS_NUMERIC:e} are refused"
+            )),
             ContextKind::Numeric => {
                 if self.min.is_some_and(|lo| x < lo) || self.max.is_some_and(|hi| x > hi) {
                     return Err(format!("{x} is out of range; expected {}", self.expected()));
@@ -146,7 +176,8 @@ impl ContextVar {
                 "true" | "1" | "yes" | "ja" | "t" => Ok(1.0),
                 "false" | "0" | "no" | "nej" | "f" => Ok(0.0),
                 _ => Err(format!(
-                    "'{s}' is not a boolean; expected {}",
+                    "'{}' is not a boolean; expected {}",
+                    crate::echo::echo(s),
                     self.expected()
                 )),
             },
@@ -154,10 +185,26 @@ impl ContextVar {
             ContextKind::Numeric | ContextKind::Ordinal => match s.parse::<f64>() {
                 Ok(x) => self.check_number(x),
                 Err(_) => Err(format!(
-                    "'{s}' is not a number; expected {}",
+                    "'{}' is not a number; expected {}",
+                    crate::echo::echo(s),
                     self.expected()
                 )),
             },
+        }
+    }
+
+    /// For needs: refuses a numeric value outside the range the model was trained on.
+    ///
+    /// Refused rather than clamped: a clamped value answers for another recipient than the
+    /// one asked about, and the linear context terms are not validated beyond the data they
+    /// were fitted on (age 10⁶ once gave 101 230 minutes in a week of 10 080). The caller
+    /// learns what the model can answer and decides.
+    pub fn check_trained(&self, x: f64) -> Result<f64, String> {
+        match self.trained {
+            Some([lo, hi]) if self.kind == ContextKind::Numeric && !(lo..=hi).contains(&x) => Err(
+                format!("{x} is outside the range the model was trained on ({lo} to {hi})"),
+            ),
+            _ => Ok(x),
         }
     }
 
@@ -170,7 +217,8 @@ impl ContextVar {
             (_, Value::Number(n)) => self.check_number(n.as_f64().unwrap_or(f64::NAN)),
             (_, Value::String(s)) => self.parse_str(s),
             (_, other) => Err(format!(
-                "{other} is not valid; expected {}",
+                "{} is not valid; expected {}",
+                crate::echo::echo(&other.to_string()),
                 self.expected()
             )),
         }
@@ -181,7 +229,13 @@ impl ContextVar {
             .iter()
             .position(|l| l == s)
             .map(|i| i as f64)
-            .ok_or_else(|| format!("'{s}' is not a known label; expected {}", self.expected()))
+            .ok_or_else(|| {
+                format!(
+                    "'{}' is not a known label; expected {}",
+                    crate::echo::echo(s),
+                    self.expected()
+                )
+            })
     }
 
     /// Label or number as a person reads it, for reports.
@@ -204,7 +258,11 @@ pub struct Catalog {
     pub contexts: Vec<ContextVar>,
 }
 
+// Unknown keys are refused, naming the key: the data contract lists the catalog's keys, and
+// a misspelt or misplaced key (`context = "age"` under an `[[insats]]`) silently ignored
+// trains a different model than the one the municipality wrote down.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawCatalog {
     #[serde(default)]
     insats: Vec<RawInsats>,
@@ -213,6 +271,7 @@ struct RawCatalog {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawInsats {
     code: String,
     #[serde(default)]
@@ -222,6 +281,7 @@ struct RawInsats {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawContext {
     name: String,
     kind: ContextKind,
@@ -233,55 +293,77 @@ struct RawContext {
     max: Option<f64>,
 }
 
+/// Largest catalog file read. Catalogs hold tens to thousands of codes (a few hundred bytes
+/// each); anything larger is not a catalog.
+pub const MAX_CATALOG_BYTES: u64 = 16 << 20;
+
 impl Catalog {
     pub fn load(path: &Path) -> Result<Catalog, CatalogError> {
-        let text = std::fs::read_to_string(path).map_err(|source| CatalogError::Io {
-            path: path.display().to_string(),
+        let origin = path.display().to_string();
+        let file = std::fs::File::open(path).map_err(|source| CatalogError::Io {
+            path: origin.clone(),
             source,
         })?;
-        Catalog::from_toml(&text, &path.display().to_string())
+        Catalog::read(file, &origin)
     }
 
-    /// Parses and validates a catalog. `origin` names the file in error messages.
+    /// Reads a catalog from an open file (the service opens it confined to its data
+    /// directory), at most [`MAX_CATALOG_BYTES`] of it. Invalid UTF-8 is reported by
+    /// position, not by content.
+    pub fn read(file: std::fs::File, origin: &str) -> Result<Catalog, CatalogError> {
+        let bytes =
+            crate::files::read_capped_file(file, MAX_CATALOG_BYTES).map_err(|e| match e {
+                crate::files::CappedReadError::Io(source) => CatalogError::Io {
+                    path: origin.to_string(),
+                    source,
+                },
+                other => CatalogError::Parse {
+                    path: origin.to_string(),
+                    line: 1,
+                    column: 1,
+                    reason: format!("the file {other}"),
+                },
+            })?;
+        let text = match String::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                let valid = e.utf8_error().valid_up_to();
+                let prefix = std::str::from_utf8(&e.as_bytes()[..valid]).unwrap_or_default();
+                let (line, column) = crate::redact::line_column(prefix, valid);
+                return Err(CatalogError::Parse {
+                    path: origin.to_string(),
+                    line,
+                    column,
+                    reason: "the file is not valid UTF-8".into(),
+                });
+            }
+        };
+        Catalog::from_toml(&text, origin)
+    }
+
+    /// Parses and validates a catalog. `origin` names the file in error messages, which
+    /// give the line and column of a syntax error but never quote the file.
     pub fn from_toml(text: &str, origin: &str) -> Result<Catalog, CatalogError> {
-        let raw: RawCatalog = toml::from_str(text).map_err(|e| CatalogError::Parse {
-            path: origin.to_string(),
-            message: e.to_string(),
+        let raw: RawCatalog = toml::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map(|s| crate::redact::line_column(text, s.start))
+                .unwrap_or((1, 1));
+            CatalogError::Parse {
+                path: origin.to_string(),
+                line,
+                column,
+                reason: crate::redact::reason(e.message()),
+            }
         })?;
         let invalid = |entry: String, message: String| CatalogError::Invalid {
             path: origin.to_string(),
             entry,
             message,
         };
-        if raw.insats.is_empty() {
-            return Err(invalid(
-                "[[insats]]".into(),
-                "the catalog defines no insats codes".into(),
-            ));
-        }
         let mut insatser = Vec::with_capacity(raw.insats.len());
-        let mut seen = HashMap::new();
-        for (i, r) in raw.insats.into_iter().enumerate() {
-            let entry = format!("insats #{} ({})", i + 1, r.code);
+        for r in raw.insats {
             let code = r.code.trim().to_string();
-            if code.is_empty() || code.contains('|') || code.contains(',') {
-                return Err(invalid(
-                    entry,
-                    "code must be non-empty and contain neither '|' nor ','".into(),
-                ));
-            }
-            if seen.insert(code.clone(), i).is_some() {
-                return Err(invalid(entry, format!("code '{code}' is defined twice")));
-            }
-            if !r.schablon_min.is_finite() || r.schablon_min < 0.0 || r.schablon_min > 24.0 * 60.0 {
-                return Err(invalid(
-                    entry,
-                    format!(
-                        "schablon_min {} must be between 0 and 1440 minutes",
-                        r.schablon_min
-                    ),
-                ));
-            }
             insatser.push(Insats {
                 name: r.name.unwrap_or_else(|| code.clone()),
                 code,
@@ -291,24 +373,15 @@ impl Catalog {
         }
         let mut contexts = Vec::with_capacity(raw.context.len());
         for (i, r) in raw.context.into_iter().enumerate() {
-            let entry = format!("context #{} ({})", i + 1, r.name);
-            let name = r.name.trim().to_string();
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(invalid(
-                    entry,
-                    "name must be non-empty ASCII letters, digits or '_'".into(),
-                ));
-            }
-            if contexts.iter().any(|c: &ContextVar| c.name == name) {
-                return Err(invalid(entry, format!("context '{name}' is defined twice")));
-            }
+            let entry = format!("context #{} ({})", i + 1, crate::echo::echo(&r.name));
             let mut var = ContextVar {
-                name,
+                name: r.name.trim().to_string(),
                 kind: r.kind,
                 ordinal_levels: Vec::new(),
                 labels: Vec::new(),
                 min: r.min,
                 max: r.max,
+                trained: None,
             };
             match r.kind {
                 ContextKind::Ordinal => {
@@ -319,20 +392,14 @@ impl Catalog {
                             other => {
                                 return Err(invalid(
                                     entry,
-                                    format!("ordinal level {other} is not a number"),
+                                    format!(
+                                        "ordinal level {} is not a number",
+                                        crate::echo::echo(&other.to_string())
+                                    ),
                                 ))
                             }
                         };
                         var.ordinal_levels.push(x);
-                    }
-                    if var.ordinal_levels.len() < 2 {
-                        return Err(invalid(
-                            entry,
-                            "an ordinal needs at least two levels".into(),
-                        ));
-                    }
-                    if var.ordinal_levels.windows(2).any(|w| w[0] >= w[1]) {
-                        return Err(invalid(entry, "ordinal levels must ascend".into()));
                     }
                 }
                 ContextKind::Categorical => {
@@ -342,16 +409,13 @@ impl Catalog {
                             other => {
                                 return Err(invalid(
                                     entry,
-                                    format!("categorical level {other} is not a string"),
+                                    format!(
+                                        "categorical level {} is not a string",
+                                        crate::echo::echo(&other.to_string())
+                                    ),
                                 ))
                             }
                         }
-                    }
-                    if var.labels.len() < 2 {
-                        return Err(invalid(
-                            entry,
-                            "a categorical needs at least two labels".into(),
-                        ));
                     }
                 }
                 ContextKind::Numeric | ContextKind::Boolean => {
@@ -365,7 +429,144 @@ impl Catalog {
             }
             contexts.push(var);
         }
-        Ok(Catalog { insatser, contexts })
+        let catalog = Catalog { insatser, contexts };
+        catalog
+            .validate()
+            .map_err(|(entry, message)| invalid(entry, message))?;
+        Ok(catalog)
+    }
+
+    /// Checks everything a catalog promises the rest of the code: at least one code, codes
+    /// unique and printable, schablon minutes in a day, context variables with usable and
+    /// unique levels or labels, and bounds in order. Used on a catalog file and on the
+    /// catalog a model file carries (which is deserialized, not parsed from TOML). The
+    /// error is (entry, what is wrong).
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        use crate::echo::echo;
+        if self.insatser.is_empty() {
+            return Err((
+                "[[insats]]".into(),
+                "the catalog defines no insats codes".into(),
+            ));
+        }
+        let mut seen: HashMap<&str, usize> = HashMap::with_capacity(self.insatser.len());
+        for (i, r) in self.insatser.iter().enumerate() {
+            let entry = format!("insats #{} ({})", i + 1, echo(&r.code));
+            let code = r.code.as_str();
+            if code.is_empty()
+                || code.trim() != code
+                || code.contains(['|', ','])
+                || code.chars().any(char::is_control)
+            {
+                return Err((
+                    entry,
+                    "code must be non-empty and contain neither '|', ',' nor control characters"
+                        .into(),
+                ));
+            }
+            if let Some(first) = seen.insert(code, i) {
+                return Err((
+                    entry,
+                    format!(
+                        "code '{}' is defined twice (first as insats #{})",
+                        echo(code),
+                        first + 1
+                    ),
+                ));
+            }
+            if r.name.chars().any(char::is_control) {
+                return Err((entry, "name must not contain control characters".into()));
+            }
+            if !r.schablon_min.is_finite() || r.schablon_min < 0.0 || r.schablon_min > 24.0 * 60.0 {
+                return Err((
+                    entry,
+                    format!(
+                        "schablon_min {} must be between 0 and 1440 minutes",
+                        r.schablon_min
+                    ),
+                ));
+            }
+        }
+        let mut names: HashMap<&str, usize> = HashMap::with_capacity(self.contexts.len());
+        for (i, c) in self.contexts.iter().enumerate() {
+            let entry = format!("context #{} ({})", i + 1, echo(&c.name));
+            let name = c.name.as_str();
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err((
+                    entry,
+                    "name must be non-empty ASCII letters, digits or '_'".into(),
+                ));
+            }
+            if names.insert(name, i).is_some() {
+                return Err((entry, format!("context '{name}' is defined twice")));
+            }
+            if c.kind != ContextKind::Numeric && (c.min.is_some() || c.max.is_some()) {
+                return Err((entry, "min and max are only for numeric variables".into()));
+            }
+            if c.kind != ContextKind::Ordinal && !c.ordinal_levels.is_empty()
+                || c.kind != ContextKind::Categorical && !c.labels.is_empty()
+            {
+                return Err((
+                    entry,
+                    "levels are only for ordinal and categorical variables".into(),
+                ));
+            }
+            match c.kind {
+                ContextKind::Ordinal => {
+                    if c.ordinal_levels.len() < 2 {
+                        return Err((entry, "an ordinal needs at least two levels".into()));
+                    }
+                    if c.ordinal_levels.iter().any(|l| !l.is_finite()) {
+                        return Err((entry, "ordinal levels must be finite numbers".into()));
+                    }
+                    if c.ordinal_levels.windows(2).any(|w| w[0] >= w[1]) {
+                        return Err((entry, "ordinal levels must ascend".into()));
+                    }
+                }
+                ContextKind::Categorical => {
+                    if c.labels.len() < 2 {
+                        return Err((entry, "a categorical needs at least two labels".into()));
+                    }
+                    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(c.labels.len());
+                    for (k, l) in c.labels.iter().enumerate() {
+                        if l.trim().is_empty() || l.chars().any(char::is_control) {
+                            return Err((
+                                entry,
+                                format!(
+                                    "label #{} must be non-empty and free of control characters",
+                                    k + 1
+                                ),
+                            ));
+                        }
+                        if let Some(first) = seen.insert(l.as_str(), k) {
+                            return Err((
+                                entry,
+                                format!(
+                                    "label '{}' appears twice (labels #{} and #{})",
+                                    echo(l),
+                                    first + 1,
+                                    k + 1
+                                ),
+                            ));
+                        }
+                    }
+                }
+                ContextKind::Numeric => {
+                    for (key, bound) in [("min", c.min), ("max", c.max)] {
+                        if bound.is_some_and(|b| !b.is_finite()) {
+                            return Err((entry, format!("{key} must be a finite number")));
+                        }
+                    }
+                    if let (Some(lo), Some(hi)) = (c.min, c.max) {
+                        if lo > hi {
+                            return Err((entry, format!("min {lo} is greater than max {hi}")));
+                        }
+                    }
+                }
+                ContextKind::Boolean => {}
+            }
+        }
+        Ok(())
     }
 
     /// Writes the catalog in the data contract's TOML shape.
@@ -373,10 +574,10 @@ impl Catalog {
         let mut out = String::new();
         for i in &self.insatser {
             out.push_str(&format!(
-                "[[insats]]\ncode = {:?}\nname = {:?}\ncategory = {:?}\nschablon_min = {}\n\n",
-                i.code,
-                i.name,
-                i.category.as_str(),
+                "[[insats]]\ncode = {}\nname = {}\ncategory = {}\nschablon_min = {}\n\n",
+                toml_str(&i.code),
+                toml_str(&i.name),
+                toml_str(i.category.as_str()),
                 i.schablon_min
             ));
         }
@@ -388,8 +589,9 @@ impl Catalog {
                 ContextKind::Categorical => "categorical",
             };
             out.push_str(&format!(
-                "[[context]]\nname = {:?}\nkind = {:?}\n",
-                c.name, kind
+                "[[context]]\nname = {}\nkind = {}\n",
+                toml_str(&c.name),
+                toml_str(kind)
             ));
             match c.kind {
                 ContextKind::Ordinal => out.push_str(&format!(
@@ -404,7 +606,7 @@ impl Catalog {
                     "levels = [{}]\n",
                     c.labels
                         .iter()
-                        .map(|l| format!("{l:?}"))
+                        .map(|l| toml_str(l))
                         .collect::<Vec<_>>()
                         .join(", ")
                 )),
@@ -442,6 +644,11 @@ impl Catalog {
             crate::fingerprint::fnv1a64(canonical.as_bytes())
         )
     }
+}
+
+/// A string as a TOML basic string (Rust's `{:?}` escapes differently: `\u{ad}`).
+fn toml_str(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
 }
 
 #[cfg(test)]
@@ -537,5 +744,112 @@ max = 120
             .unwrap_err()
             .to_string();
         assert!(e.contains("context #1"), "{e}");
+    }
+
+    const ONE: &str = "[[insats]]\ncode='A'\ncategory='service'\nschablon_min=3\n";
+
+    fn refusal(text: &str) -> String {
+        Catalog::from_toml(text, "c.toml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_context_given_as_a_string_is_an_error_not_ignored() {
+        // Under an [[insats]] table the key belongs to that insats: once silently ignored,
+        // training then used no context at all.
+        let e = refusal(&format!("{ONE}context = \"age\"\n"));
+        assert!(
+            e.contains("c.toml") && e.contains("line 5") && e.contains("unknown field `context`"),
+            "{e}"
+        );
+        // At the top, a string where a list of tables belongs.
+        let e = refusal(&format!("context = \"age\"\n{ONE}"));
+        assert!(e.contains("line 1") && e.contains("invalid type"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_naming_the_key() {
+        let e = refusal(&format!("{ONE}schablon_mins = 4\n"));
+        assert!(e.contains("unknown field `schablon_mins`"), "{e}");
+        let e = refusal(&format!(
+            "{ONE}[[context]]\nname='age'\nkind='numeric'\nmaximum=3\n"
+        ));
+        assert!(
+            e.contains("unknown field `maximum`") && e.contains("line 8"),
+            "{e}"
+        );
+        let e = refusal(&format!("{ONE}[[contexts]]\nname='age'\n"));
+        assert!(e.contains("unknown field `contexts`"), "{e}");
+    }
+
+    #[test]
+    fn a_parse_error_does_not_quote_the_file() {
+        let secret = "root:x:0:0:root:/root:/bin/bash";
+        let e = refusal(&format!("{secret}\n"));
+        assert!(!e.contains("root"), "{e}");
+        assert!(e.contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_labels_bounds_out_of_order_and_control_characters_are_refused() {
+        let e = refusal(&format!(
+            "{ONE}[[context]]\nname='area'\nkind='categorical'\nlevels=['urban','rural','urban']\n"
+        ));
+        assert!(
+            e.contains("context #1 (area)") && e.contains("label 'urban' appears twice"),
+            "{e}"
+        );
+        let e = refusal(&format!(
+            "{ONE}[[context]]\nname='age'\nkind='numeric'\nmin=110\nmax=60\n"
+        ));
+        assert!(e.contains("min 110 is greater than max 60"), "{e}");
+        let e = refusal(&format!(
+            "{ONE}[[context]]\nname='c'\nkind='ordinal'\nlevels=[0,1]\nmax=3\n"
+        ));
+        assert!(e.contains("only for numeric"), "{e}");
+        for code in ["A\\u0000B", "A\\nB", "A\\u001bB"] {
+            let e = refusal(&format!(
+                "[[insats]]\ncode=\"{code}\"\ncategory='service'\nschablon_min=3\n"
+            ));
+            assert!(
+                e.contains("insats #1") && e.contains("control characters"),
+                "{e}"
+            );
+            assert!(
+                !e.contains('\u{0}') && !e.contains('\u{1b}') && !e.contains("A\nB"),
+                "{e:?}"
+            );
+        }
+        let e = refusal(&format!(
+            "{ONE}[[context]]\nname='area'\nkind='categorical'\nlevels=['a',\"b\\u0000\"]\n"
+        ));
+        assert!(e.contains("label #2"), "{e}");
+    }
+
+    #[test]
+    fn to_toml_escapes_what_it_writes() {
+        let mut c = Catalog::from_toml(GOOD, "catalog.toml").unwrap();
+        c.insatser[0].name = "Dusch \"varm\" \\ \u{ad}".into();
+        c.contexts[1].labels[0] = "stad\u{e9}".into();
+        let again = Catalog::from_toml(&c.to_toml(), "again").unwrap();
+        assert_eq!(c, again);
+    }
+
+    #[test]
+    fn a_catalog_file_that_is_not_a_file_or_too_large_is_refused() {
+        #[cfg(unix)]
+        {
+            let e = Catalog::load(Path::new("/dev/zero"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("not a regular file"), "{e}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, b"[[insats]]\ncode='\xff'\n").unwrap();
+        let e = Catalog::load(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("line 2, column 7") && e.contains("not valid UTF-8"),
+            "{e}"
+        );
     }
 }

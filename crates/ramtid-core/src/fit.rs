@@ -18,6 +18,8 @@
 use crate::catalog::Catalog;
 use crate::features::FeatureSpace;
 use crate::linalg::{quad_form, Factor, NotPositiveDefinite};
+use crate::params::CheckedFitParams;
+use crate::progress::Progress;
 use crate::visits::{VisitRow, VisitTable};
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
@@ -85,8 +87,6 @@ impl Default for FitSettings {
 
 #[derive(Debug, thiserror::Error)]
 pub enum FitError {
-    #[error("invalid fit settings: {0}")]
-    Settings(String),
     #[error("too little data to fit: {0}")]
     TooLittleData(String),
     #[error(transparent)]
@@ -133,6 +133,10 @@ pub struct FitReport {
     pub visits: u64,
     pub recipients: usize,
     pub features: usize,
+    /// Coefficients estimated from the log: `features` less the columns of codes no visit
+    /// uses (those are their prior, at no cost). 0 in models written before it was kept.
+    #[serde(default)]
+    pub fitted_features: usize,
     pub pairs: usize,
     pub lambda: f64,
     pub cv: Vec<CvPoint>,
@@ -281,23 +285,27 @@ pub fn learn_space(table: &VisitTable, catalog: &Catalog, min_pair_visits: u64) 
     FeatureSpace::new(catalog, &stats, &shares, kept)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn accumulate(
     table: &VisitTable,
     space: &FeatureSpace,
+    cols: &FittedColumns,
     rows: std::ops::Range<usize>,
     folds: usize,
     teams: usize,
     seed: u64,
-    progress: &indicatif::ProgressBar,
+    progress: &dyn Progress,
 ) -> Stats {
-    let p = space.len();
+    let p = cols.len();
     let mut stats = Stats::new(folds, teams, p);
     let mut z = Vec::new();
     let mut x = Vec::new();
+    let rows_len = rows.len() as u64;
     for (done, i) in rows.enumerate() {
         let row = table.row(i);
         space.encode_context(row.context, &mut z);
         space.encode(row.tasks, row.slot, row.staff, &z, &mut x);
+        cols.map(&mut x);
         x.sort_unstable_by_key(|e| e.0);
         let f = fold_of(row.recipient, seed, folds);
         let g = stats.gram[f].as_slice_mut().expect("standard layout");
@@ -317,10 +325,124 @@ fn accumulate(
         cell.yy += y * y;
         cell.n += 1;
         if done % 65_536 == 65_535 {
-            progress.inc(65_536);
+            progress.advance(65_536);
         }
     }
+    progress.advance(rows_len % 65_536);
     stats
+}
+
+/// The coefficient columns the log can inform, numbered densely for the statistics.
+///
+/// A code no visit uses has a task column and one interaction column per context column
+/// that are zero in every visit: their rows of the Gram matrix are empty and the ridge
+/// solution for them is their prior alone. Leaving them out of the statistics gives the
+/// same coefficients while the Gram matrices (p² per fold) grow with the codes the log
+/// uses, not with the catalog.
+pub struct FittedColumns {
+    /// Full column → dense column, `u32::MAX` where nothing is fitted.
+    dense: Vec<u32>,
+    /// Dense column → full column.
+    full: Vec<usize>,
+}
+
+impl FittedColumns {
+    pub fn new(space: &FeatureSpace, table: &VisitTable) -> FittedColumns {
+        let l = space.layout();
+        let k = space.context.len();
+        let mut used = vec![false; space.n_tasks];
+        for row in table.iter() {
+            for &t in row.tasks {
+                if let Some(u) = used.get_mut(t as usize) {
+                    *u = true;
+                }
+            }
+        }
+        let mut keep = vec![true; l.len];
+        for (t, _) in used.iter().enumerate().filter(|(_, u)| !**u) {
+            keep[l.tasks + t] = false;
+            keep[l.interactions + t * k..l.interactions + (t + 1) * k].fill(false);
+        }
+        let mut dense = vec![u32::MAX; l.len];
+        let mut full = Vec::new();
+        for (c, _) in keep.iter().enumerate().filter(|(_, k)| **k) {
+            dense[c] = full.len() as u32;
+            full.push(c);
+        }
+        FittedColumns { dense, full }
+    }
+
+    pub fn len(&self) -> usize {
+        self.full.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.full.is_empty()
+    }
+
+    fn compact(&self, v: &[f64]) -> Vec<f64> {
+        self.full.iter().map(|&c| v[c]).collect()
+    }
+
+    /// Renumbers a visit's encoded features (all of them belong to used codes).
+    fn map(&self, x: &mut [(u32, f64)]) {
+        for e in x {
+            e.0 = self.dense[e.0 as usize];
+        }
+    }
+
+    /// Full coefficients: fitted ones from `beta`; the others are what `solve` gives a
+    /// column with no data (its prior, shrunk by the same 1e-9 jitter), times `reference`.
+    fn expand(
+        &self,
+        beta: &Array1<f64>,
+        weight: &[f64],
+        prior: &[f64],
+        lambda: f64,
+        reference: f64,
+    ) -> Vec<f64> {
+        (0..self.dense.len())
+            .map(|c| match self.dense[c] {
+                u32::MAX => {
+                    let w = lambda * weight[c];
+                    w * prior[c] / (w + 1e-9) * reference
+                }
+                d => beta[d as usize] * reference,
+            })
+            .collect()
+    }
+}
+
+/// What a fit will need, known before any statistics are gathered.
+#[derive(Debug, Clone, Copy)]
+pub struct FitPlan {
+    /// Coefficients in the model (every catalog code).
+    pub features: usize,
+    /// Coefficients estimated (codes the log uses).
+    pub fitted_features: usize,
+    /// A bound on the statistics' memory: the Gram matrices (one per fold and thread, the
+    /// merged ones, the CV and the factor copies) and the per-team vectors.
+    pub memory_bytes: u64,
+}
+
+pub fn plan(
+    table: &VisitTable,
+    units: usize,
+    catalog: &Catalog,
+    settings: &FitSettings,
+) -> FitPlan {
+    let space = learn_space(table, catalog, settings.min_pair_visits);
+    let p = FittedColumns::new(&space, table).len() as u64;
+    let folds = settings.folds.max(1) as u64;
+    let threads = settings.threads.max(1).min(table.len() / 10_000 + 1) as u64;
+    let teams = units.max(1) as u64;
+    let grams = folds * threads + 2 * folds + 4;
+    let vectors = 2 * folds * teams * (threads + 2);
+    FitPlan {
+        features: space.len(),
+        fitted_features: p as usize,
+        memory_bytes: 8 * (grams * p * p + vectors * p),
+    }
 }
 
 /// The penalty weight of each coefficient and the value it is shrunk towards.
@@ -529,27 +651,17 @@ fn quantile(values: &mut [f64], q: f64) -> f64 {
     *v
 }
 
-/// Fits the visit-time model. `units` names the teams by their index in the table.
+/// Fits the visit-time model. `units` names the teams by their index in the table. The
+/// parameters are checked ([`crate::params`]); `progress` is advanced by the visits of the
+/// pass over the table.
 pub fn fit(
     table: &VisitTable,
     units: &[String],
     catalog: &Catalog,
-    settings: &FitSettings,
-    show_progress: bool,
+    params: &CheckedFitParams,
+    progress: &dyn Progress,
 ) -> Result<(VisitModel, FitReport), FitError> {
-    if settings.folds < 2 {
-        return Err(FitError::Settings("folds must be at least 2".into()));
-    }
-    if settings.lambdas.is_empty() || settings.lambdas.iter().any(|l| l.is_nan() || *l <= 0.0) {
-        return Err(FitError::Settings("lambdas must be positive".into()));
-    }
-    if let Efficiency::TeamReference { quantile, .. } = settings.efficiency {
-        if !(quantile > 0.0 && quantile <= 1.0) {
-            return Err(FitError::Settings(
-                "the reference quantile must be in (0, 1]".into(),
-            ));
-        }
-    }
+    let settings = params.settings();
     if table.len() < 50 {
         return Err(FitError::TooLittleData(format!(
             "{} usable visits; at least 50 are needed",
@@ -561,23 +673,24 @@ pub fn fit(
     let k = settings.folds;
 
     let space = learn_space(table, catalog, settings.min_pair_visits);
-    let p = space.len();
-    let (weight, prior) = penalty(&space, catalog, table);
+    // The statistics cover only the columns some visit can touch (see `FittedColumns`).
+    let cols = FittedColumns::new(&space, table);
+    let p = cols.len();
+    let (weight_full, prior_full) = penalty(&space, catalog, table);
+    let weight = cols.compact(&weight_full);
+    let prior = cols.compact(&prior_full);
 
     // One pass, split over threads: each accumulates its own statistics.
-    let progress = if show_progress {
-        crate::progress::steps_bar(table.len() as u64, "fitting")
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
     let threads = settings.threads.max(1).min(table.len() / 10_000 + 1);
     let chunk = table.len().div_ceil(threads);
     let stats = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let range = t * chunk..((t + 1) * chunk).min(table.len());
-                let (space, progress) = (&space, &progress);
-                s.spawn(move || accumulate(table, space, range, k, teams, settings.seed, progress))
+                let (space, cols) = (&space, &cols);
+                s.spawn(move || {
+                    accumulate(table, space, cols, range, k, teams, settings.seed, progress)
+                })
             })
             .collect();
         let mut it = handles.into_iter().map(|h| h.join().expect("fit thread"));
@@ -587,7 +700,6 @@ pub fn fit(
         }
         first
     });
-    progress.finish_and_clear();
     let mut gram_total = Array2::zeros((p, p));
     for g in &stats.gram {
         gram_total += g;
@@ -649,7 +761,7 @@ pub fn fit(
     )?;
     let visits: Vec<u64> = all_cells.iter().map(|c| c.n).collect();
     let reference = reference_level(&settings.efficiency, &full.theta, &visits);
-    let coef: Vec<f64> = full.beta.iter().map(|b| b * reference).collect();
+    let coef = cols.expand(&full.beta, &weight_full, &prior_full, lambda, reference);
 
     // Out-of-fold pass: residual ratios on held-out recipients calibrate the intervals.
     let fold_refs: Vec<f64> = fold_solutions
@@ -677,6 +789,7 @@ pub fn fit(
         } = row;
         space.encode_context(context, &mut z);
         space.encode(tasks, slot, staff, &z, &mut x);
+        cols.map(&mut x);
         let efficient_pred: f64 = x
             .iter()
             .map(|&(c, v)| sol.beta[c as usize] * v)
@@ -819,7 +932,8 @@ pub fn fit(
     let report = FitReport {
         visits: table.len() as u64,
         recipients: per_recipient.len(),
-        features: p,
+        features: space.len(),
+        fitted_features: p,
         pairs: space.pairs.len(),
         lambda,
         cv,

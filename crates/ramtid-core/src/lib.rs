@@ -29,16 +29,23 @@
 
 pub mod calendar;
 pub mod catalog;
+pub mod datadir;
+pub mod echo;
+pub mod error;
 pub mod estimate;
 pub mod features;
+pub mod files;
 pub mod fingerprint;
 pub mod fit;
 pub mod linalg;
 pub mod model;
 pub mod needs;
+pub mod params;
 pub mod personnummer;
 pub mod plan;
 pub mod progress;
+pub mod redact;
 pub mod slot;
 pub mod train;
+pub mod visit_time;
 pub mod visits;

@@ -101,12 +101,15 @@ impl NeedsSet {
         let mut context = vec![f64::NAN; catalog.contexts.len()];
         for (key, value) in &self.context {
             match catalog.context_index(key) {
-                Some(i) => match catalog.contexts[i].parse_json(value) {
+                Some(i) => match catalog.contexts[i]
+                    .parse_json(value)
+                    .and_then(|x| catalog.contexts[i].check_trained(x))
+                {
                     Ok(x) => context[i] = x,
                     Err(e) => bad(format!("context.{key}"), e),
                 },
                 None => bad(
-                    format!("context.{key}"),
+                    format!("context.{}", crate::echo::echo(key)),
                     format!(
                         "is not a context variable of this model's catalog (known: {})",
                         catalog
@@ -131,6 +134,10 @@ impl NeedsSet {
             bad("needs".into(), "must list at least one need".into());
         }
         let mut needs = Vec::with_capacity(self.needs.len());
+        // Where each code was first asked for: a code twice would be merged by the planner
+        // (three weekly showers in one slot plan as one), so a repeat is refused rather than
+        // guessed at. One need per code carries all its occasions in `per_week`.
+        let mut first_at: Vec<Option<usize>> = vec![None; catalog.insatser.len()];
         for (i, n) in self.needs.iter().enumerate() {
             let mut ok = true;
             // A linear scan: catalogs hold tens of codes, and building a map per call costs more.
@@ -141,11 +148,29 @@ impl NeedsSet {
                     ok = false;
                     bad(
                         format!("needs[{i}].code"),
-                        format!("'{}' is not an insats code in this model's catalog", n.code),
+                        format!(
+                            "'{}' is not an insats code in this model's catalog",
+                            crate::echo::echo(&n.code)
+                        ),
                     );
                     0
                 }
             };
+            if ok {
+                match first_at[insats] {
+                    Some(first) => {
+                        ok = false;
+                        bad(
+                            format!("needs[{i}].code"),
+                            format!(
+                                "{} appears twice (needs[{first}]); give each code once, with all its occasions in per_week",
+                                crate::echo::echo(code)
+                            ),
+                        );
+                    }
+                    None => first_at[insats] = Some(i),
+                }
+            }
             if !n.per_week.is_finite() || n.per_week <= 0.0 || n.per_week > MAX_PER_WEEK {
                 ok = false;
                 bad(
@@ -198,6 +223,71 @@ impl NeedsSet {
             Err(NeedsError { violations: v })
         }
     }
+}
+
+/// A needs file (data contract, sections 3 and 4) that cannot be used at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NeedsFileError {
+    #[error("holds no needs object (the file is empty or only blank lines)")]
+    Empty,
+}
+
+/// A line of a needs file: its number (from 1) and its text, or why it has none.
+pub type NeedsLine<'a> = (usize, Result<&'a str, String>);
+/// A line of a needs file parsed: its number and the needs object, or why it is not one.
+pub type ParsedNeedsLine = (usize, Result<NeedsSet, String>);
+
+/// The lines of a needs file with their line numbers (from 1): a UTF-8 byte-order mark at
+/// the start is skipped, `\r\n` line ends are accepted and blank lines are left out. A line
+/// that is not valid UTF-8 is an error of that line alone (the others are still read); the
+/// message gives the position of the first bad byte, never the bytes.
+pub fn needs_lines(bytes: &[u8]) -> Result<Vec<NeedsLine<'_>>, NeedsFileError> {
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    let lines: Vec<NeedsLine<'_>> = bytes
+        .split(|&b| b == b'\n')
+        .enumerate()
+        .map(|(i, line)| (i + 1, line.strip_suffix(b"\r").unwrap_or(line)))
+        .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
+        .map(|(n, line)| {
+            let text = std::str::from_utf8(line).map_err(|e| {
+                format!(
+                    "is not valid UTF-8 (byte {} of the line)",
+                    e.valid_up_to() + 1
+                )
+            });
+            (n, text)
+        })
+        .collect();
+    if lines.is_empty() {
+        return Err(NeedsFileError::Empty);
+    }
+    Ok(lines)
+}
+
+/// A needs file parsed: one needs object (possibly pretty-printed over many lines) or one
+/// per line (`needs.jsonl`). Each entry is (line, the object or why the line is not one).
+pub fn parse_needs_file(bytes: &[u8]) -> Result<Vec<ParsedNeedsLine>, NeedsFileError> {
+    let lines = needs_lines(bytes)?;
+    let body = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    if lines.len() > 1 {
+        if let Ok(single) = serde_json::from_slice::<NeedsSet>(body) {
+            return Ok(vec![(lines[0].0, Ok(single))]);
+        }
+    }
+    Ok(lines
+        .into_iter()
+        .map(|(n, text)| {
+            let set = text.and_then(|t| {
+                serde_json::from_str::<NeedsSet>(t).map_err(|e| {
+                    format!(
+                        "not a needs object: {}",
+                        crate::echo::echo_n(&e.to_string(), 240)
+                    )
+                })
+            });
+            (n, set)
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -272,6 +362,87 @@ kind = "boolean"
         let e = n.validate(&catalog()).unwrap_err();
         assert_eq!(e.violations[0].field, "recipient_id");
         assert!(e.violations[0].description.contains("pseudonymous"));
+    }
+
+    #[test]
+    fn a_code_asked_for_twice_is_refused_with_both_places() {
+        let n = parse(
+            r#"{"recipient_id":"x","context":{"cognition":0,"lives_alone":false},
+                "needs":[{"code":"SHOWER","per_week":1},{"code":"SHOWER","per_week":1,"slot":"evening"},
+                         {"code":" SHOWER","per_week":1}]}"#,
+        );
+        let e = n.validate(&catalog()).unwrap_err();
+        let text: Vec<String> = e.violations.iter().map(|v| v.to_string()).collect();
+        assert_eq!(text.len(), 2, "{text:?}");
+        assert!(
+            text[0].starts_with("needs[1].code: SHOWER appears twice (needs[0])"),
+            "{text:?}"
+        );
+        assert!(
+            text[1].starts_with("needs[2].code: SHOWER appears twice (needs[0])"),
+            "{text:?}"
+        );
+    }
+
+    #[test]
+    fn numeric_context_must_be_finite_and_within_the_trained_range() {
+        let mut c = Catalog::from_toml(
+            "[[insats]]\ncode='A'\ncategory='service'\nschablon_min=10\n[[context]]\nname='age'\nkind='numeric'\n",
+            "t",
+        )
+        .unwrap();
+        let set = |age: &str| {
+            parse(&format!(
+                r#"{{"recipient_id":"x","context":{{"age":{age}}},"needs":[{{"code":"A","per_week":1}}]}}"#
+            ))
+        };
+        // No range known (a catalog, not a model): any finite number within ±1e9.
+        assert!(set("1e6").validate(&c).is_ok());
+        for bad in ["\"inf\"", "\"NaN\"", "1e300", "\"-1e10\""] {
+            let e = set(bad).validate(&c).unwrap_err();
+            assert_eq!(e.violations[0].field, "context.age", "{bad}");
+        }
+        c.contexts[0].trained = Some([65.0, 102.0]);
+        let e = set("1e6").validate(&c).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "context.age: 1000000 is outside the range the model was trained on (65 to 102)"
+        );
+        assert!(set("65").validate(&c).is_ok());
+        assert!(set("102").validate(&c).is_ok());
+        assert!(set("\"64.5\"").validate(&c).is_err());
+    }
+
+    #[test]
+    fn a_needs_file_may_start_with_a_bom_and_a_bad_line_fails_alone() {
+        let good = r#"{"recipient_id":"x","context":{},"needs":[{"code":"A","per_week":1}]}"#;
+        let mut bytes = b"\xef\xbb\xbf".to_vec();
+        bytes.extend_from_slice(good.as_bytes());
+        bytes.extend_from_slice(b"\r\n\n");
+        bytes.extend_from_slice(b"{\"recipient_id\":\"\xff\"}");
+        bytes.extend_from_slice(b"\n");
+        bytes.extend_from_slice(good.as_bytes());
+        let lines = parse_needs_file(&bytes).unwrap();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0].0, 1);
+        assert!(lines[0].1.is_ok(), "{:?}", lines[0]);
+        assert_eq!(lines[1].0, 3);
+        let e = lines[1].1.as_ref().unwrap_err();
+        assert!(e.contains("not valid UTF-8 (byte 18 of the line)"), "{e}");
+        assert!(lines[2].1.is_ok());
+        // A pretty-printed single object behind a BOM.
+        let mut pretty = b"\xef\xbb\xbf".to_vec();
+        pretty.extend_from_slice(b"{\n  \"recipient_id\": \"x\",\n  \"needs\": []\n}\n");
+        let one = parse_needs_file(&pretty).unwrap();
+        assert_eq!(one.len(), 1);
+        assert!(one[0].1.is_ok());
+    }
+
+    #[test]
+    fn an_empty_needs_file_is_an_error() {
+        for empty in [&b""[..], b"\n\n", b"\xef\xbb\xbf", b"  \r\n"] {
+            assert_eq!(parse_needs_file(empty).unwrap_err(), NeedsFileError::Empty);
+        }
     }
 
     #[test]

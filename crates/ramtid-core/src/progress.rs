@@ -1,28 +1,62 @@
-//! Progress bars for long work. They draw on stderr only when it is a terminal, so logs and
-//! CI output stay clean.
+//! Progress of long work (reading a log, fitting), reported to whoever wants it: the command
+//! line draws bars, the service streams stages to its caller, a library user may ignore it
+//! ([`NoProgress`]). The core itself draws nothing.
 
-use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use std::fmt;
 
-pub fn bytes_bar(len: u64, what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{msg:>18} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    bar.set_message(what.to_string());
-    bar
+/// The stages of a training run, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    /// Reading and cleaning the visit log; work counted in bytes.
+    Reading,
+    /// Fitting; work counted in visits.
+    Fitting,
+    /// Writing the model version; no count.
+    Writing,
 }
 
-pub fn steps_bar(len: u64, what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>18} [{bar:30}] {pos}/{len} {elapsed}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_message(what.to_string());
-    bar
+impl Stage {
+    /// The stage's name: "reading", "fitting", "writing".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Reading => "reading",
+            Stage::Fitting => "fitting",
+            Stage::Writing => "writing",
+        }
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where progress goes. `Sync`: the fit's threads advance it at once.
+pub trait Progress: Sync {
+    /// A stage begins (and the one before it has ended); `total` is its amount of work in
+    /// the stage's unit, when known.
+    fn stage(&self, stage: Stage, total: Option<u64>);
+    /// `done` more units of the current stage's work are done.
+    fn advance(&self, done: u64);
+}
+
+/// Progress that goes nowhere.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn stage(&self, _: Stage, _: Option<u64>) {}
+    fn advance(&self, _: u64) {}
+}
+
+impl<P: Progress + ?Sized> Progress for &P {
+    fn stage(&self, stage: Stage, total: Option<u64>) {
+        (**self).stage(stage, total)
+    }
+    fn advance(&self, done: u64) {
+        (**self).advance(done)
+    }
 }

@@ -82,6 +82,28 @@ pub enum HistoryError {
     InUse(PathBuf),
 }
 
+impl ramtid_core::error::ErrorKind for HistoryError {
+    fn kind(&self) -> ramtid_core::error::Kind {
+        use ramtid_core::error::Kind;
+        match self {
+            HistoryError::BadPageToken(_) => Kind::InvalidArgument,
+            // Start-up only (the server does not start): what an operator must change.
+            HistoryError::BadUrl(_) => Kind::InvalidArgument,
+            HistoryError::SchemaTooNew { .. }
+            | HistoryError::JournalFormat { .. }
+            | HistoryError::InUse(_) => Kind::FailedPrecondition,
+            // While serving: the store failed, not the caller.
+            HistoryError::Io { .. }
+            | HistoryError::Sqlite(_)
+            | HistoryError::Postgres(_)
+            | HistoryError::PgTls(_)
+            | HistoryError::Batch(_)
+            | HistoryError::Closed
+            | HistoryError::ReadOnly => Kind::Internal,
+        }
+    }
+}
+
 /// One calculation as it is recorded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Calculation {

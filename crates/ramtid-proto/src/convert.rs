@@ -4,8 +4,10 @@
 use crate::pb;
 use ramtid_core::catalog::{Catalog, ContextKind};
 use ramtid_core::estimate::{Estimate, VisitExplanation};
+use ramtid_core::fit::Efficiency;
 use ramtid_core::model::{Manifest, Model};
 use ramtid_core::needs::{FieldViolation, Need, NeedsSet};
+use ramtid_core::params::{CheckedFitParams, FitParams, Method, ParamGuard};
 use std::collections::HashMap;
 
 /// A context value on the wire: `google.protobuf.Value`, whose proto3 JSON is the JSON value
@@ -98,15 +100,24 @@ impl From<&pb::Need> for Need {
 
 impl From<&pb::NeedsSet> for NeedsSet {
     fn from(n: &pb::NeedsSet) -> Self {
-        NeedsSet {
-            recipient_id: n.recipient_id.clone(),
-            context: n
-                .context
-                .iter()
-                .map(|(k, v)| (k.clone(), context_to_json(v)))
-                .collect(),
-            needs: n.needs.iter().map(Need::from).collect(),
-        }
+        needs_from_fields(&n.recipient_id, &n.context, &n.needs)
+    }
+}
+
+/// The one mapping of a needs set's wire fields (a `NeedsSet` message, or the same fields
+/// inlined in `EstimateRequest` and `ExplainVisitRequest`).
+fn needs_from_fields(
+    recipient_id: &str,
+    context: &HashMap<String, ContextValue>,
+    needs: &[pb::Need],
+) -> NeedsSet {
+    NeedsSet {
+        recipient_id: recipient_id.to_string(),
+        context: context
+            .iter()
+            .map(|(k, v)| (k.clone(), context_to_json(v)))
+            .collect(),
+        needs: needs.iter().map(Need::from).collect(),
     }
 }
 
@@ -127,14 +138,7 @@ pub fn needs_set(
             ),
         });
     }
-    Ok(NeedsSet {
-        recipient_id: recipient_id.to_string(),
-        context: context
-            .iter()
-            .map(|(k, v)| (k.clone(), context_to_json(v)))
-            .collect(),
-        needs: needs.iter().map(Need::from).collect(),
-    })
+    Ok(needs_from_fields(recipient_id, context, needs))
 }
 
 pub fn model_ref(m: &Model) -> pb::ModelRef {
@@ -348,6 +352,91 @@ pub fn model_info(
         }
     }
     info
+}
+
+/// `TrainModel`'s settings onto the server's configured ones (`base`), checked by the same
+/// rules as the command line and the configuration ([`ramtid_core::params`]). A bad value
+/// names its field: `settings.<name>`, or `folds` for the older top-level field.
+pub fn train_params(
+    base: FitParams,
+    legacy_folds: u32,
+    s: Option<&pb::TrainSettings>,
+) -> Result<CheckedFitParams, FieldViolation> {
+    let default = pb::TrainSettings::default();
+    let s = s.unwrap_or(&default);
+    let field = |param: &str| format!("settings.{param}");
+    let mut p = base;
+    if legacy_folds > 0 {
+        p = p.folds(legacy_folds as usize);
+    }
+    let method = match &s.efficiency {
+        Some(e) => Some(e.parse::<Method>().map_err(|e| FieldViolation {
+            field: field(e.param),
+            description: e.message,
+        })?),
+        None => None,
+    };
+    if method == Some(Method::TeamReference) && p.settings().efficiency == Efficiency::Pooled {
+        p = p.efficiency(Efficiency::default());
+    }
+    if let Some(q) = s.reference_quantile {
+        p = p.reference_quantile(q);
+    }
+    if let Some(t) = s.tolerance {
+        p = p.tolerance(t);
+    }
+    // After the team-reference values: "pooled" wins over them.
+    if method == Some(Method::Pooled) {
+        p = p.pooled();
+    }
+    if let Some(k) = s.folds {
+        p = p.folds(k as usize);
+    }
+    if !s.lambdas.is_empty() {
+        p = p.lambdas(s.lambdas.clone());
+    }
+    if let Some(n) = s.min_pair_visits {
+        p = p.min_pair_visits(n);
+    }
+    if let Some(n) = s.min_team_visits {
+        p = p.min_team_visits(n);
+    }
+    if let Some(n) = s.team_iterations {
+        p = p.team_iterations(n as usize);
+    }
+    match s.interval.as_slice() {
+        [] => {}
+        &[lo, hi] => p = p.interval([lo, hi]),
+        other => {
+            return Err(FieldViolation {
+                field: field("interval"),
+                description: format!("{} values; expected two quantiles [low, high]", other.len()),
+            })
+        }
+    }
+    if let Some(n) = s.min_recipient_visits {
+        p = p.min_recipient_visits(n);
+    }
+    if let Some(seed) = s.seed {
+        p = p.seed(seed);
+    }
+    if let Some(m) = s.min_visit_min {
+        p = p.min_visit_min(m);
+    }
+    if let Some(m) = s.max_visit_min {
+        p = p.max_visit_min(m);
+    }
+    if let Some(m) = s.long_schablon_multiple {
+        p = p.long_schablon_multiple(m);
+    }
+    p.check().map_err(|e| FieldViolation {
+        field: if e.param == "folds" && s.folds.is_none() && legacy_folds > 0 {
+            "folds".to_string()
+        } else {
+            field(e.param)
+        },
+        description: e.message,
+    })
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! conversions between wire and domain types ([`convert`]), written once for the server,
 //! the history and the command line's clients.
 
+pub mod codec;
 pub mod convert;
 
 /// Code generated from `proto/ramtid/v1/ramtid.proto`.

@@ -27,7 +27,6 @@ use ramtid_core::slot::Slot;
 use ramtid_core::visits::time::parse_check_in;
 use serde::Serialize;
 use std::collections::HashMap;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -562,7 +561,9 @@ fn read_needs(model: &Model, path: &Path) -> Result<NeedsRead, EvaluateError> {
         path: name.clone(),
         source,
     };
-    let file = std::fs::File::open(path).map_err(io)?;
+    let bytes = std::fs::read(path).map_err(io)?;
+    let lines = ramtid_core::needs::needs_lines(&bytes)
+        .map_err(|e| EvaluateError::Nothing(format!("{name}: {e}")))?;
     let mut out = NeedsRead {
         lines: 0,
         estimated: Vec::new(),
@@ -572,12 +573,8 @@ fn read_needs(model: &Model, path: &Path) -> Result<NeedsRead, EvaluateError> {
         problems: Vec::new(),
     };
     let mut seen: HashMap<String, u64> = HashMap::new();
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line_no = i as u64 + 1;
-        let text = line.map_err(io)?;
-        if text.trim().is_empty() {
-            continue;
-        }
+    for (n, line) in lines {
+        let line_no = n as u64;
         out.lines += 1;
         let fail = |out: &mut NeedsRead, id: String, message: String| {
             out.failed += 1;
@@ -593,18 +590,27 @@ fn read_needs(model: &Model, path: &Path) -> Result<NeedsRead, EvaluateError> {
                 out.failed_ids.insert(id, line_no);
             }
         };
-        let set: NeedsSet = match serde_json::from_str(&text) {
+        let text = match line {
+            Ok(t) => t,
+            Err(e) => {
+                out.unreadable += 1;
+                fail(&mut out, String::new(), e);
+                continue;
+            }
+        };
+        let set: NeedsSet = match serde_json::from_str(text) {
             Ok(s) => s,
             Err(e) => {
                 // Keep the id if the line is JSON with a recipient_id, so its truth row
                 // can still be matched to a failure rather than called unknown.
-                let id = serde_json::from_str::<serde_json::Value>(&text)
+                let id = serde_json::from_str::<serde_json::Value>(text)
                     .ok()
                     .and_then(|v| v.get("recipient_id")?.as_str().map(str::to_string))
                     .unwrap_or_default();
                 if id.is_empty() {
                     out.unreadable += 1;
                 }
+                let e = ramtid_core::echo::echo_n(&e.to_string(), 240);
                 fail(&mut out, id, format!("not a needs object: {e}"));
                 continue;
             }
@@ -612,7 +618,7 @@ fn read_needs(model: &Model, path: &Path) -> Result<NeedsRead, EvaluateError> {
         if let Some(first) = seen.get(set.recipient_id.as_str()) {
             let message = format!(
                 "recipient_id: '{}' appears again (first on line {first})",
-                set.recipient_id
+                ramtid_core::echo::echo(&set.recipient_id)
             );
             fail(&mut out, String::new(), message);
             continue;

@@ -351,6 +351,8 @@ where
             let decision = tokens.check(req.uri().path(), authorization, client_certificate);
             match decision {
                 Ok(Some(caller)) => {
+                    // The token's name (never the token) on the call's span.
+                    tracing::Span::current().record("caller", caller.name.as_str());
                     req.extensions_mut().insert(caller);
                 }
                 Ok(None) => {}

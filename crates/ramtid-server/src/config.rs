@@ -2,6 +2,7 @@
 //! environment `RAMTID__SECTION__KEY` < command-line overrides. Unknown keys and invalid
 //! values stop start-up with a message naming the key.
 
+use ramtid_core::params::{FitParams, ParamError, ParamGuard};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,10 @@ pub enum ConfigError {
     Invalid { key: &'static str, message: String },
     #[error("configuration file {0} does not exist")]
     Missing(String),
+    /// A `[training]` setting breaks a rule of `ramtid_core::params` (the same check as
+    /// `ramtid train` and `TrainModel`).
+    #[error("configuration key training.{}", .0)]
+    Training(#[from] ParamError),
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -31,6 +36,10 @@ pub struct Config {
     pub tls: TlsConfig,
     pub audit: AuditConfig,
     pub history: HistoryConfig,
+    /// `TrainModel`: the worker, its limits, and the fit settings and cleaning rules where a
+    /// request leaves them unset (the flat table of `ramtid_core::params::FitParams`:
+    /// `folds`, `reference_quantile`, `min_visit_min`, …), all in `[training]`.
+    pub training: TrainingConfig,
 }
 
 /// Calculation history (see `ramtid_history`).
@@ -42,6 +51,7 @@ pub struct HistoryConfig {
     pub url: Option<String>,
     /// Calculations older than this many days are purged at start-up and once a day (each
     /// purge is audited); 0 keeps them.
+    #[serde(deserialize_with = "whole_number")]
     pub retention_days: u32,
 }
 
@@ -113,6 +123,7 @@ pub struct ServerConfig {
     /// Prometheus `/metrics` listen address; empty disables the endpoint.
     pub metrics_listen: String,
     /// Seconds in-flight calls get to finish after SIGTERM.
+    #[serde(deserialize_with = "whole_number")]
     pub shutdown_grace_s: u64,
 }
 
@@ -135,17 +146,170 @@ pub struct DataConfig {
     pub dir: PathBuf,
 }
 
+/// TrainModel: runs in a worker process with a memory limit, within these limits, with
+/// these fit settings where a request leaves them unset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainingConfig {
+    /// The program run as the training worker (`<program> train-worker`); empty: this
+    /// server's own executable.
+    pub worker: PathBuf,
+    /// Most insats codes in a catalog.
+    pub max_codes: usize,
+    /// Most encoded context columns in a catalog.
+    pub max_context_columns: usize,
+    /// Most coefficients in a model.
+    pub max_features: usize,
+    /// Memory for the fit, MiB; the worker's address space is limited to this plus 1 GiB.
+    pub max_memory_mb: u64,
+    /// Fit settings and cleaning rules (checked in [`Config::validate`], with the same
+    /// rules as `ramtid train` and `TrainModel`).
+    pub fit: FitParams,
+}
+
+impl Default for TrainingConfig {
+    fn default() -> Self {
+        let l = ramtid_core::train::TrainLimits::default();
+        TrainingConfig {
+            worker: PathBuf::new(),
+            max_codes: l.max_codes,
+            max_context_columns: l.max_context_columns,
+            max_features: l.max_features,
+            max_memory_mb: l.max_memory_mb,
+            fit: FitParams::default(),
+        }
+    }
+}
+
+/// The worker's own keys of `[training]`; every other key is a fit setting.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrainingOwn {
+    worker: Option<PathBuf>,
+    max_codes: Option<usize>,
+    max_context_columns: Option<usize>,
+    max_features: Option<usize>,
+    max_memory_mb: Option<u64>,
+}
+
+const TRAINING_OWN_KEYS: [&str; 5] = [
+    "worker",
+    "max_codes",
+    "max_context_columns",
+    "max_features",
+    "max_memory_mb",
+];
+
+// One flat `[training]` table holds two groups of keys; serde's `flatten` cannot refuse
+// unknown keys across both, so the table is split by key and each group read strictly.
+impl<'de> Deserialize<'de> for TrainingConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut rest = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+        let mut own = serde_json::Map::new();
+        for key in TRAINING_OWN_KEYS {
+            if let Some(v) = rest.remove(key) {
+                own.insert(key.to_string(), v);
+            }
+        }
+        let own: TrainingOwn =
+            serde_json::from_value(serde_json::Value::Object(own)).map_err(D::Error::custom)?;
+        let fit: FitParams =
+            serde_json::from_value(serde_json::Value::Object(rest)).map_err(D::Error::custom)?;
+        let d = TrainingConfig::default();
+        Ok(TrainingConfig {
+            worker: own.worker.unwrap_or(d.worker),
+            max_codes: own.max_codes.unwrap_or(d.max_codes),
+            max_context_columns: own.max_context_columns.unwrap_or(d.max_context_columns),
+            max_features: own.max_features.unwrap_or(d.max_features),
+            max_memory_mb: own.max_memory_mb.unwrap_or(d.max_memory_mb),
+            fit,
+        })
+    }
+}
+
+impl TrainingConfig {
+    pub fn limits(&self) -> ramtid_core::train::TrainLimits {
+        ramtid_core::train::TrainLimits {
+            max_codes: self.max_codes,
+            max_context_columns: self.max_context_columns,
+            max_features: self.max_features,
+            max_memory_mb: self.max_memory_mb,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     /// Largest request message accepted, in bytes (larger: RESOURCE_EXHAUSTED).
+    #[serde(deserialize_with = "whole_number")]
     pub max_message_bytes: usize,
     /// Most needs in one needs set.
+    #[serde(deserialize_with = "whole_number")]
     pub max_needs: usize,
     /// Most needs sets in one EstimateBatch call.
+    #[serde(deserialize_with = "whole_number")]
     pub max_batch: u64,
     /// Most calls handled at once; further calls wait for a free slot.
+    #[serde(deserialize_with = "whole_number")]
     pub concurrency: usize,
+}
+
+/// Ranges every number in the configuration is checked against (inclusive), so that a typo
+/// (`1e309`, `99999999999999999999`, `0`) stops start-up naming the key instead of becoming
+/// a timer that overflows or a limit nothing can reach.
+pub mod ranges {
+    pub const SHUTDOWN_GRACE_S: (u64, u64) = (0, 3600);
+    pub const MAX_MESSAGE_BYTES: (u64, u64) = (1024, 1 << 30);
+    pub const MAX_NEEDS: (u64, u64) = (1, 10_000);
+    pub const MAX_BATCH: (u64, u64) = (1, 1_000_000_000);
+    pub const CONCURRENCY: (u64, u64) = (1, 65_536);
+    pub const RETENTION_DAYS: (u64, u64) = (0, 36_500);
+}
+
+/// A whole number for a configuration key, from whatever the layer gave: an integer, or a
+/// string of digits (environment variables). The `config` crate would otherwise round a
+/// float (`1e309` becomes `u64::MAX`, `2.5` becomes 3) and read `true` as 1; those are
+/// refused here, and the key is added to the message by the caller.
+fn whole_number<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    use serde::de::{Error, Visitor};
+    struct Whole;
+    impl Visitor<'_> for Whole {
+        type Value = u64;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a whole number")
+        }
+        fn visit_u64<E: Error>(self, v: u64) -> Result<u64, E> {
+            Ok(v)
+        }
+        fn visit_i64<E: Error>(self, v: i64) -> Result<u64, E> {
+            u64::try_from(v).map_err(|_| E::custom(format!("{v} is negative")))
+        }
+        fn visit_u128<E: Error>(self, v: u128) -> Result<u64, E> {
+            u64::try_from(v).map_err(|_| E::custom(format!("{v} is far out of range")))
+        }
+        fn visit_i128<E: Error>(self, v: i128) -> Result<u64, E> {
+            u64::try_from(v).map_err(|_| E::custom(format!("{v} is out of range")))
+        }
+        fn visit_f64<E: Error>(self, v: f64) -> Result<u64, E> {
+            Err(E::custom(format!("{v} is not a whole number")))
+        }
+        fn visit_bool<E: Error>(self, v: bool) -> Result<u64, E> {
+            Err(E::custom(format!("{v} is not a number")))
+        }
+        fn visit_str<E: Error>(self, v: &str) -> Result<u64, E> {
+            v.trim().parse::<u64>().map_err(|_| {
+                let shown = crate::error::truncate_for_message(v);
+                E::custom(format!("'{shown}' is not a whole number in range"))
+            })
+        }
+    }
+    let v = d.deserialize_any(Whole)?;
+    T::try_from(v).map_err(|_| D::Error::custom(format!("{v} is out of range")))
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -275,17 +439,53 @@ impl Config {
         if self.data.dir.as_os_str().is_empty() {
             return invalid("data.dir", "must not be empty".into());
         }
-        if self.limits.max_message_bytes < 1024 {
-            return invalid("limits.max_message_bytes", "must be at least 1024".into());
+        for (key, value, (lo, hi)) in [
+            (
+                "server.shutdown_grace_s",
+                self.server.shutdown_grace_s,
+                ranges::SHUTDOWN_GRACE_S,
+            ),
+            (
+                "limits.max_message_bytes",
+                self.limits.max_message_bytes as u64,
+                ranges::MAX_MESSAGE_BYTES,
+            ),
+            (
+                "limits.max_needs",
+                self.limits.max_needs as u64,
+                ranges::MAX_NEEDS,
+            ),
+            ("limits.max_batch", self.limits.max_batch, ranges::MAX_BATCH),
+            (
+                "limits.concurrency",
+                self.limits.concurrency as u64,
+                ranges::CONCURRENCY,
+            ),
+        ] {
+            if !(lo..=hi).contains(&value) {
+                return invalid(key, format!("{value} is outside {lo} to {hi}"));
+            }
         }
-        if self.limits.max_needs == 0 {
-            return invalid("limits.max_needs", "must be at least 1".into());
-        }
-        if self.limits.max_batch == 0 {
-            return invalid("limits.max_batch", "must be at least 1".into());
-        }
-        if self.limits.concurrency == 0 {
-            return invalid("limits.concurrency", "must be at least 1".into());
+        let t = &self.training;
+        for (key, value, lo, hi) in [
+            ("training.max_codes", t.max_codes as u64, 1, 65_535),
+            (
+                "training.max_context_columns",
+                t.max_context_columns as u64,
+                0,
+                10_000,
+            ),
+            (
+                "training.max_features",
+                t.max_features as u64,
+                16,
+                10_000_000,
+            ),
+            ("training.max_memory_mb", t.max_memory_mb, 16, 1 << 30),
+        ] {
+            if !(lo..=hi).contains(&value) {
+                return invalid(key, format!("{value} is outside {lo} to {hi}"));
+            }
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return invalid(
@@ -297,12 +497,13 @@ impl Config {
             );
         }
         self.validate_access()?;
+        self.training.fit.check_ref()?;
         if let Some(url) = self.history_url() {
             if let Err(e) = ramtid_history::Target::parse(&url) {
                 return invalid("history.url", e.to_string());
             }
         }
-        if self.history.retention_days > 365 * 100 {
+        if u64::from(self.history.retention_days) > ranges::RETENTION_DAYS.1 {
             return invalid(
                 "history.retention_days",
                 format!(
@@ -537,6 +738,40 @@ mod tests {
                 "[history]\nretention_days = 99999\n",
                 "history.retention_days",
             ),
+            // TOML itself refuses a float that overflows (naming the file, not the key);
+            // through the environment it reaches the check below (next test).
+            ("[server]\nshutdown_grace_s = 1e309\n", "overflow"),
+            ("[server]\nshutdown_grace_s = 1e300\n", "shutdown_grace_s"),
+            ("[server]\nshutdown_grace_s = 2.5\n", "shutdown_grace_s"),
+            ("[server]\nshutdown_grace_s = 86400\n", "server.shutdown_grace_s"),
+            ("[server]\nshutdown_grace_s = true\n", "shutdown_grace_s"),
+            ("[limits]\nmax_message_bytes = 1e300\n", "max_message_bytes"),
+            (
+                "[limits]\nmax_message_bytes = 18446744073709551615\n",
+                "too large",
+            ),
+            (
+                "[limits]\nmax_message_bytes = 9223372036854775807\n",
+                "limits.max_message_bytes",
+            ),
+            ("[limits]\nmax_message_bytes = 100\n", "limits.max_message_bytes"),
+            ("[limits]\nconcurrency = 0\n", "limits.concurrency"),
+            ("[limits]\nconcurrency = -4\n", "concurrency"),
+            (
+                "[limits]\nconcurrency = 4611686018427387904\n",
+                "limits.concurrency",
+            ),
+            ("[limits]\nmax_needs = 1000000000\n", "limits.max_needs"),
+            ("[limits]\nmax_batch = 0\n", "limits.max_batch"),
+            ("[limits]\nmax_batch = -1\n", "max_batch"),
+            ("[history]\nretention_days = 1.5\n", "retention_days"),
+            (
+                "[training]\nreference_quantile = 1.5\n",
+                "training.reference_quantile: 1.5 is outside 0 < q <= 1",
+            ),
+            ("[training]\nfolds = 1\n", "training.folds"),
+            ("[training]\nfold = 3\n", "fold"),
+            ("[training]\nmin_visit_min = -1\n", "training.min_visit_min"),
         ] {
             let e = load_toml(text, &[]).unwrap_err().to_string();
             assert!(e.contains(key), "{text}: {e}");
@@ -567,6 +802,24 @@ mod tests {
             Config::default().audit_path(),
             std::path::Path::new("data/audit.log")
         );
+    }
+
+    /// Numbers from the environment (strings) go through the same checks, naming the key.
+    #[test]
+    fn numbers_from_overrides_are_range_checked() {
+        for (key, value) in [
+            ("limits.max_message_bytes", "99999999999999999999"),
+            ("server.shutdown_grace_s", "1e309"),
+            ("limits.concurrency", "-1"),
+            ("limits.concurrency", "0"),
+            ("limits.max_needs", "lots"),
+        ] {
+            let e = load_toml("", &[(key, value)]).unwrap_err().to_string();
+            let short = key.split('.').nth(1).unwrap();
+            assert!(e.contains(short), "{key}={value}: {e}");
+        }
+        let ok = load_toml("", &[("limits.concurrency", "8")]).unwrap();
+        assert_eq!(ok.limits.concurrency, 8);
     }
 
     #[test]

@@ -8,8 +8,8 @@
 
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
-use crate::metrics::Method;
 use crate::Shared;
+use ramtid_core::error::{ErrorKind, Kind};
 use ramtid_core::estimate::{estimate_with, Detail, Estimate};
 use ramtid_core::needs::NeedsSet;
 use ramtid_history::{Calculation, HistoryError, HistoryStore, StoredCalculation, StoredResult};
@@ -53,11 +53,16 @@ pub fn check_pseudonymous_id(field: &str, id: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A history error for the caller, of the kind the history gives it. While serving, the
+/// only one a caller causes is a page token not handed out here (the others that are the
+/// caller's or the operator's stop the server's start).
 fn history_error(e: HistoryError) -> ApiError {
-    match e {
-        HistoryError::BadPageToken(_) => ApiError::field("page_token", e.to_string()),
-        other => ApiError::Internal(format!("calculation history: {other}")),
-    }
+    let kind = e.kind();
+    let message = match kind {
+        Kind::InvalidArgument => e.to_string(),
+        _ => format!("calculation history: {e}"),
+    };
+    ApiError::of_kind(kind, "page_token", message)
 }
 
 /// Stores one calculation durably; its id.
@@ -332,7 +337,6 @@ impl HistoryService for History {
         &self,
         request: Request<pb::ListCalculationsRequest>,
     ) -> Result<Response<pb::ListCalculationsResponse>, Status> {
-        let call = self.shared.begin(Method::ListCalculations, &request).await;
         let caller = request.extensions().get::<Caller>();
         let r = request.get_ref();
         let result = async {
@@ -355,14 +359,13 @@ impl HistoryService for History {
             })
         }
         .await;
-        call.finish(result)
+        crate::reply(result)
     }
 
     async fn get_calculation(
         &self,
         request: Request<pb::GetCalculationRequest>,
     ) -> Result<Response<pb::Calculation>, Status> {
-        let call = self.shared.begin(Method::GetCalculation, &request).await;
         let caller = request.extensions().get::<Caller>();
         let r = request.get_ref();
         let result = async {
@@ -370,23 +373,19 @@ impl HistoryService for History {
             calculation_pb(&c)
         }
         .await;
-        call.finish(result)
+        crate::reply(result)
     }
 
     async fn recalculate_calculation(
         &self,
         request: Request<pb::RecalculateCalculationRequest>,
     ) -> Result<Response<pb::Comparison>, Status> {
-        let call = self
-            .shared
-            .begin(Method::RecalculateCalculation, &request)
-            .await;
         let caller = request.extensions().get::<Caller>();
         let r = request.get_ref();
         let result = async {
             let stored = self.fetch("id", r.id, caller).await?;
             let model = self.shared.registry.select(&r.model)?;
-            call.model(model.name(), model.version());
+            crate::note_model(model.name(), model.version());
             let needs = parse_needs(&stored)?;
             let valid = needs.validate(&model.catalog).map_err(|e| {
                 ApiError::Precondition(format!(
@@ -405,17 +404,13 @@ impl HistoryService for History {
             comparison(&stored, None, convert::estimate(fresh, true))
         }
         .await;
-        call.finish(result)
+        crate::reply(result)
     }
 
     async fn compare_calculations(
         &self,
         request: Request<pb::CompareCalculationsRequest>,
     ) -> Result<Response<pb::Comparison>, Status> {
-        let call = self
-            .shared
-            .begin(Method::CompareCalculations, &request)
-            .await;
         let caller = request.extensions().get::<Caller>();
         let r = request.get_ref();
         let result = async {
@@ -425,14 +420,13 @@ impl HistoryService for History {
             comparison(&a, Some(&b), after)
         }
         .await;
-        call.finish(result)
+        crate::reply(result)
     }
 
     async fn rebudget_caseload(
         &self,
         request: Request<pb::RebudgetCaseloadRequest>,
     ) -> Result<Response<pb::RebudgetReport>, Status> {
-        let call = self.shared.begin(Method::RebudgetCaseload, &request).await;
         let caller = request.extensions().get::<Caller>().cloned();
         let r = request.get_ref();
         let result = async {
@@ -452,12 +446,17 @@ impl HistoryService for History {
                 s => s,
             };
             let model = self.shared.registry.select(selector)?;
-            call.model(model.name(), model.version());
+            crate::note_model(model.name(), model.version());
             let _turn = self
                 .rebudget_turn
                 .acquire()
                 .await
                 .map_err(|_| ApiError::Internal("re-budgeting is shutting down".into()))?;
+            // Every case's history is read: not unless the log has recorded that it started.
+            let model_ref = format!("model {}/{}", model.name(), model.version());
+            self.shared
+                .audit_start(caller.as_ref(), "rebudget_caseload", model_ref.clone())
+                .await?;
             let t0 = std::time::Instant::now();
             // The scan and the recomputation are blocking work: off the runtime's threads.
             let scan_model = model.clone();
@@ -468,7 +467,6 @@ impl HistoryService for History {
             .map_err(|e| ApiError::Internal(format!("re-budgeting stopped: {e}")))?
             .map_err(history_error);
             let seconds = t0.elapsed().as_secs_f64();
-            let model_ref = format!("model {}/{}", model.name(), model.version());
             let (target, text) = match &summary {
                 Ok(s) => (
                     format!(
@@ -485,19 +483,22 @@ impl HistoryService for History {
             Ok(rebudget_pb(&summary?, seconds))
         }
         .await;
-        call.finish(result)
+        crate::reply(result)
     }
 
     async fn erase_case(
         &self,
         request: Request<pb::EraseCaseRequest>,
     ) -> Result<Response<pb::EraseCaseResponse>, Status> {
-        let call = self.shared.begin(Method::EraseCase, &request).await;
         let caller = request.extensions().get::<Caller>().cloned();
         let r = request.get_ref();
         let result = async {
             let store = self.store()?;
             check_case_id("case_id", &r.case_id)?;
+            // Nothing is erased that the log has not recorded as started.
+            self.shared
+                .audit_start(caller.as_ref(), "erase_case", format!("case {}", r.case_id))
+                .await?;
             let outcome = store.erase_case(&r.case_id).await.map_err(history_error);
             let (target, text) = match &outcome {
                 Ok(n) => (
@@ -513,6 +514,6 @@ impl HistoryService for History {
             Ok(pb::EraseCaseResponse { erased: outcome? })
         }
         .await;
-        call.finish(result)
+        crate::reply(result)
     }
 }

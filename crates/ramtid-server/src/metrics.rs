@@ -1,116 +1,102 @@
-//! Prometheus metrics, kept in atomics and written in the text exposition format by a tiny
-//! HTTP responder (`GET /metrics`) on its own port.
+//! Prometheus metrics at `GET /metrics` on their own port (`server.metrics_listen`).
+//!
+//! Counts and latencies are kept in `metrics` handles registered with a recorder of
+//! `metrics-exporter-prometheus`, which also writes the text exposition format. The recorder
+//! is this server's own, not the process-wide one, so that several servers in one process
+//! (the integration tests) do not add up each other's calls. The port is served by hyper,
+//! the HTTP implementation tonic runs on.
+//!
+//! The methods are the ones in the descriptor sets of the services served (ramtid's own,
+//! health, reflection), read once at start: a call's method label is taken from its request
+//! path, with no list of methods kept by hand, and any other path is counted under
+//! `method="unknown"`, so a caller cannot grow the number of series.
 
 use crate::registry::Registry;
-use std::fmt::Write as _;
+use metrics::{Counter, Histogram, Key, Label, Metadata, Recorder, SharedString};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
+use prost::Message as _;
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tonic::Code;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    Estimate,
-    EstimateBatch,
-    ExplainVisit,
-    ListModels,
-    GetModel,
-    ActivateModel,
-    ReloadModels,
-    TrainModel,
-    GetCatalog,
-    ListCalculations,
-    GetCalculation,
-    RecalculateCalculation,
-    CompareCalculations,
-    EraseCase,
-    RebudgetCaseload,
-}
-
-impl Method {
-    pub const ALL: [Method; 15] = [
-        Method::Estimate,
-        Method::EstimateBatch,
-        Method::ExplainVisit,
-        Method::ListModels,
-        Method::GetModel,
-        Method::ActivateModel,
-        Method::ReloadModels,
-        Method::TrainModel,
-        Method::GetCatalog,
-        Method::ListCalculations,
-        Method::GetCalculation,
-        Method::RecalculateCalculation,
-        Method::CompareCalculations,
-        Method::EraseCase,
-        Method::RebudgetCaseload,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Method::Estimate => "Estimate",
-            Method::EstimateBatch => "EstimateBatch",
-            Method::ExplainVisit => "ExplainVisit",
-            Method::ListModels => "ListModels",
-            Method::GetModel => "GetModel",
-            Method::ActivateModel => "ActivateModel",
-            Method::ReloadModels => "ReloadModels",
-            Method::TrainModel => "TrainModel",
-            Method::GetCatalog => "GetCatalog",
-            Method::ListCalculations => "ListCalculations",
-            Method::GetCalculation => "GetCalculation",
-            Method::RecalculateCalculation => "RecalculateCalculation",
-            Method::CompareCalculations => "CompareCalculations",
-            Method::EraseCase => "EraseCase",
-            Method::RebudgetCaseload => "RebudgetCaseload",
-        }
-    }
-
-    fn service(self) -> &'static str {
-        match self {
-            Method::Estimate | Method::EstimateBatch | Method::ExplainVisit => {
-                "ramtid.v1.EstimationService"
-            }
-            Method::ListCalculations
-            | Method::GetCalculation
-            | Method::RecalculateCalculation
-            | Method::CompareCalculations
-            | Method::EraseCase
-            | Method::RebudgetCaseload => "ramtid.v1.HistoryService",
-            _ => "ramtid.v1.ModelService",
-        }
-    }
-}
+/// Counter of calls by service, method and status code.
+pub const REQUESTS: &str = "ramtid_requests_total";
+/// Histogram of call durations by method.
+pub const DURATION: &str = "ramtid_request_duration_seconds";
 
 /// Latency bucket upper bounds, seconds.
 const BUCKETS: [f64; 16] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
     5.0, 10.0,
 ];
+/// gRPC status codes 0 (OK) to 16 (UNAUTHENTICATED).
 const CODES: usize = 17;
+/// The label of a path that is no method served here.
+pub const UNKNOWN: &str = "unknown";
 
-#[derive(Debug, Default)]
-struct PerMethod {
-    by_code: [AtomicU64; CODES],
-    buckets: [AtomicU64; BUCKETS.len()],
-    count: AtomicU64,
-    sum_micros: AtomicU64,
+static META: Metadata<'static> =
+    Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+
+/// The descriptor sets of the services served, and whether `limits.concurrency` applies to
+/// their calls (ramtid's own methods do; health checks and reflection are never queued).
+fn served() -> [(&'static [u8], bool); 4] {
+    [
+        (ramtid_proto::pb::FILE_DESCRIPTOR_SET, true),
+        (tonic_health::pb::FILE_DESCRIPTOR_SET, false),
+        (tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET, false),
+        (tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET, false),
+    ]
 }
 
-#[derive(Debug, Default)]
+/// One method's label and handles.
+struct Method {
+    service: String,
+    name: String,
+    limited: bool,
+    duration: Histogram,
+    /// By status code, registered on first use (OK at start).
+    codes: [OnceLock<Counter>; CODES],
+}
+
+/// A method, as the layers know it: an index into this server's table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MethodId(usize);
+
 pub struct Metrics {
-    methods: [PerMethod; Method::ALL.len()],
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+    by_path: HashMap<String, MethodId>,
+    /// Every method served, then the one for unknown paths (last).
+    methods: Vec<Method>,
     /// Needs sets estimated through EstimateBatch (good and bad).
-    pub batch_items: AtomicU64,
-    pub batch_item_errors: AtomicU64,
+    pub batch_items: Counter,
+    pub batch_item_errors: Counter,
     /// The history, once open: its writer's counters (group commit at work).
-    pub history: std::sync::OnceLock<ramtid_history::HistoryStore>,
+    pub history: OnceLock<ramtid_history::HistoryStore>,
 }
 
-fn code_name(i: usize) -> &'static str {
+impl fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Metrics")
+            .field("methods", &self.methods.len())
+            .finish()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+fn code_name(c: usize) -> &'static str {
     [
         "OK",
         "CANCELLED",
@@ -129,178 +115,300 @@ fn code_name(i: usize) -> &'static str {
         "UNAVAILABLE",
         "DATA_LOSS",
         "UNAUTHENTICATED",
-    ][i]
+    ][c]
+}
+
+/// `/package.Service/Method` of every method in the descriptor sets.
+fn paths(set: &[u8]) -> Vec<(String, String, String)> {
+    let set = prost_types::FileDescriptorSet::decode(set).expect("a descriptor set built in");
+    let mut out = Vec::new();
+    for file in &set.file {
+        let package = file.package();
+        for service in &file.service {
+            let full = if package.is_empty() {
+                service.name().to_string()
+            } else {
+                format!("{package}.{}", service.name())
+            };
+            for m in &service.method {
+                out.push((
+                    format!("/{full}/{}", m.name()),
+                    full.clone(),
+                    m.name().to_string(),
+                ));
+            }
+        }
+    }
+    out
 }
 
 impl Metrics {
-    pub fn observe(&self, method: Method, code: Code, elapsed: Duration) {
-        let m = &self.methods[method as usize];
+    pub fn new() -> Metrics {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(DURATION.into()), &BUCKETS)
+            .expect("buckets are not empty")
+            .build_recorder();
+        recorder.describe_counter(
+            REQUESTS.into(),
+            None,
+            "gRPC calls handled, by method and status code.".into(),
+        );
+        recorder.describe_histogram(
+            DURATION.into(),
+            None,
+            "Time from a call's start to its end (streams: to the stream's end).".into(),
+        );
+        recorder.describe_counter(
+            "ramtid_batch_items_total".into(),
+            None,
+            "Needs sets received through EstimateBatch.".into(),
+        );
+        recorder.describe_counter(
+            "ramtid_batch_item_errors_total".into(),
+            None,
+            "EstimateBatch items answered with an error.".into(),
+        );
+        let mut by_path = HashMap::new();
+        let mut methods = Vec::new();
+        let mut add = |service: String, name: String, limited: bool| {
+            let duration = recorder.register_histogram(
+                &Key::from_parts(DURATION, vec![Label::new("method", name.clone())]),
+                &META,
+            );
+            methods.push(Method {
+                service,
+                name,
+                limited,
+                duration,
+                codes: Default::default(),
+            });
+            MethodId(methods.len() - 1)
+        };
+        for (set, limited) in served() {
+            for (path, service, name) in paths(set) {
+                let id = add(service, name, limited);
+                by_path.insert(path, id);
+            }
+        }
+        add(UNKNOWN.into(), UNKNOWN.into(), false);
+        let batch_items =
+            recorder.register_counter(&Key::from_name("ramtid_batch_items_total"), &META);
+        let batch_item_errors =
+            recorder.register_counter(&Key::from_name("ramtid_batch_item_errors_total"), &META);
+        let metrics = Metrics {
+            handle: recorder.handle(),
+            recorder,
+            by_path,
+            methods,
+            batch_items,
+            batch_item_errors,
+            history: OnceLock::new(),
+        };
+        // Every method shows a count of OK calls from the start, so rates are defined.
+        for i in 0..metrics.methods.len() {
+            metrics.counter(MethodId(i), Code::Ok);
+        }
+        metrics
+    }
+
+    /// The method a request path names, or the one that stands for all unknown paths.
+    pub fn method(&self, path: &str) -> MethodId {
+        self.by_path
+            .get(path)
+            .copied()
+            .unwrap_or(MethodId(self.methods.len() - 1))
+    }
+
+    /// The method's label (`Estimate`; `unknown` for any other path).
+    pub fn name(&self, id: MethodId) -> &str {
+        &self.methods[id.0].name
+    }
+
+    /// Whether `limits.concurrency` applies to the method's calls.
+    pub fn limited(&self, id: MethodId) -> bool {
+        self.methods[id.0].limited
+    }
+
+    fn counter(&self, id: MethodId, code: Code) -> &Counter {
+        let m = &self.methods[id.0];
         let c = (code as i32).clamp(0, CODES as i32 - 1) as usize;
-        m.by_code[c].fetch_add(1, Ordering::Relaxed);
-        let secs = elapsed.as_secs_f64();
-        if let Some(b) = BUCKETS.iter().position(|&b| secs <= b) {
-            m.buckets[b].fetch_add(1, Ordering::Relaxed);
-        }
-        m.count.fetch_add(1, Ordering::Relaxed);
-        m.sum_micros
-            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+        m.codes[c].get_or_init(|| {
+            self.recorder.register_counter(
+                &Key::from_parts(
+                    REQUESTS,
+                    vec![
+                        Label::new("service", m.service.clone()),
+                        Label::new("method", m.name.clone()),
+                        Label::new("code", code_name(c)),
+                    ],
+                ),
+                &META,
+            )
+        })
     }
 
-    /// Calls of `method` that ended with `code` so far.
-    pub fn count(&self, method: Method, code: Code) -> u64 {
-        self.methods[method as usize].by_code[code as usize].load(Ordering::Relaxed)
+    /// Records one call that ended with `code` after `elapsed`.
+    pub fn observe(&self, id: MethodId, code: Code, elapsed: Duration) {
+        self.methods[id.0].duration.record(elapsed.as_secs_f64());
+        self.counter(id, code).increment(1);
     }
 
-    /// The Prometheus text exposition.
+    /// Folds the latencies recorded since the last render into the histograms, so that they
+    /// do not pile up between scrapes (or without any).
+    pub fn upkeep(&self) {
+        self.handle.run_upkeep();
+    }
+
+    /// The Prometheus text exposition: the calls so far, then the state at this moment (the
+    /// models under the aliases, the history's writer).
     pub fn render(&self, registry: &Registry) -> String {
-        let mut s = String::with_capacity(8192);
-        s.push_str("# HELP ramtid_requests_total gRPC calls handled, by method and status code.\n# TYPE ramtid_requests_total counter\n");
-        for method in Method::ALL {
-            let m = &self.methods[method as usize];
-            for (c, n) in m.by_code.iter().enumerate() {
-                let n = n.load(Ordering::Relaxed);
-                if n > 0 || c == 0 {
-                    let _ = writeln!(
-                        s,
-                        "ramtid_requests_total{{service=\"{}\",method=\"{}\",code=\"{}\"}} {n}",
-                        method.service(),
-                        method.name(),
-                        code_name(c)
-                    );
-                }
-            }
-        }
-        s.push_str("# HELP ramtid_request_duration_seconds Time from a call's start to its end (streams: to the stream's end).\n# TYPE ramtid_request_duration_seconds histogram\n");
-        for method in Method::ALL {
-            let m = &self.methods[method as usize];
-            let mut cumulative = 0;
-            for (b, n) in BUCKETS.iter().zip(&m.buckets) {
-                cumulative += n.load(Ordering::Relaxed);
-                let _ = writeln!(
-                    s,
-                    "ramtid_request_duration_seconds_bucket{{method=\"{}\",le=\"{b}\"}} {cumulative}",
-                    method.name()
-                );
-            }
-            let count = m.count.load(Ordering::Relaxed);
-            let _ = writeln!(
-                s,
-                "ramtid_request_duration_seconds_bucket{{method=\"{}\",le=\"+Inf\"}} {count}",
-                method.name()
-            );
-            let _ = writeln!(
-                s,
-                "ramtid_request_duration_seconds_sum{{method=\"{}\"}} {}",
-                method.name(),
-                m.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
-            );
-            let _ = writeln!(
-                s,
-                "ramtid_request_duration_seconds_count{{method=\"{}\"}} {count}",
-                method.name()
-            );
-        }
-        let _ = writeln!(
-            s,
-            "# HELP ramtid_batch_items_total Needs sets received through EstimateBatch.\n# TYPE ramtid_batch_items_total counter\nramtid_batch_items_total {}",
-            self.batch_items.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            s,
-            "# HELP ramtid_batch_item_errors_total EstimateBatch items answered with an error.\n# TYPE ramtid_batch_item_errors_total counter\nramtid_batch_item_errors_total {}",
-            self.batch_item_errors.load(Ordering::Relaxed)
-        );
+        let mut out = self.handle.render();
+        // The state is rendered from a recorder made for this scrape: a model that left an
+        // alias leaves the output, instead of staying as a series stuck at its last value.
+        let now = PrometheusBuilder::new().build_recorder();
         if let Some(h) = self.history.get() {
             let w = h.writer_stats();
-            let _ = writeln!(
-                s,
-                "# HELP ramtid_history_records_total Calculations stored in the history (acknowledged).\n# TYPE ramtid_history_records_total counter\nramtid_history_records_total {}\n# HELP ramtid_history_commits_total Database transactions that wrote them (records / commits is the mean batch; on SQLite the journal acknowledges first and the writer moves its records into the database in these).\n# TYPE ramtid_history_commits_total counter\nramtid_history_commits_total {}",
-                w.records, w.commits
+            now.describe_counter(
+                "ramtid_history_records_total".into(),
+                None,
+                "Calculations stored in the history (acknowledged).".into(),
             );
+            now.describe_counter(
+                "ramtid_history_commits_total".into(),
+                None,
+                "Database transactions that wrote them (records / commits is the mean batch; on SQLite the journal acknowledges first and the writer moves its records into the database in these).".into(),
+            );
+            now.register_counter(&Key::from_name("ramtid_history_records_total"), &META)
+                .absolute(w.records);
+            now.register_counter(&Key::from_name("ramtid_history_commits_total"), &META)
+                .absolute(w.commits);
         }
-        s.push_str("# HELP ramtid_model_info The model under each alias (value 1).\n# TYPE ramtid_model_info gauge\n");
+        now.describe_gauge(
+            "ramtid_model_info".into(),
+            None,
+            "The model under each alias (value 1).".into(),
+        );
+        now.describe_gauge(
+            "ramtid_model_loaded".into(),
+            None,
+            "Whether a production model is loaded (1) or not (0).".into(),
+        );
         let aliases = registry.current();
         for (alias, m) in [
             ("production", &aliases.production),
             ("candidate", &aliases.candidate),
         ] {
             if let Some(m) = m {
-                let _ = writeln!(
-                    s,
-                    "ramtid_model_info{{alias=\"{alias}\",name=\"{}\",version=\"{}\"}} 1",
-                    m.name(),
-                    m.version()
-                );
+                let labels: Vec<Label> = [
+                    ("alias", SharedString::from(alias)),
+                    ("name", m.name().to_string().into()),
+                    ("version", m.version().to_string().into()),
+                ]
+                .into_iter()
+                .map(|(k, v)| Label::new(k, v))
+                .collect();
+                now.register_gauge(&Key::from_parts("ramtid_model_info", labels), &META)
+                    .set(1.0);
             }
         }
-        let _ = writeln!(
-            s,
-            "# HELP ramtid_model_loaded Whether a production model is loaded (1) or not (0).\n# TYPE ramtid_model_loaded gauge\nramtid_model_loaded {}",
-            u8::from(aliases.production.is_some())
+        // Refused versions, so that the health of the model folder is visible beside the
+        // health service's bare SERVING / NOT_SERVING (which carries no text).
+        now.describe_gauge(
+            "ramtid_model_refused".into(),
+            None,
+            "A model version on disk that was refused (value 1), with the start of the reason (ListModels gives all of it).".into(),
         );
-        s
+        for (k, reason) in registry.refusals() {
+            let (name, version) = k.split_once('/').unwrap_or((k.as_str(), ""));
+            let labels: Vec<Label> = [
+                ("name", SharedString::from(name.to_string())),
+                ("version", version.to_string().into()),
+                (
+                    "reason",
+                    crate::error::truncate_for_message(&reason)
+                        .into_owned()
+                        .into(),
+                ),
+            ]
+            .into_iter()
+            .map(|(k, v)| Label::new(k, v))
+            .collect();
+            now.register_gauge(&Key::from_parts("ramtid_model_refused", labels), &META)
+                .set(1.0);
+        }
+        now.register_gauge(&Key::from_name("ramtid_model_loaded"), &META)
+            .set(f64::from(u8::from(aliases.production.is_some())));
+        out.push_str(&now.handle().render());
+        out
     }
 }
 
 /// Serves `GET /metrics` on `listener` until the task is dropped. Anything else is a 404.
 pub async fn serve_metrics(listener: TcpListener, metrics: Arc<Metrics>, registry: Arc<Registry>) {
+    use hyper::{Method as Verb, Request, Response, StatusCode};
     loop {
-        let Ok((mut sock, _)) = listener.accept().await else {
+        let Ok((sock, _)) = listener.accept().await else {
             // Out of file descriptors or similar: do not spin.
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
-        let metrics = metrics.clone();
-        let registry = registry.clone();
+        let (metrics, registry) = (metrics.clone(), registry.clone());
         tokio::spawn(async move {
-            let mut buf = [0u8; 4096];
-            let mut n = 0;
-            // Read the request head (bounded in size and time).
-            let read = tokio::time::timeout(Duration::from_secs(5), async {
-                while n < buf.len() {
-                    match sock.read(&mut buf[n..]).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(k) => {
-                            n += k;
-                            if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
-                                break;
-                            }
-                        }
-                    }
-                }
-            })
-            .await;
-            if read.is_err() {
-                return;
-            }
-            let head = String::from_utf8_lossy(&buf[..n]);
-            let path = head.split_whitespace().nth(1).unwrap_or("");
-            let (status, body, ctype) = if head.starts_with("GET ")
-                && (path == "/metrics" || path.starts_with("/metrics?"))
-            {
-                (
-                    "200 OK",
-                    metrics.render(&registry),
-                    "text/plain; version=0.0.4",
-                )
-            } else {
-                (
-                    "404 Not Found",
-                    "only GET /metrics is served here\n".to_string(),
-                    "text/plain",
-                )
-            };
-            let resp = format!(
-                "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = sock.write_all(resp.as_bytes()).await;
-            let _ = sock.shutdown().await;
+            let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                let response = if req.method() == Verb::GET && req.uri().path() == "/metrics" {
+                    Response::builder()
+                        .header("content-type", "text/plain; version=0.0.4")
+                        .body(metrics.render(&registry))
+                } else {
+                    Response::builder()
+                        .status(StatusCode::NOT_FOUND)
+                        .header("content-type", "text/plain")
+                        .body("only GET /metrics is served here\n".to_string())
+                };
+                std::future::ready(Ok::<_, Infallible>(response.expect("static headers")))
+            });
+            // One request per connection, its head read within 5 s: a scraper needs no more,
+            // and a stalled client holds nothing for long.
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(5))
+                .keep_alive(false)
+                .serve_connection(hyper_util::rt::TokioIo::new(sock), service);
+            let _ = tokio::time::timeout(Duration::from_secs(30), connection).await;
         });
+    }
+}
+
+/// Folds recorded latencies into the histograms every few seconds, until dropped.
+pub async fn upkeep(metrics: Arc<Metrics>) {
+    let mut every = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        every.tick().await;
+        metrics.upkeep();
     }
 }
 
 /// Binds the metrics port.
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_come_from_the_descriptors_and_unknown_paths_share_one_label() {
+        let m = Metrics::new();
+        let estimate = m.method("/ramtid.v1.EstimationService/Estimate");
+        assert_eq!(m.name(estimate), "Estimate");
+        assert!(m.limited(estimate));
+        let health = m.method("/grpc.health.v1.Health/Check");
+        assert_eq!(m.name(health), "Check");
+        assert!(!m.limited(health));
+        let a = m.method("/ramtid.v1.EstimationService/Nope");
+        let b = m.method("/x/y");
+        assert_eq!((a, m.name(a)), (b, UNKNOWN));
+        assert!(!m.limited(a));
+    }
 }

@@ -2,20 +2,21 @@
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::metrics::Method;
 use crate::registry::{CANDIDATE, PRODUCTION};
+use crate::worker::{Event, FailureKind, Job, SUBCOMMAND};
 use crate::Shared;
-use ramtid_core::fit::FitSettings;
-use ramtid_core::train::{check_model_name, train, Stage, TrainError, TrainRequest};
-use ramtid_core::visits::CleaningRules;
+use ramtid_core::datadir::{DataDir, OpenError};
+use ramtid_core::progress::Stage;
+use ramtid_core::train::{check_model_name, TrainRequest, TrainSummary};
 use ramtid_proto::convert;
 use ramtid_proto::pb::{self, model_service_server::ModelService};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
+use tracing::Instrument;
 
 #[derive(Debug, Clone)]
 pub struct Models {
@@ -40,12 +41,18 @@ impl Models {
             .into_iter()
             .find(|d| d.name == name && d.version == version)
             .ok_or_else(|| ApiError::ModelNotFound(format!("no model version {name}/{version}")))?;
+        let aliases_of = aliases.aliases_of(name, version);
+        let refused = if aliases_of.is_empty() {
+            reg.check_version(name, version).err()
+        } else {
+            None
+        };
         Ok(convert::model_info(
             name,
             version,
             d.manifest.as_ref().map_err(String::as_str),
-            aliases.aliases_of(name, version),
-            reg.refused_reason(name, version),
+            aliases_of,
+            refused,
         ))
     }
 }
@@ -59,40 +66,36 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::Internal(format!("worker failed: {e}")))?
 }
 
-/// A path from a request, confined to the data directory: relative (or absolute inside
-/// it), no `..`, an existing file whose real path is inside the data directory.
-pub fn confine(data_dir: &Path, field: &str, raw: &str) -> Result<PathBuf, ApiError> {
-    let bad = |d: String| ApiError::field(field, d);
-    if raw.trim().is_empty() {
-        return Err(bad(
-            "is required: a path relative to the data directory".into()
-        ));
-    }
-    let p = Path::new(raw);
-    if p.components().any(|c| matches!(c, Component::ParentDir)) {
-        return Err(bad(format!("'{raw}' may not contain '..'")));
-    }
-    let root = data_dir.canonicalize().map_err(|e| {
-        ApiError::Precondition(format!(
-            "the data directory {} cannot be used: {e}",
-            data_dir.display()
-        ))
+/// A path from a request, checked the way the worker will open it: a regular file below
+/// the data directory, reached without following any link (see [`ramtid_core::datadir`]), and not
+/// the audit log (which may live in the data directory). Opening here answers a bad path at
+/// once; the worker opens the file again by the same rule, so a swap in between cannot
+/// lead it outside. Returns the path as given.
+pub fn confine(
+    data_dir: &Path,
+    audit: Option<&Path>,
+    field: &str,
+    raw: &str,
+) -> Result<PathBuf, ApiError> {
+    let dir = DataDir::open(data_dir).map_err(|e| ApiError::Precondition(e.to_string()))?;
+    let file = dir.open_file(raw).map_err(|e| match e {
+        OpenError::Refused(why) => ApiError::field(field, why),
+        other => ApiError::field(field, other.to_string()),
     })?;
-    let joined = if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        root.join(p)
-    };
-    let real = joined
-        .canonicalize()
-        .map_err(|_| bad(format!("'{raw}' is not a file in the data directory")))?;
-    if !real.starts_with(&root) {
-        return Err(bad(format!("'{raw}' is outside the data directory")));
+    if let Some(audit) = audit {
+        use std::os::unix::fs::MetadataExt;
+        let same =
+            |a: &std::fs::Metadata, b: &std::fs::Metadata| a.dev() == b.dev() && a.ino() == b.ino();
+        if let (Ok(opened), Ok(log)) = (file.metadata(), std::fs::metadata(audit)) {
+            if same(&opened, &log) {
+                return Err(ApiError::field(
+                    field,
+                    format!("'{raw}' is the audit log; it cannot be used for training"),
+                ));
+            }
+        }
     }
-    if !real.is_file() {
-        return Err(bad(format!("'{raw}' is not a file")));
-    }
-    Ok(real)
+    Ok(PathBuf::from(raw))
 }
 
 /// The audit log's outcome: "ok" or the gRPC code and message.
@@ -103,12 +106,135 @@ fn outcome<T>(result: &Result<T, ApiError>) -> String {
     }
 }
 
-fn train_error(e: TrainError) -> ApiError {
-    match e {
-        TrainError::Catalog(e) => ApiError::field("catalog_path", e.to_string()),
-        TrainError::Log(e) => ApiError::field("visits_path", e.to_string()),
-        TrainError::Fit(e) => ApiError::Precondition(format!("the model cannot be fitted: {e}")),
-        TrainError::Model(e) => ApiError::Internal(format!("the model cannot be written: {e}")),
+/// A worker's reported failure as the caller's status.
+fn failure(kind: FailureKind, field: Option<String>, message: String) -> ApiError {
+    match (kind, field) {
+        (FailureKind::Invalid, Some(f)) => ApiError::field(f, message),
+        (FailureKind::Invalid, None) | (FailureKind::Precondition, _) => {
+            ApiError::Precondition(format!("the model cannot be fitted: {message}"))
+        }
+        (FailureKind::Internal, _) => ApiError::Internal(format!("training failed: {message}")),
+    }
+}
+
+/// Why a worker ended without reporting a result.
+fn worker_died(status: std::io::Result<std::process::ExitStatus>, limit_mb: u64) -> ApiError {
+    use std::os::unix::process::ExitStatusExt;
+    let how = match status {
+        Ok(s) => match (s.code(), s.signal()) {
+            (Some(c), _) => format!("exited with status {c}"),
+            (None, Some(sig)) => format!("was stopped by signal {sig}"),
+            _ => "ended".to_string(),
+        },
+        Err(e) => format!("could not be waited for: {e}"),
+    };
+    ApiError::Internal(format!(
+        "the training worker {how} without a result (its memory is limited to {limit_mb} MiB \
+         for the fit plus {} MiB: training.max_memory_mb)",
+        ramtid_core::train::WORKER_HEADROOM_MB
+    ))
+}
+
+/// The executable run as the worker.
+fn worker_program(cfg: &crate::config::TrainingConfig) -> std::io::Result<PathBuf> {
+    if cfg.worker.as_os_str().is_empty() {
+        std::env::current_exe()
+    } else {
+        Ok(cfg.worker.clone())
+    }
+}
+
+/// How a worker run ended, before the server publishes anything.
+enum Ended {
+    Done(Box<TrainSummary>),
+    Failed(ApiError),
+    Cancelled,
+}
+
+/// Runs one job in a worker process, forwarding its stages to `tx`. Kills the worker when
+/// the caller goes away (`tx` closed) and removes what it left in the models directory.
+async fn run_worker(
+    program: PathBuf,
+    job: Job,
+    tx: &mpsc::Sender<Result<pb::TrainProgress, Status>>,
+) -> Ended {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let models_dir = job.request.models_dir.clone();
+    let limit_mb = job.request.limits.max_memory_mb;
+    let mut child = match tokio::process::Command::new(&program)
+        .arg(SUBCOMMAND)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            return Ended::Failed(ApiError::Internal(format!(
+                "the training worker {} cannot be started: {e}",
+                program.display()
+            )))
+        }
+    };
+    let pid = child.id();
+    let mut line = serde_json::to_vec(&job).expect("jobs serialize");
+    line.push(b'\n');
+    if let Some(mut stdin) = child.stdin.take() {
+        // A worker that dies at once shows up below as an end without a result.
+        let _ = stdin.write_all(&line).await;
+    }
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("piped")).lines();
+    let mut ended: Option<Ended> = None;
+    loop {
+        tokio::select! {
+            _ = tx.closed() => {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+                if let Some(pid) = pid {
+                    ramtid_core::model::remove_stale_temp(&models_dir, Some(pid));
+                }
+                return Ended::Cancelled;
+            }
+            next = lines.next_line() => match next {
+                Ok(Some(text)) => match serde_json::from_str::<Event>(&text) {
+                    Ok(Event::Stage { stage, total, elapsed_s }) => {
+                        let name = stage.as_str();
+                        let visits = match stage {
+                            Stage::Fitting => total.unwrap_or(0),
+                            Stage::Reading | Stage::Writing => 0,
+                        };
+                        tracing::info!(stage = name, "training");
+                        let _ = tx.send(Ok(pb::TrainProgress {
+                            event: Some(pb::train_progress::Event::Stage(pb::TrainStage {
+                                stage: name.to_string(),
+                                visits,
+                                elapsed_s,
+                            })),
+                        })).await;
+                    }
+                    Ok(Event::Done { summary }) => ended = Some(Ended::Done(summary)),
+                    Ok(Event::Failed { kind, field, message }) => {
+                        ended.get_or_insert(Ended::Failed(failure(kind, field, message)));
+                    }
+                    Err(_) => tracing::warn!("the training worker wrote a line that is not an event"),
+                },
+                Ok(None) | Err(_) => break,
+            },
+        }
+    }
+    let status = child.wait().await;
+    let ok = status.as_ref().is_ok_and(|s| s.success());
+    if !ok || !matches!(ended, Some(Ended::Done(_))) {
+        if let Some(pid) = pid {
+            ramtid_core::model::remove_stale_temp(&models_dir, Some(pid));
+        }
+    }
+    match ended {
+        Some(e) if ok => e,
+        // A panic reports itself before the process ends with a failure status.
+        Some(Ended::Failed(e)) => Ended::Failed(e),
+        _ => Ended::Failed(worker_died(status, limit_mb)),
     }
 }
 
@@ -116,9 +242,8 @@ fn train_error(e: TrainError) -> ApiError {
 impl ModelService for Models {
     async fn list_models(
         &self,
-        request: Request<pb::ListModelsRequest>,
+        _request: Request<pb::ListModelsRequest>,
     ) -> Result<Response<pb::ListModelsResponse>, Status> {
-        let call = self.shared.begin(Method::ListModels, &request).await;
         let reg = self.shared.registry.clone();
         let result = blocking(move || {
             let aliases = reg.current();
@@ -127,26 +252,34 @@ impl ModelService for Models {
                     .scan()
                     .iter()
                     .map(|d| {
+                        // A version is AVAILABLE only once it has been validated: one never
+                        // tried is loaded here once (and remembered), so that a broken folder
+                        // shows as REFUSED with its reason.
+                        let aliases_of = aliases.aliases_of(&d.name, &d.version);
+                        let refused = if aliases_of.is_empty() {
+                            reg.check_version(&d.name, &d.version).err()
+                        } else {
+                            None
+                        };
                         convert::model_info(
                             &d.name,
                             &d.version,
                             d.manifest.as_ref().map_err(String::as_str),
-                            aliases.aliases_of(&d.name, &d.version),
-                            reg.refused_reason(&d.name, &d.version),
+                            aliases_of,
+                            refused,
                         )
                     })
                     .collect(),
             })
         })
         .await;
-        call.finish(result)
+        crate::reply(result)
     }
 
     async fn get_model(
         &self,
         request: Request<pb::GetModelRequest>,
     ) -> Result<Response<pb::ModelInfo>, Status> {
-        let call = self.shared.begin(Method::GetModel, &request).await;
         let selector = request.get_ref().model.trim().to_string();
         let me = self.clone();
         let result = blocking(move || {
@@ -158,14 +291,13 @@ impl ModelService for Models {
             me.info(&name, &version)
         })
         .await;
-        call.finish(result)
+        crate::reply(result)
     }
 
     async fn activate_model(
         &self,
         request: Request<pb::ActivateModelRequest>,
     ) -> Result<Response<pb::ActivateModelResponse>, Status> {
-        let call = self.shared.begin(Method::ActivateModel, &request).await;
         let caller = request.extensions().get::<Caller>().cloned();
         let r = request.into_inner();
         let shared = self.shared.clone();
@@ -175,74 +307,84 @@ impl ModelService for Models {
             } else {
                 r.alias.trim().to_string()
             };
+            // The line is written once the version is loaded and validated and before the
+            // alias moves: an activation the log cannot record does not happen.
             let result = shared
                 .registry
-                .activate(&r.model, &r.alias)
+                .activate_with(&r.model, &r.alias, |next, previous| {
+                    let target = match next.get(&alias) {
+                        Some(m) => format!(
+                            "{}/{} as {alias} (was {})",
+                            m.name(),
+                            m.version(),
+                            previous
+                                .map(|p| format!("{}/{}", p.name(), p.version()))
+                                .unwrap_or_else(|| "none".into())
+                        ),
+                        None => format!("? as {alias}"),
+                    };
+                    shared
+                        .audit
+                        .require(caller.as_ref(), "activate_model", &target, "ok")
+                })
                 .map(|(model, previous)| pb::ActivateModelResponse {
                     model: Some(convert::model_ref(&model)),
                     alias: alias.clone(),
                     previous: previous.as_deref().map(convert::model_ref),
                 });
-            let target = match &result {
-                Ok(pb::ActivateModelResponse {
-                    model: Some(m),
-                    previous,
-                    ..
-                }) => format!(
-                    "{}/{} as {alias} (was {})",
-                    m.name,
-                    m.version,
-                    previous
-                        .as_ref()
-                        .map(|p| format!("{}/{}", p.name, p.version))
-                        .unwrap_or_else(|| "none".into())
+            match &result {
+                Ok(_) | Err(ApiError::AuditUnavailable { .. }) => {}
+                // A refused activation changed nothing; it is recorded all the same.
+                Err(_) => shared.audit.record(
+                    caller.as_ref(),
+                    "activate_model",
+                    &format!(
+                        "'{}' as {}",
+                        crate::error::truncate_for_message(r.model.trim()),
+                        crate::error::truncate_for_message(&alias)
+                    ),
+                    &outcome(&result),
                 ),
-                _ => format!("'{}' as {alias}", r.model.trim()),
-            };
-            shared.audit.record(
-                caller.as_ref(),
-                "activate_model",
-                &target,
-                &outcome(&result),
-            );
+            }
             result
         })
         .await;
         if let Ok(r) = &result {
             if let Some(m) = &r.model {
-                call.model(&m.name, &m.version);
+                crate::note_model(&m.name, &m.version);
             }
         }
-        call.finish(result)
+        crate::reply(result)
     }
 
     async fn reload_models(
         &self,
         request: Request<pb::ReloadModelsRequest>,
     ) -> Result<Response<pb::ReloadModelsResponse>, Status> {
-        let call = self.shared.begin(Method::ReloadModels, &request).await;
         let caller = request.extensions().get::<Caller>().cloned();
         let activate_latest = request.get_ref().activate_latest;
         let me = self.clone();
         let result = blocking(move || {
             let reg = &me.shared.registry;
-            let outcome = reg.reload(activate_latest);
-            let aliases = reg.current();
-            // Reloading moves aliases (candidate; production with activate_latest).
-            let name = |m: Option<&ramtid_core::model::Model>| {
+            // Reloading moves aliases (candidate; production with activate_latest): the line
+            // names them as they will be, and is written before they move.
+            let name = |m: Option<&Arc<ramtid_core::model::Model>>| {
                 m.map(|m| format!("{}/{}", m.name(), m.version()))
                     .unwrap_or_else(|| "none".into())
             };
-            me.shared.audit.record(
-                caller.as_ref(),
-                "reload_models",
-                &format!(
-                    "activate_latest={activate_latest}: production {}, candidate {}",
-                    name(aliases.production.as_deref()),
-                    name(aliases.candidate.as_deref())
-                ),
-                "ok",
-            );
+            let outcome = reg.reload(activate_latest, |next| {
+                me.shared.audit.require(
+                    caller.as_ref(),
+                    "reload_models",
+                    &format!(
+                        "activate_latest={activate_latest}: production {}, candidate {}",
+                        name(next.production.as_ref()),
+                        name(next.candidate.as_ref())
+                    ),
+                    "ok",
+                )
+            })?;
+            let aliases = reg.current();
             Ok(pb::ReloadModelsResponse {
                 loaded: outcome
                     .loaded
@@ -267,7 +409,7 @@ impl ModelService for Models {
             })
         })
         .await;
-        call.finish(result)
+        crate::reply(result)
     }
 
     type TrainModelStream = ReceiverStream<Result<pb::TrainProgress, Status>>;
@@ -276,10 +418,10 @@ impl ModelService for Models {
         &self,
         request: Request<pb::TrainModelRequest>,
     ) -> Result<Response<Self::TrainModelStream>, Status> {
-        let call = self.shared.begin(Method::TrainModel, &request).await;
         let caller = request.extensions().get::<Caller>().cloned();
         let r = request.into_inner();
         let data_dir = self.shared.cfg.data.dir.clone();
+        let audit_path = self.shared.cfg.audit_path();
         let prepared = (|| {
             let mut violations = Vec::new();
             let mut check = |res: Result<PathBuf, ApiError>| match res {
@@ -291,126 +433,161 @@ impl ModelService for Models {
                 // The data directory itself is unusable: not the caller's fault.
                 Err(other) => Err(other),
             };
-            let catalog = check(confine(&data_dir, "catalog_path", &r.catalog_path))?;
-            let visits = check(confine(&data_dir, "visits_path", &r.visits_path))?;
+            let audit = Some(audit_path.as_path());
+            let catalog = check(confine(&data_dir, audit, "catalog_path", &r.catalog_path))?;
+            let visits = check(confine(&data_dir, audit, "visits_path", &r.visits_path))?;
             if let Err(e) = check_model_name(&r.name) {
                 violations.push(ramtid_core::needs::FieldViolation {
                     field: "name".into(),
                     description: e,
                 });
             }
-            if r.folds == 1 || r.folds > 20 {
-                violations.push(ramtid_core::needs::FieldViolation {
-                    field: "folds".into(),
-                    description: format!("{} folds; expected 2 to 20 (0: the default)", r.folds),
-                });
-            }
+            // The same check as `ramtid train` and the configuration, before any file is
+            // read: a bad setting is refused at once, naming `settings.<name>`.
+            let params = match convert::train_params(
+                self.shared.cfg.training.fit.clone(),
+                r.folds,
+                r.settings.as_ref(),
+            ) {
+                Ok(p) => Some(p),
+                Err(v) => {
+                    violations.push(v);
+                    None
+                }
+            };
             if !violations.is_empty() {
                 return Err(ApiError::Invalid(violations));
             }
             let guard = self.training.clone().try_lock_owned().map_err(|_| {
                 ApiError::Busy(
-                    "a training run is in progress; try again when it has finished".into(),
+                    "a training run is in progress on this server (one at a time); try again \
+                     when it has finished"
+                        .into(),
                 )
             })?;
-            let mut settings = FitSettings::default();
-            if r.folds > 0 {
-                settings.folds = r.folds as usize;
-            }
+            let program = worker_program(&self.shared.cfg.training)
+                .map_err(|e| ApiError::Internal(format!("no training worker program: {e}")))?;
             Ok((
                 guard,
-                TrainRequest {
-                    catalog: catalog.expect("checked"),
-                    visits: visits.expect("checked"),
-                    models_dir: self.shared.registry.dir().to_path_buf(),
-                    name: r.name.clone(),
-                    rejects: None,
-                    cleaning: CleaningRules::default(),
-                    settings,
-                    progress: false,
+                program,
+                Job {
+                    request: TrainRequest {
+                        catalog: catalog.expect("checked"),
+                        visits: visits.expect("checked"),
+                        data_dir: Some(data_dir.clone()),
+                        limits: self.shared.cfg.training.limits(),
+                        models_dir: self.shared.registry.dir().to_path_buf(),
+                        name: r.name.clone(),
+                        rejects: None,
+                        params: params.expect("checked"),
+                    },
+                    limit_memory: true,
+                    lower_priority: true,
                 },
             ))
         })();
-        let (guard, treq) = match prepared {
+        let (guard, program, job) = match prepared {
             Ok(p) => p,
             Err(e) => {
                 let o = format!("{:?}: {e}", e.code());
-                self.shared
-                    .audit(caller, "train_model", r.name.clone(), o)
-                    .await;
-                return call.finish(Err(e));
+                let target = crate::error::truncate_for_message(&r.name).into_owned();
+                self.shared.audit(caller, "train_model", target, o).await;
+                return Err(e.into());
             }
         };
+        // Training writes a version to disk: not unless the log has recorded that it started.
+        if let Err(e) = self
+            .shared
+            .audit_start(caller.as_ref(), "train_model", r.name.clone())
+            .await
+        {
+            drop(guard);
+            return Err(e.into());
+        }
         let alias = if r.activate { PRODUCTION } else { CANDIDATE };
         let (tx, rx) = mpsc::channel(16);
         let reg = self.shared.registry.clone();
         let shared = self.shared.clone();
-        let call = call.detach();
-        tokio::task::spawn_blocking(move || {
-            let _guard = guard;
-            let _span = call.span.enter();
-            let t0 = Instant::now();
-            let progress = tx.clone();
-            let result = train(&treq, |stage| {
-                let (name, visits) = match stage {
-                    Stage::Reading => ("reading", 0),
-                    Stage::Fitting { visits } => ("fitting", visits),
-                    Stage::Writing => ("writing", 0),
+        // The run keeps the call's span; the layers count the call when the stream ends
+        // (a caller that goes away drops the stream: counted as cancelled).
+        let span = tracing::Span::current();
+        let name = job.request.name.clone();
+        tokio::spawn(
+            async move {
+                let _guard = guard;
+                let t0 = Instant::now();
+                let ended = run_worker(program, job, &tx).await;
+                let result: Result<pb::TrainResult, ApiError> = match ended {
+                    Ended::Cancelled => {
+                        shared
+                            .audit(
+                                caller,
+                                "train_model",
+                                name,
+                                "cancelled by the caller".into(),
+                            )
+                            .await;
+                        return;
+                    }
+                    Ended::Failed(e) => Err(e),
+                    Ended::Done(summary) => {
+                        let reg = reg.clone();
+                        let audit = shared.audit.clone();
+                        let caller = caller.clone();
+                        blocking(move || {
+                            // Loaded and checked as any reader loads a version.
+                            let model =
+                                ramtid_core::model::Model::load(Path::new(&summary.model_dir))
+                                    .map_err(|e| {
+                                        ApiError::Internal(format!(
+                                            "the trained model cannot be loaded: {e}"
+                                        ))
+                                    })?;
+                            crate::registry::warm(&model).map_err(|reason| ApiError::Refused {
+                                model: format!("{}/{}", model.name(), model.version()),
+                                reason,
+                            })?;
+                            let model = Arc::new(model);
+                            // The outcome line before the alias moves: if it cannot be
+                            // written, the new version stays on disk, unserved.
+                            let target = format!("{}/{} as {alias}", model.name(), model.version());
+                            reg.swap_with(alias, model.clone(), |_, _| {
+                                audit.require(caller.as_ref(), "train_model", &target, "ok")
+                            })?;
+                            Ok(pb::TrainResult {
+                                model: Some(convert::model_ref(&model)),
+                                alias: alias.to_string(),
+                                rows_read: summary.read.rows_read,
+                                rows_used: summary.read.rows_used,
+                                rows_rejected: summary.read.rows_rejected,
+                                rows_flagged: summary.read.rows_flagged,
+                                fit: Some(convert::fit_figures(&model.manifest)),
+                                seconds: t0.elapsed().as_secs_f64(),
+                            })
+                        })
+                        .await
+                    }
                 };
-                tracing::info!(stage = name, "training");
-                let _ = progress.blocking_send(Ok(pb::TrainProgress {
-                    event: Some(pb::train_progress::Event::Stage(pb::TrainStage {
-                        stage: name.to_string(),
-                        visits,
-                        elapsed_s: t0.elapsed().as_secs_f64(),
-                    })),
-                }));
-            })
-            .map_err(train_error)
-            .and_then(|(model, summary)| {
-                crate::registry::warm(&model).map_err(|reason| ApiError::Refused {
-                    model: format!("{}/{}", model.name(), model.version()),
-                    reason,
-                })?;
-                let model = Arc::new(model);
-                reg.swap(alias, model.clone())?;
-                Ok(pb::TrainResult {
-                    model: Some(convert::model_ref(&model)),
-                    alias: alias.to_string(),
-                    rows_read: summary.read.rows_read,
-                    rows_used: summary.read.rows_used,
-                    rows_rejected: summary.read.rows_rejected,
-                    rows_flagged: summary.read.rows_flagged,
-                    fit: Some(convert::fit_figures(&model.manifest)),
-                    seconds: t0.elapsed().as_secs_f64(),
-                })
-            });
-            let target = match &result {
-                Ok(pb::TrainResult {
-                    model: Some(m),
-                    alias,
-                    ..
-                }) => format!("{}/{} as {alias}", m.name, m.version),
-                _ => treq.name.clone(),
-            };
-            shared
-                .audit
-                .record(caller.as_ref(), "train_model", &target, &outcome(&result));
-            let code = match result {
-                Ok(done) => {
-                    let _ = tx.blocking_send(Ok(pb::TrainProgress {
-                        event: Some(pb::train_progress::Event::Done(done)),
-                    }));
-                    Code::Ok
+                // A result's line was written (required) before its alias moved; a failure
+                // is recorded now, unless the failure is that the log cannot be written.
+                if let Err(e) = &result {
+                    if !matches!(e, ApiError::AuditUnavailable { .. }) {
+                        shared
+                            .audit(caller, "train_model", name, outcome(&result))
+                            .await;
+                    }
                 }
-                Err(e) => {
-                    let code = e.code();
-                    let _ = tx.blocking_send(Err(e.into()));
-                    code
-                }
-            };
-            call.record(code);
-        });
+                let _ = tx
+                    .send(match result {
+                        Ok(done) => Ok(pb::TrainProgress {
+                            event: Some(pb::train_progress::Event::Done(done)),
+                        }),
+                        Err(e) => Err(e.into()),
+                    })
+                    .await;
+            }
+            .instrument(span),
+        );
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 
@@ -418,16 +595,15 @@ impl ModelService for Models {
         &self,
         request: Request<pb::GetCatalogRequest>,
     ) -> Result<Response<pb::Catalog>, Status> {
-        let call = self.shared.begin(Method::GetCatalog, &request).await;
         let result = self
             .shared
             .registry
             .select(&request.get_ref().model)
             .map(|m| {
-                call.model(m.name(), m.version());
+                crate::note_model(m.name(), m.version());
                 convert::catalog(&m.catalog, &m)
             });
-        call.finish(result)
+        crate::reply(result)
     }
 }
 
@@ -442,9 +618,9 @@ mod tests {
         std::fs::create_dir_all(data.join("sub")).unwrap();
         std::fs::write(data.join("sub/visits.csv"), "x").unwrap();
         std::fs::write(root.path().join("secret.csv"), "x").unwrap();
-        assert!(confine(&data, "visits_path", "sub/visits.csv").is_ok());
+        assert!(confine(&data, None, "visits_path", "sub/visits.csv").is_ok());
         let inside_abs = data.join("sub/visits.csv").display().to_string();
-        assert!(confine(&data, "visits_path", &inside_abs).is_ok());
+        assert!(confine(&data, None, "visits_path", &inside_abs).is_ok());
         let outside_abs = root.path().join("secret.csv").display().to_string();
         #[cfg(unix)]
         std::os::unix::fs::symlink(root.path().join("secret.csv"), data.join("link.csv")).unwrap();
@@ -458,8 +634,24 @@ mod tests {
             #[cfg(unix)]
             "link.csv",
         ] {
-            let e = confine(&data, "visits_path", bad).unwrap_err().to_string();
+            let e = confine(&data, None, "visits_path", bad)
+                .unwrap_err()
+                .to_string();
             assert!(e.contains("visits_path"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn the_audit_log_is_not_training_input() {
+        let root = tempfile::tempdir().unwrap();
+        let audit = root.path().join("audit.log");
+        std::fs::write(&audit, "{\"action\":\"activate_model\"}\n").unwrap();
+        let e = confine(root.path(), Some(&audit), "catalog_path", "audit.log")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("is the audit log") && !e.contains("activate_model"),
+            "{e}"
+        );
     }
 }

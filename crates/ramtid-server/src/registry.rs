@@ -5,7 +5,7 @@
 //! training run) load, validate and warm the new version first, and swap only if all of
 //! that succeeded; a refused version leaves everything that serves unchanged.
 
-use crate::error::ApiError;
+use crate::error::{truncate_for_message, ApiError};
 use arc_swap::ArcSwap;
 use ramtid_core::catalog::ContextKind;
 use ramtid_core::estimate::estimate;
@@ -27,7 +27,7 @@ pub struct Aliases {
 }
 
 impl Aliases {
-    fn get(&self, alias: &str) -> Option<&Arc<Model>> {
+    pub fn get(&self, alias: &str) -> Option<&Arc<Model>> {
         match alias {
             PRODUCTION => self.production.as_ref(),
             CANDIDATE => self.candidate.as_ref(),
@@ -76,8 +76,11 @@ pub struct Registry {
     state: ArcSwap<Aliases>,
     /// Serializes writers; readers never take it.
     write: Mutex<()>,
-    /// Versions validated successfully at least once ("name/version").
+    /// Versions a reload or an activation has seen ("name/version"): a reload looks only
+    /// at versions not in here.
     known: Mutex<BTreeSet<String>>,
+    /// Versions validated successfully at least once ("name/version").
+    validated: Mutex<BTreeSet<String>>,
     /// Versions refused, with the reason ("name/version" → reason).
     refused: Mutex<BTreeMap<String, String>>,
     /// Bumped on every swap; the health and metrics tasks watch it.
@@ -105,6 +108,7 @@ impl Registry {
             state: ArcSwap::from_pointee(Aliases::default()),
             write: Mutex::new(()),
             known: Mutex::new(BTreeSet::new()),
+            validated: Mutex::new(BTreeSet::new()),
             refused: Mutex::new(BTreeMap::new()),
             changes: watch::channel(0).0,
         }
@@ -153,7 +157,8 @@ impl Registry {
                     .cloned()
                     .ok_or_else(|| {
                         ApiError::ModelNotFound(format!(
-                            "model '{s}' is not active; serving aliases are production and candidate (ActivateModel loads another version)"
+                            "model '{}' is not active; serving aliases are production and candidate (ActivateModel loads another version)",
+                            truncate_for_message(s)
                         ))
                     })
             }
@@ -209,7 +214,8 @@ impl Registry {
         let all = self.scan();
         let not_found = || {
             ApiError::ModelNotFound(format!(
-                "no model version '{s}' under {}",
+                "no model version '{}' under {}",
+                truncate_for_message(s),
                 self.dir.display()
             ))
         };
@@ -228,7 +234,8 @@ impl Registry {
             [one] => Ok((one.name.clone(), one.version.clone())),
             [] => Err(not_found()),
             many => Err(ApiError::ModelNotFound(format!(
-                "version '{s}' exists for several models ({}); say name/version",
+                "version '{}' exists for several models ({}); say name/version",
+                truncate_for_message(s),
                 many.iter()
                     .map(|d| d.name.as_str())
                     .collect::<Vec<_>>()
@@ -250,20 +257,29 @@ impl Registry {
             return Ok(m.clone());
         }
         let dir = self.dir.join(name).join(version);
-        let result = Model::load(&dir).map_err(|e| e.to_string()).and_then(|m| {
-            if m.name() != name || m.version() != version {
-                return Err(format!(
-                    "its manifest names {}/{}, not the folder it is in",
-                    m.name(),
-                    m.version()
-                ));
-            }
-            warm(&m).map(|_| m)
+        // A model folder is input from outside (a failed training run, a copy, a hand edit):
+        // whatever is wrong with it, including a panic in code that indexes into it, is that
+        // version's refusal and never takes the caller (start-up, ActivateModel, ReloadModels)
+        // down with it.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Model::load(&dir).map_err(|e| e.to_string()).and_then(|m| {
+                if m.name() != name || m.version() != version {
+                    return Err(format!(
+                        "its manifest names {}/{}, not the folder it is in",
+                        truncate_for_message(m.name()),
+                        truncate_for_message(m.version())
+                    ));
+                }
+                warm(&m).map(|_| m)
+            })
+        }))
+        .unwrap_or_else(|_| {
+            Err("loading it panicked (the model files do not fit together)".to_string())
         });
         match result {
             Ok(m) => {
                 self.refused.lock().unwrap().remove(&k);
-                self.known.lock().unwrap().insert(k);
+                self.validated.lock().unwrap().insert(k);
                 Ok(Arc::new(m))
             }
             Err(reason) => {
@@ -279,6 +295,18 @@ impl Registry {
 
     /// Puts `model` under `alias` atomically; returns what the alias held before.
     pub fn swap(&self, alias: &str, model: Arc<Model>) -> Result<Option<Arc<Model>>, ApiError> {
+        self.swap_with(alias, model, |_, _| Ok(()))
+    }
+
+    /// [`Registry::swap`], calling `before` with the aliases as they will be and what the
+    /// alias held, after the decision and before the change: the audit line is written
+    /// there, and an error from it leaves everything as it was.
+    pub fn swap_with(
+        &self,
+        alias: &str,
+        model: Arc<Model>,
+        before: impl FnOnce(&Aliases, Option<&Arc<Model>>) -> Result<(), ApiError>,
+    ) -> Result<Option<Arc<Model>>, ApiError> {
         let _w = self.write.lock().unwrap();
         let mut next = Aliases::clone(&self.state.load());
         let slot = match alias {
@@ -287,11 +315,15 @@ impl Registry {
             other => {
                 return Err(ApiError::field(
                     "alias",
-                    format!("'{other}' is not an alias; expected production or candidate"),
+                    format!(
+                        "'{}' is not an alias; expected production or candidate",
+                        truncate_for_message(other)
+                    ),
                 ))
             }
         };
         let previous = slot.replace(model.clone());
+        before(&next, previous.as_ref())?;
         self.known
             .lock()
             .unwrap()
@@ -314,13 +346,26 @@ impl Registry {
         selector: &str,
         alias: &str,
     ) -> Result<(Arc<Model>, Option<Arc<Model>>), ApiError> {
+        self.activate_with(selector, alias, |_, _| Ok(()))
+    }
+
+    /// [`Registry::activate`], with `before` called as in [`Registry::swap_with`].
+    pub fn activate_with(
+        &self,
+        selector: &str,
+        alias: &str,
+        before: impl FnOnce(&Aliases, Option<&Arc<Model>>) -> Result<(), ApiError>,
+    ) -> Result<(Arc<Model>, Option<Arc<Model>>), ApiError> {
         let alias = match alias.trim() {
             "" => PRODUCTION,
             a @ (PRODUCTION | CANDIDATE) => a,
             other => {
                 return Err(ApiError::field(
                     "alias",
-                    format!("'{other}' is not an alias; expected production or candidate"),
+                    format!(
+                        "'{}' is not an alias; expected production or candidate",
+                        truncate_for_message(other)
+                    ),
                 ))
             }
         };
@@ -340,30 +385,48 @@ impl Registry {
                 self.load_version(&name, &version)?
             }
         };
-        let previous = self.swap(alias, model.clone())?;
+        let previous = self.swap_with(alias, model.clone(), before)?;
         Ok((model, previous))
     }
 
-    /// Start-up: production from `active` (or the newest version of the first model name),
-    /// candidate from `candidate` when set. Blocking. A failure leaves the alias empty
-    /// and is returned for the log.
+    /// Start-up: production from `active`, candidate from `candidate` when set. Blocking.
+    /// A failure leaves the alias empty and is returned for the log.
+    ///
+    /// `active` empty (the first model name) or a model name: the newest version of that name
+    /// that is valid, so that a broken newest folder (a failed training run, a damaged copy)
+    /// does not leave the server without a model while a valid older one exists. Each version
+    /// passed over is refused with its reason (ListModels, the log). A `name/version` or a
+    /// bare version is what the operator pinned: only that version is tried.
     pub fn startup(&self, active: &str, candidate: &str) -> Vec<String> {
         let mut problems = Vec::new();
-        let selector = if active.trim().is_empty() {
-            match self.scan().into_iter().next() {
-                Some(first) => first.name,
+        let all = self.scan();
+        let selector = active.trim();
+        let name = if selector.is_empty() {
+            match all.first() {
+                Some(first) => Some(first.name.clone()),
                 None => {
                     problems.push(format!("no model found under {}", self.dir.display()));
-                    String::new()
+                    None
                 }
             }
+        } else if all.iter().any(|d| d.name == selector) {
+            Some(selector.to_string())
         } else {
-            active.to_string()
+            None
         };
-        if !selector.is_empty() {
-            if let Err(e) = self.activate(&selector, PRODUCTION) {
-                problems.push(format!("production: {e}"));
+        match name {
+            Some(name) => match self.newest_valid(&name) {
+                Ok(m) => {
+                    let _ = self.swap(PRODUCTION, m);
+                }
+                Err(e) => problems.push(format!("production: {e}")),
+            },
+            None if !selector.is_empty() => {
+                if let Err(e) = self.activate(selector, PRODUCTION) {
+                    problems.push(format!("production: {e}"));
+                }
             }
+            None => {}
         }
         if !candidate.trim().is_empty() {
             if let Err(e) = self.activate(candidate, CANDIDATE) {
@@ -373,11 +436,78 @@ impl Registry {
         problems
     }
 
+    /// The newest version of `name` that loads and validates, trying newest first. Blocking.
+    /// Versions passed over are remembered as refused (and logged by `load_version`).
+    pub fn newest_valid(&self, name: &str) -> Result<Arc<Model>, ApiError> {
+        let mut versions: Vec<DiskVersion> =
+            self.scan().into_iter().filter(|d| d.name == name).collect();
+        versions.reverse();
+        let mut refused = Vec::new();
+        for d in &versions {
+            match self.load_version(&d.name, &d.version) {
+                Ok(m) => {
+                    if !refused.is_empty() {
+                        tracing::warn!(
+                            model = %key(m.name(), m.version()),
+                            passed_over = %refused.join(", "),
+                            "newer versions are refused; using the newest valid one"
+                        );
+                    }
+                    return Ok(m);
+                }
+                Err(_) => refused.push(key(&d.name, &d.version)),
+            }
+        }
+        Err(ApiError::Refused {
+            model: truncate_for_message(name).into_owned(),
+            reason: if refused.is_empty() {
+                format!("no version of it under {}", self.dir.display())
+            } else {
+                format!(
+                    "no valid version: {} refused (ListModels gives each reason)",
+                    refused.join(", ")
+                )
+            },
+        })
+    }
+
+    /// Whether a version on disk is valid, loading it once if it was never tried (the result
+    /// is remembered), so that ListModels and GetModel never show a broken version as
+    /// AVAILABLE. Blocking. `Err` holds the refusal's reason.
+    pub fn check_version(&self, name: &str, version: &str) -> Result<(), String> {
+        let k = key(name, version);
+        if self.validated.lock().unwrap().contains(&k) {
+            return Ok(());
+        }
+        if let Some(reason) = self.refused.lock().unwrap().get(&k) {
+            return Err(reason.clone());
+        }
+        self.load_version(name, version)
+            .map(drop)
+            .map_err(|e| match e {
+                ApiError::Refused { reason, .. } => reason,
+                other => other.to_string(),
+            })
+    }
+
+    /// Every refused version with its reason ("name/version" → reason).
+    pub fn refusals(&self) -> BTreeMap<String, String> {
+        self.refused.lock().unwrap().clone()
+    }
+
     /// ReloadModels: validates versions not seen before; the newest valid version newer
     /// than production (of production's name) becomes candidate, or production when
     /// `activate_latest`. With no production yet, the newest valid version becomes
     /// production. Blocking.
-    pub fn reload(&self, activate_latest: bool) -> ReloadOutcome {
+    ///
+    /// `before` is called with the aliases as they will be, before any alias moves (the
+    /// audit line); an error from it moves nothing, forgets the versions loaded (a later
+    /// reload tries them again) and is returned.
+    pub fn reload(
+        &self,
+        activate_latest: bool,
+        before: impl FnOnce(&Aliases) -> Result<(), ApiError>,
+    ) -> Result<ReloadOutcome, ApiError> {
         let mut out = ReloadOutcome::default();
         let mut newest: Option<Arc<Model>> = None;
         let production = self.production();
@@ -388,6 +518,7 @@ impl Registry {
             }
             match self.load_version(&d.name, &d.version) {
                 Ok(m) => {
+                    self.known.lock().unwrap().insert(k);
                     out.loaded.push((d.name.clone(), d.version.clone()));
                     let same_name = production.as_ref().is_none_or(|p| p.name() == m.name());
                     let newer_than_production = production
@@ -409,15 +540,28 @@ impl Registry {
                 }
             }
         }
-        if let Some(m) = newest {
-            let alias = if activate_latest || production.is_none() {
-                PRODUCTION
-            } else {
-                CANDIDATE
-            };
-            let _ = self.swap(alias, m);
+        let decided = match newest {
+            Some(m) => {
+                let alias = if activate_latest || production.is_none() {
+                    PRODUCTION
+                } else {
+                    CANDIDATE
+                };
+                self.swap_with(alias, m, |next, _| before(next)).map(drop)
+            }
+            None => {
+                let _w = self.write.lock().unwrap();
+                before(&self.state.load())
+            }
+        };
+        if let Err(e) = decided {
+            let mut known = self.known.lock().unwrap();
+            for (name, version) in &out.loaded {
+                known.remove(&key(name, version));
+            }
+            return Err(e);
         }
-        out
+        Ok(out)
     }
 }
 

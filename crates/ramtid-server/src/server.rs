@@ -48,6 +48,36 @@ pub enum ServeError {
     History(String),
     #[error("TLS ({key}): {message}")]
     Tls { key: &'static str, message: String },
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("cannot start the runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    #[error("{0}")]
+    Audit(#[from] crate::audit::AuditError),
+    #[error("data.dir: {path} cannot be created ({source}); its parent folder must exist")]
+    DataDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The data directory is the server's own folder (audit log, history, training input): on a
+/// fresh checkout `data/` does not exist yet, and the server makes it. Only that one level:
+/// a configured path whose parent is missing is a mistake in the configuration, not a tree
+/// to make up (nor are the folders of an `audit.file` or `history.url` set elsewhere).
+fn ensure_data_dir(dir: &std::path::Path) -> Result<(), ServeError> {
+    match std::fs::create_dir(dir) {
+        Ok(()) => {
+            tracing::info!(dir = %dir.display(), "created the data directory");
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(ServeError::DataDir {
+            path: dir.display().to_string(),
+            source,
+        }),
+    }
 }
 
 /// A running server.
@@ -110,6 +140,11 @@ impl Running {
 /// Starts the server: binds, serves (NOT_SERVING), then loads the start-up models on a
 /// blocking thread and turns SERVING when production is loaded. Returns once bound.
 pub async fn start(cfg: Config) -> Result<Running, ServeError> {
+    // The audit log fails closed: a server that could not record its audited actions does
+    // not start.
+    // (One open(2), before anything is served: not worth a blocking thread.)
+    ensure_data_dir(&cfg.data.dir)?;
+    let audit = Arc::new(crate::audit::AuditLog::open(cfg.audit_path())?);
     let addr = cfg.listen_addr();
     let listener = TcpListener::bind(addr)
         .await
@@ -123,9 +158,11 @@ pub async fn start(cfg: Config) -> Result<Running, ServeError> {
         key: "server.listen",
         source,
     })?;
+    // Versions a killed or crashed training left half-written (never published).
+    ramtid_core::model::remove_stale_temp(&cfg.models.dir, None);
     let registry = Arc::new(Registry::new(cfg.models.dir.clone()));
     let metrics = Arc::new(Metrics::default());
-    let mut background = Vec::new();
+    let mut background = vec![tokio::spawn(metrics::upkeep(metrics.clone()))];
 
     let metrics_addr = match cfg.metrics_addr() {
         Some(maddr) => {
@@ -194,7 +231,6 @@ pub async fn start(cfg: Config) -> Result<Running, ServeError> {
     let (active, candidate) = (cfg.models.active.clone(), cfg.models.candidate.clone());
     let history = open_history(&cfg).await?;
     if let (Some(store), days @ 1..) = (&history, cfg.history.retention_days) {
-        let audit = Arc::new(crate::audit::AuditLog::new(cfg.audit_path()));
         // The first purge before serving, then once a day.
         purge(store, days, &audit).await;
         let (store, audit) = (store.clone(), audit.clone());
@@ -209,7 +245,13 @@ pub async fn start(cfg: Config) -> Result<Running, ServeError> {
     if let Some(store) = &history {
         let _ = metrics.history.set(store.clone());
     }
-    let shared = Arc::new(Shared::new(cfg, registry.clone(), metrics.clone(), history));
+    let shared = Arc::new(Shared::new(
+        cfg,
+        registry.clone(),
+        metrics.clone(),
+        history,
+        audit,
+    ));
     let history_service =
         HistoryServiceServer::new(History::new(shared.clone())).max_decoding_message_size(max);
     let estimation = EstimationServiceServer::new(Estimation::new(shared.clone()))
@@ -243,7 +285,15 @@ pub async fn start(cfg: Config) -> Result<Running, ServeError> {
     let (tx, rx) = oneshot::channel::<()>();
     let server = builder
         .tcp_nodelay(true)
+        // Outermost first (see `layers`): the request id, the span and metrics, the access
+        // check, the concurrency limit.
+        .layer(crate::layers::RequestIdLayer::default())
+        .layer(crate::layers::ObserveLayer::new(metrics.clone()))
         .layer(auth)
+        .layer(crate::layers::LimitLayer::new(
+            metrics.clone(),
+            shared.cfg.limits.concurrency,
+        ))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -295,13 +345,17 @@ async fn open_history(cfg: &Config) -> Result<Option<ramtid_history::HistoryStor
         tracing::info!("calculation history disabled (history.url is empty)");
         return Ok(None);
     };
+    // The database file is created, never the folders above it: a mistyped path must not
+    // grow a directory tree (and put the history where no backup looks).
     if let Some(dir) = match ramtid_history::Target::parse(&url) {
         Ok(ramtid_history::Target::Sqlite(path, _)) => path.parent().map(|p| p.to_path_buf()),
         _ => None,
     } {
-        if !dir.as_os_str().is_empty() {
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| ServeError::History(format!("{}: {e}", dir.display())))?;
+        if !dir.as_os_str().is_empty() && !dir.is_dir() {
+            return Err(ServeError::History(format!(
+                "the directory {} does not exist (create it, or point history.url elsewhere)",
+                dir.display()
+            )));
         }
     }
     let store = tokio::task::spawn_blocking(move || ramtid_history::HistoryStore::open(&url))
@@ -320,6 +374,22 @@ async fn purge(
 ) {
     let cutoff = ramtid_history::now_ms() - i64::from(days) * 86_400_000;
     let before = crate::audit::rfc3339_from_ms(cutoff);
+    // Fails closed: no purge that the audit log has not recorded as started.
+    let started = {
+        let audit = audit.clone();
+        let target = format!("calculations before {before} (history.retention_days = {days})");
+        tokio::task::spawn_blocking(move || {
+            audit.require(None, "purge_history", &target, crate::audit::STARTED)
+        })
+        .await
+    };
+    if !matches!(started, Ok(Ok(()))) {
+        tracing::error!(
+            days,
+            "retention: purge skipped, the audit log cannot be written"
+        );
+        return;
+    }
     let (target, outcome) = match store.purge_older_than(cutoff).await {
         Ok(n) => {
             tracing::info!(purged = n, days, "retention: old calculations purged");
@@ -442,23 +512,16 @@ pub fn init_logging(cfg: &Config) -> bool {
 pub fn run_serve(
     file: Option<std::path::PathBuf>,
     overrides: Vec<(String, String)>,
-) -> Result<(), String> {
+) -> Result<(), ServeError> {
     let cfg = Config::load(&crate::config::Sources {
         file,
         overrides,
         environment: true,
-    })
-    .map_err(|e| e.to_string())?;
+    })?;
     init_logging(&cfg);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    rt.block_on(async {
-        let running = start(cfg).await.map_err(|e| e.to_string())?;
-        running
-            .run_until(termination())
-            .await
-            .map_err(|e| e.to_string())
-    })
+        .map_err(ServeError::Runtime)?;
+    rt.block_on(async { start(cfg).await?.run_until(termination()).await })
 }

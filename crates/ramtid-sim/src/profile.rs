@@ -249,6 +249,7 @@ fn numeric(name: &str, min: f64, max: f64) -> ContextVar {
         labels: Vec::new(),
         min: Some(min),
         max: Some(max),
+        trained: None,
     }
 }
 
@@ -260,6 +261,7 @@ fn boolean(name: &str) -> ContextVar {
         labels: Vec::new(),
         min: None,
         max: None,
+        trained: None,
     }
 }
 
@@ -271,6 +273,7 @@ fn ordinal(name: &str, levels: usize) -> ContextVar {
         labels: Vec::new(),
         min: None,
         max: None,
+        trained: None,
     }
 }
 
@@ -282,6 +285,7 @@ fn categorical(name: &str, labels: &[&str]) -> ContextVar {
         labels: labels.iter().map(|l| l.to_string()).collect(),
         min: None,
         max: None,
+        trained: None,
     }
 }
 

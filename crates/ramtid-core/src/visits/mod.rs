@@ -5,7 +5,7 @@ mod table;
 pub mod time;
 
 pub use reader::{
-    read_visit_log, read_visit_log_from, CleaningRules, LogError, ReadOptions, ReadReport, Reject,
-    VisitLog,
+    read_visit_log, read_visit_log_from, read_visit_log_from_reporting, read_visit_log_reporting,
+    CleaningRules, LogError, ReadOptions, ReadReport, Reject, VisitLog,
 };
 pub use table::{VisitRow, VisitTable};

@@ -8,8 +8,10 @@
 
 use super::table::VisitTable;
 use super::time::parse_check_in;
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, ContextKind, ContextRange};
+use crate::echo::echo;
 use crate::fingerprint::Fnv64;
+use crate::progress::{NoProgress, Progress};
 use crate::slot::Slot;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -35,6 +37,8 @@ pub enum LogError {
     },
     #[error("{path}, row 1 (header): {message}")]
     Header { path: String, message: String },
+    #[error("{path} is empty: a visit log starts with a header row ({columns})")]
+    Empty { path: String, columns: String },
     #[error("{path}: the file does not look like a visit log: {rejected} of the first {checked} rows were rejected; the first: row {row}, column '{column}': {reason}")]
     Malformed {
         path: String,
@@ -60,7 +64,7 @@ pub enum LogError {
 }
 
 /// Thresholds that separate trustworthy visits from logging faults.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct CleaningRules {
     /// Shorter visits are check-in/out errors (the door tag read twice).
     pub min_duration_min: f64,
@@ -107,6 +111,10 @@ pub struct ReadReport {
     pub data_fingerprint: String,
     pub recipients: usize,
     pub bytes_read: u64,
+    /// Per numeric context variable, the smallest and largest value among the used rows:
+    /// the range a model trained on them may be asked about.
+    #[serde(default)]
+    pub context_ranges: Vec<ContextRange>,
 }
 
 impl ReadReport {
@@ -131,7 +139,6 @@ pub struct ReadOptions {
     /// Where to write rejected rows (CSV: row,column,reason). None keeps only the counts
     /// and the first rejects in the report.
     pub rejects_path: Option<PathBuf>,
-    pub progress: bool,
 }
 
 const REQUIRED: [&str; 7] = [
@@ -144,8 +151,8 @@ const REQUIRED: [&str; 7] = [
     "tasks",
 ];
 const FIRST_REJECTS_KEPT: usize = 20;
-/// After this many rows, a file that rejected more than half of them is refused as a whole:
-/// a wrong file or a wrong separator, not a dirty log.
+/// A file that rejects more than half of its first this many rows (or of all its rows, if it
+/// is shorter) is refused as a whole: a wrong file or a wrong separator, not a dirty log.
 const MALFORMED_CHECK_ROWS: u64 = 1000;
 
 /// Reads `visits.csv` from a path; rejects go to `opts.rejects_path`.
@@ -154,34 +161,59 @@ pub fn read_visit_log(
     catalog: &Catalog,
     opts: &ReadOptions,
 ) -> Result<VisitLog, LogError> {
+    read_visit_log_reporting(path, catalog, opts, &NoProgress)
+}
+
+/// [`read_visit_log`], advancing `progress` by the bytes read (about every MiB).
+pub fn read_visit_log_reporting(
+    path: &Path,
+    catalog: &Catalog,
+    opts: &ReadOptions,
+    progress: &dyn Progress,
+) -> Result<VisitLog, LogError> {
     let name = path.display().to_string();
     let file = File::open(path).map_err(|source| LogError::Io {
         path: name.clone(),
         source,
     })?;
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    read_visit_log_from(file, len, &name, catalog, opts)
+    read_from(file, &name, catalog, opts, progress)
 }
 
-/// Reads a visit log from any reader; `name` is used in messages, `len` (bytes, 0 if
-/// unknown) for the progress bar.
+/// Reads a visit log from any reader; `name` is used in messages. `_len` (bytes, 0 if
+/// unknown) is not needed any more: the caller reports progress.
 pub fn read_visit_log_from<R: Read>(
     reader: R,
-    len: u64,
+    _len: u64,
     name: &str,
     catalog: &Catalog,
     opts: &ReadOptions,
 ) -> Result<VisitLog, LogError> {
-    let progress = if opts.progress {
-        crate::progress::bytes_bar(len, "reading visits")
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    read_from(reader, name, catalog, opts, &NoProgress)
+}
+
+/// [`read_visit_log_from`], advancing `progress` by the bytes read (about every MiB).
+pub fn read_visit_log_from_reporting<R: Read>(
+    reader: R,
+    name: &str,
+    catalog: &Catalog,
+    opts: &ReadOptions,
+    progress: &dyn Progress,
+) -> Result<VisitLog, LogError> {
+    read_from(reader, name, catalog, opts, progress)
+}
+
+fn read_from<R: Read>(
+    reader: R,
+    name: &str,
+    catalog: &Catalog,
+    opts: &ReadOptions,
+    progress: &dyn Progress,
+) -> Result<VisitLog, LogError> {
     let mut source = HashingReader {
         inner: reader,
         hash: Fnv64::default(),
         bytes: 0,
-        progress: progress.clone(),
+        progress,
     };
     let io_err = |e: csv::Error| LogError::Io {
         path: name.to_string(),
@@ -192,9 +224,24 @@ pub fn read_visit_log_from<R: Read>(
         .has_headers(true)
         .from_reader(&mut source);
     let header = csv.byte_headers().map_err(io_err)?.clone();
+    // The reader skips blank lines: no header fields means no line with anything on it.
+    if header.is_empty() {
+        return Err(LogError::Empty {
+            path: name.to_string(),
+            columns: REQUIRED.join(","),
+        });
+    }
     let columns = Columns::locate(&header, catalog, name)?;
-    for ignored in &columns.ignored {
-        tracing::warn!(file = name, column = %ignored, "unknown column ignored");
+    // One warning for all of them (the contract's promise), however wide the header.
+    if !columns.ignored.is_empty() {
+        let shown = columns.ignored.len().min(10);
+        tracing::warn!(
+            file = name,
+            count = columns.ignored.len(),
+            columns = %columns.ignored[..shown].join(", "),
+            "unknown columns ignored{}",
+            if shown < columns.ignored.len() { " (the first ten shown)" } else { "" }
+        );
     }
 
     let mut rejects = match &opts.rejects_path {
@@ -216,6 +263,14 @@ pub fn read_visit_log_from<R: Read>(
     let mut record = csv::ByteRecord::new();
     let mut tasks: Vec<u16> = Vec::with_capacity(8);
     let mut context = vec![0.0; catalog.contexts.len()];
+    // Rejected rows among the first MALFORMED_CHECK_ROWS.
+    let mut early_rejected = 0u64;
+    let numeric: Vec<bool> = catalog
+        .contexts
+        .iter()
+        .map(|c| c.kind == ContextKind::Numeric)
+        .collect();
+    let mut ranges = vec![[f64::INFINITY, f64::NEG_INFINITY]; catalog.contexts.len()];
 
     loop {
         match csv.read_byte_record(&mut record) {
@@ -250,18 +305,18 @@ pub fn read_visit_log_from<R: Read>(
                         reason,
                     });
                 }
-                if report.rows_read == MALFORMED_CHECK_ROWS
-                    && report.rows_rejected * 2 > report.rows_read
-                {
-                    let first = &report.first_rejects[0];
-                    return Err(LogError::Malformed {
-                        path: name.to_string(),
-                        rejected: report.rows_rejected,
-                        checked: report.rows_read,
-                        row: first.row,
-                        column: first.column.clone(),
-                        reason: first.reason.clone(),
-                    });
+                if report.rows_read <= MALFORMED_CHECK_ROWS {
+                    early_rejected += 1;
+                    // Refused as soon as it is certain: more than half of the first rows are
+                    // bad whatever the rest of them hold.
+                    if early_rejected * 2 > MALFORMED_CHECK_ROWS {
+                        return Err(malformed(
+                            name,
+                            &report,
+                            early_rejected,
+                            MALFORMED_CHECK_ROWS,
+                        ));
+                    }
                 }
             }
             Ok(parsed) => {
@@ -313,12 +368,31 @@ pub fn read_visit_log_from<R: Read>(
                     &tasks,
                     &context,
                 );
+                for (k, r) in ranges.iter_mut().enumerate().filter(|(k, _)| numeric[*k]) {
+                    r[0] = r[0].min(context[k]);
+                    r[1] = r[1].max(context[k]);
+                }
                 report.rows_used += 1;
             }
         }
     }
     drop(csv);
-    progress.finish_and_clear();
+    // A file shorter than the check: judged on all its rows.
+    if report.rows_read < MALFORMED_CHECK_ROWS && early_rejected * 2 > report.rows_read {
+        return Err(malformed(name, &report, early_rejected, report.rows_read));
+    }
+    report.context_ranges = catalog
+        .contexts
+        .iter()
+        .zip(&ranges)
+        .filter(|(_, r)| r[0] <= r[1])
+        .map(|(c, r)| ContextRange {
+            name: c.name.clone(),
+            min: r[0],
+            max: r[1],
+        })
+        .collect();
+    progress.advance(source.bytes - (source.bytes >> 20 << 20));
     if let Some(w) = rejects {
         w.finish()?;
     }
@@ -339,6 +413,20 @@ pub fn read_visit_log_from<R: Read>(
         units,
         report,
     })
+}
+
+fn malformed(name: &str, report: &ReadReport, rejected: u64, checked: u64) -> LogError {
+    let first = &report.first_rejects[0];
+    LogError::Malformed {
+        path: name.to_string(),
+        rejected,
+        checked,
+        row: first.row,
+        column: first.column.clone(),
+        // The reason may quote a cell; the file may be anything a caller named, so the
+        // refusal says where and why, never what.
+        reason: crate::redact::reason(&first.reason),
+    }
 }
 
 struct Parsed<'a> {
@@ -367,26 +455,30 @@ struct Columns {
 }
 
 impl Columns {
+    /// Linear in the number of columns: names go into a map once (a header of 100 000
+    /// columns once took quadratic time).
     fn locate(header: &csv::ByteRecord, catalog: &Catalog, path: &str) -> Result<Self, LogError> {
         let mut names = Vec::with_capacity(header.len());
+        let mut index: HashMap<String, usize> = HashMap::with_capacity(header.len());
         for (i, field) in header.iter().enumerate() {
             let name = std::str::from_utf8(field).map_err(|_| LogError::Header {
                 path: path.to_string(),
                 message: format!("column {} is not valid UTF-8", i + 1),
             })?;
             let name = name.trim().trim_start_matches('\u{feff}').to_string();
-            if names.contains(&name) {
+            if let Some(first) = index.insert(name.clone(), i) {
+                // Positions only: a header is file content.
                 return Err(LogError::Header {
                     path: path.to_string(),
-                    message: format!("column '{name}' appears twice"),
+                    message: format!("columns {} and {} have the same name", first + 1, i + 1),
                 });
             }
             names.push(name);
         }
         let find = |col: &str| -> Result<usize, LogError> {
-            names
-                .iter()
-                .position(|n| n == col)
+            index
+                .get(col)
+                .copied()
                 .ok_or_else(|| LogError::MissingColumn {
                     path: path.to_string(),
                     column: col.to_string(),
@@ -398,28 +490,31 @@ impl Columns {
                     },
                 })
         };
+        // The contract's own columns first: a file without them is named for that, not for
+        // a missing context column.
+        let required: Vec<usize> = REQUIRED.iter().map(|c| find(c)).collect::<Result<_, _>>()?;
         let mut context = Vec::with_capacity(catalog.contexts.len());
         for var in &catalog.contexts {
             let col = var.column();
             context.push((find(&col)?, col));
         }
-        let known: HashSet<String> = REQUIRED
-            .iter()
-            .map(|s| s.to_string())
-            .chain(context.iter().map(|(_, c)| c.clone()))
-            .collect();
+        let mut known = vec![false; names.len()];
+        for &p in required.iter().chain(context.iter().map(|(p, _)| p)) {
+            known[p] = true;
+        }
         Ok(Columns {
-            visit_id: find(REQUIRED[0])?,
-            recipient_id: find(REQUIRED[1])?,
-            unit_id: find(REQUIRED[2])?,
-            start: find(REQUIRED[3])?,
-            duration: find(REQUIRED[4])?,
-            staff: find(REQUIRED[5])?,
-            tasks: find(REQUIRED[6])?,
+            visit_id: required[0],
+            recipient_id: required[1],
+            unit_id: required[2],
+            start: required[3],
+            duration: required[4],
+            staff: required[5],
+            tasks: required[6],
             ignored: names
                 .iter()
-                .filter(|n| !known.contains(*n))
-                .cloned()
+                .zip(&known)
+                .filter(|(_, k)| !**k)
+                .map(|(n, _)| echo(n))
                 .collect(),
             width: names.len(),
             context,
@@ -461,6 +556,23 @@ fn required<'r>(
     }
 }
 
+/// An id column that must not hold a personal identity number. The row is rejected and the
+/// reason does not repeat the number: the rejects file must not become a copy of it.
+fn pseudonymous<'r>(
+    record: &'r csv::ByteRecord,
+    pos: usize,
+    column: &str,
+) -> Result<&'r str, RowError> {
+    let id = required(record, pos, column)?;
+    if crate::personnummer::looks_like_personnummer(id) {
+        return Err(row_error(
+            column,
+            "looks like a personnummer or samordningsnummer; ids must be pseudonymous (value not shown)",
+        ));
+    }
+    Ok(id)
+}
+
 fn parse_row<'r>(
     record: &'r csv::ByteRecord,
     c: &Columns,
@@ -480,21 +592,24 @@ fn parse_row<'r>(
         ));
     }
     let visit_id = required(record, c.visit_id, "visit_id")?.as_bytes();
-    let recipient_id = required(record, c.recipient_id, "recipient_id")?;
-    let unit_id = required(record, c.unit_id, "unit_id")?;
+    let recipient_id = pseudonymous(record, c.recipient_id, "recipient_id")?;
+    let unit_id = pseudonymous(record, c.unit_id, "unit_id")?;
     let start = required(record, c.start, "start")?;
     let check_in = parse_check_in(start).map_err(|e| row_error("start", e))?;
     let d = required(record, c.duration, "duration_min")?;
     let duration: f64 = d.parse().map_err(|_| {
         row_error(
             "duration_min",
-            format!("'{d}' is not a number of minutes (use '.' as decimal sign)"),
+            format!(
+                "'{}' is not a number of minutes (use '.' as decimal sign)",
+                echo(d)
+            ),
         )
     })?;
     if !duration.is_finite() || duration < 0.0 {
         return Err(row_error(
             "duration_min",
-            format!("{d} is not a duration; expected minutes ≥ 0"),
+            format!("{} is not a duration; expected minutes ≥ 0", echo(d)),
         ));
     }
     let s = required(record, c.staff, "staff")?;
@@ -504,7 +619,7 @@ fn parse_row<'r>(
         other => {
             return Err(row_error(
                 "staff",
-                format!("'{other}' is not a staff count; expected 1 or 2"),
+                format!("'{}' is not a staff count; expected 1 or 2", echo(other)),
             ))
         }
     };
@@ -516,8 +631,8 @@ fn parse_row<'r>(
             None => {
                 return Err(RowError {
                     column: "tasks".to_string(),
-                    reason: format!("unknown insats code '{code}' (not in the catalog)"),
-                    unknown_code: Some(code.to_string()),
+                    reason: format!("unknown insats code '{}' (not in the catalog)", echo(code)),
+                    unknown_code: Some(echo(code)),
                 })
             }
         }
@@ -544,22 +659,23 @@ fn parse_row<'r>(
     })
 }
 
-/// Hashes and counts what passes through, and moves the progress bar.
-struct HashingReader<R> {
+/// Hashes and counts what passes through, and reports each MiB to the progress.
+struct HashingReader<'p, R> {
     inner: R,
     hash: Fnv64,
     bytes: u64,
-    progress: indicatif::ProgressBar,
+    progress: &'p dyn Progress,
 }
 
-impl<R: Read> Read for HashingReader<R> {
+impl<R: Read> Read for HashingReader<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hash = self.hash.update(&buf[..n]);
         let before = self.bytes >> 20;
         self.bytes += n as u64;
-        if self.bytes >> 20 != before {
-            self.progress.set_position(self.bytes);
+        let after = self.bytes >> 20;
+        if after != before {
+            self.progress.advance((after - before) << 20);
         }
         Ok(n)
     }

@@ -9,70 +9,105 @@ pub struct CheckIn {
     pub hour: u32,
 }
 
-/// Parses `YYYY-MM-DDTHH:MM[:SS[.fff]][Z|±HH:MM]` (a space may stand for `T`).
+/// Parses `YYYY-MM-DDTHH:MM[:SS[.fff]][Z|±HH[:]MM|±HH]` (a space may stand for `T`).
+///
+/// The text is read as a sequence of validated fields by a cursor over its bytes; it is
+/// never sliced at a byte offset, so any input (multi-byte characters where digits belong
+/// included) is a refusal, never a panic. Messages echo at most a bounded part of the value.
 pub fn parse_check_in(s: &str) -> Result<CheckIn, String> {
     let s = s.trim();
-    let bad = || format!("'{s}' is not an ISO 8601 date-time like 2025-03-03T07:40:00");
-    let b = s.as_bytes();
-    if b.len() < 16 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b' ') {
-        return Err(bad());
-    }
-    let num = |r: std::ops::Range<usize>| -> Result<u32, String> {
-        let part = &s[r];
-        if part.bytes().all(|c| c.is_ascii_digit()) {
-            part.parse().map_err(|_| bad())
-        } else {
-            Err(bad())
-        }
+    let bad = || {
+        format!(
+            "'{}' is not an ISO 8601 date-time like 2025-03-03T07:40:00",
+            crate::echo::echo(s)
+        )
     };
-    let year = num(0..4)? as i32;
-    let month = num(5..7)?;
-    let day = num(8..10)?;
-    if b[13] != b':' {
-        return Err(bad());
-    }
-    let hour = num(11..13)?;
-    let minute = num(14..16)?;
-    let mut rest = &s[16..];
-    if let Some(r) = rest.strip_prefix(':') {
-        if r.len() < 2 {
-            return Err(bad());
-        }
-        let sec = num(17..19)?;
-        if sec > 60 {
-            return Err(bad());
-        }
-        rest = &r[2..];
-        if let Some(frac) = rest.strip_prefix('.') {
-            let digits = frac.bytes().take_while(|c| c.is_ascii_digit()).count();
-            if digits == 0 {
-                return Err(bad());
+    let mut c = Cursor(s.as_bytes());
+    let (year, month, day, hour, minute) = (|| {
+        let year = c.digits(4)?;
+        c.byte(b'-')?;
+        let month = c.digits(2)?;
+        c.byte(b'-')?;
+        let day = c.digits(2)?;
+        c.one_of(b"T ")?;
+        let hour = c.digits(2)?;
+        c.byte(b':')?;
+        let minute = c.digits(2)?;
+        if c.byte(b':').is_some() {
+            if c.digits(2)? > 60 {
+                return None;
             }
-            rest = &frac[digits..];
+            if c.byte(b'.').is_some() && c.many_digits() == 0 {
+                return None;
+            }
         }
-    }
-    match rest {
-        "" | "Z" => {}
-        off if (off.starts_with('+') || off.starts_with('-'))
-            && (off.len() == 6 && off.as_bytes()[3] == b':'
-                || off.len() == 5
-                || off.len() == 3)
-            && off[1..]
-                .bytes()
-                .filter(|c| *c != b':')
-                .all(|c| c.is_ascii_digit()) => {}
-        _ => return Err(bad()),
-    }
+        match c.0 {
+            [] | [b'Z'] => {}
+            [b'+' | b'-', rest @ ..] => {
+                let mut o = Cursor(rest);
+                o.digits(2)?;
+                if !o.0.is_empty() {
+                    let _ = o.byte(b':');
+                    o.digits(2)?;
+                }
+                if !o.0.is_empty() {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+        Some((year as i32, month, day, hour, minute))
+    })()
+    .ok_or_else(bad)?;
     if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
-        return Err(format!("'{s}' is not a calendar date"));
+        return Err(format!("'{}' is not a calendar date", crate::echo::echo(s)));
     }
     if hour > 23 || minute > 59 {
-        return Err(format!("'{s}' has no such time of day"));
+        return Err(format!(
+            "'{}' has no such time of day",
+            crate::echo::echo(s)
+        ));
     }
     Ok(CheckIn {
         day: days_from_civil(year, month, day),
         hour,
     })
+}
+
+/// What is left of the text to read; each step takes a field off the front or fails.
+struct Cursor<'a>(&'a [u8]);
+
+impl Cursor<'_> {
+    /// Exactly `n` ASCII digits as a number.
+    fn digits(&mut self, n: usize) -> Option<u32> {
+        let (head, rest) = (self.0.get(..n)?, &self.0[n..]);
+        if !head.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        self.0 = rest;
+        Some(head.iter().fold(0, |v, d| v * 10 + u32::from(d - b'0')))
+    }
+
+    /// Any number of ASCII digits; how many.
+    fn many_digits(&mut self) -> usize {
+        let n = self.0.iter().take_while(|b| b.is_ascii_digit()).count();
+        self.0 = &self.0[n..];
+        n
+    }
+
+    fn byte(&mut self, b: u8) -> Option<()> {
+        self.one_of(&[b])
+    }
+
+    fn one_of(&mut self, set: &[u8]) -> Option<()> {
+        match self.0.split_first() {
+            Some((first, rest)) if set.contains(first) => {
+                self.0 = rest;
+                Some(())
+            }
+            _ => None,
+        }
+    }
 }
 
 fn is_leap(y: i32) -> bool {
@@ -106,6 +141,8 @@ mod tests {
         assert_eq!(parse_check_in("2025-03-04 22:05").unwrap().hour, 22);
         assert!(parse_check_in("2025-03-03T07:40:00+01:00").is_ok());
         assert!(parse_check_in("2025-03-03T07:40:00.250Z").is_ok());
+        assert!(parse_check_in("2025-03-03T07:40+0100").is_ok());
+        assert!(parse_check_in("2025-03-03T07:40:00-05").is_ok());
         assert_eq!(
             parse_check_in("2024-02-29T00:00:00").unwrap().day + 1,
             parse_check_in("2024-03-01T00:00:00").unwrap().day
@@ -122,6 +159,16 @@ mod tests {
             "2025-03-03T25:00:00",
             "2025-03-03T07:40:00 CET",
             "03/03/2025 07:40",
+            // Multi-byte characters where digits belong: refused, not a panic (they once
+            // met a byte-offset slice).
+            "2025-03-03T07:4é",
+            "2025-03-03T07:40:é0",
+            "2025-03-03T07:40:00+0é:00",
+            "2025-03-03T07:40:00+01:é",
+            "2025-0é-03T07:40:00",
+            "2025-03-03T07:40:00.",
+            "2025-03-03T07:40:00+1",
+            "2025-03-03T07:40:00+01:00:00",
         ] {
             assert!(parse_check_in(s).is_err(), "{s}");
         }
