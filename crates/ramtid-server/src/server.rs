@@ -80,6 +80,18 @@ fn ensure_data_dir(dir: &std::path::Path) -> Result<(), ServeError> {
     }
 }
 
+/// The server's background tasks, aborted when the owner goes (a failed start-up included).
+#[derive(Debug)]
+struct Background(Vec<JoinHandle<()>>);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        for b in &self.0 {
+            b.abort();
+        }
+    }
+}
+
 /// A running server.
 #[derive(Debug)]
 pub struct Running {
@@ -92,7 +104,7 @@ pub struct Running {
     grace: Duration,
     shutdown: Option<oneshot::Sender<()>>,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
-    background: Vec<JoinHandle<()>>,
+    background: Background,
     health: HealthReporter,
 }
 
@@ -123,8 +135,11 @@ impl Running {
                 Ok(())
             }
         };
-        for b in &self.background {
+        // Awaited, not only aborted: a task holds the metrics, and through them the
+        // history, whose journal stays locked until the task is gone.
+        for b in std::mem::take(&mut self.background.0) {
             b.abort();
+            let _ = b.await;
         }
         result
     }
@@ -162,7 +177,8 @@ pub async fn start(cfg: Config) -> Result<Running, ServeError> {
     ramtid_core::model::remove_stale_temp(&cfg.models.dir, None);
     let registry = Arc::new(Registry::new(cfg.models.dir.clone()));
     let metrics = Arc::new(Metrics::default());
-    let mut background = vec![tokio::spawn(metrics::upkeep(metrics.clone()))];
+    // Aborted when dropped: a start-up that fails below leaves no task behind.
+    let mut background = Background(vec![tokio::spawn(metrics::upkeep(metrics.clone()))]);
 
     let metrics_addr = match cfg.metrics_addr() {
         Some(maddr) => {
@@ -174,7 +190,7 @@ pub async fn start(cfg: Config) -> Result<Running, ServeError> {
                     source,
                 })?;
             let bound = l.local_addr().ok();
-            background.push(tokio::spawn(metrics::serve_metrics(
+            background.0.push(tokio::spawn(metrics::serve_metrics(
                 l,
                 metrics.clone(),
                 registry.clone(),
@@ -195,7 +211,7 @@ pub async fn start(cfg: Config) -> Result<Running, ServeError> {
         let registry = registry.clone();
         let health = health.clone();
         let mut changes = registry.subscribe();
-        background.push(tokio::spawn(async move {
+        background.0.push(tokio::spawn(async move {
             loop {
                 let status = if registry.production().is_some() {
                     ServingStatus::Serving
@@ -234,16 +250,13 @@ pub async fn start(cfg: Config) -> Result<Running, ServeError> {
         // The first purge before serving, then once a day.
         purge(store, days, &audit).await;
         let (store, audit) = (store.clone(), audit.clone());
-        background.push(tokio::spawn(async move {
+        background.0.push(tokio::spawn(async move {
             let day = Duration::from_secs(24 * 3600);
             loop {
                 tokio::time::sleep(day).await;
                 purge(&store, days, &audit).await;
             }
         }));
-    }
-    if let Some(store) = &history {
-        let _ = metrics.history.set(store.clone());
     }
     let shared = Arc::new(Shared::new(
         cfg,
@@ -282,6 +295,11 @@ pub async fn start(cfg: Config) -> Result<Running, ServeError> {
         })?;
     }
 
+    // Only now that start-up cannot fail: the metrics outlive a failed start in their
+    // upkeep task, and a history they held would keep its journal locked.
+    if let Some(store) = &shared.history {
+        let _ = metrics.history.set(store.clone());
+    }
     let (tx, rx) = oneshot::channel::<()>();
     let server = builder
         .tcp_nodelay(true)
