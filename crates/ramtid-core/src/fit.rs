@@ -613,7 +613,7 @@ struct RecipientLog {
 /// The half of the recipients a recipient's out-of-fold ratios calibrate (0 or 1),
 /// independent of its cross-validation fold.
 fn calibration_half(recipient: u32, seed: u64) -> u8 {
-    fold_of(recipient, seed ^ 0x5EED_CA11_B4A7_E5u64, 2) as u8
+    fold_of(recipient, seed ^ 0x005E_EDCA_11B4_A7E5_u64, 2) as u8
 }
 
 /// Coverage of a P-low–P-high interval on data it was not calibrated on: quantiles from

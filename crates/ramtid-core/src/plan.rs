@@ -161,7 +161,8 @@ impl Planner {
             let habit = &self.habits[need.insats];
             let code = need.insats as u16;
             let wanted = need.per_week * CYCLE_WEEKS;
-            if !(wanted > 0.0) {
+            // NaN included: a need without a positive, finite frequency plans nothing.
+            if wanted.is_nan() || wanted <= 0.0 {
                 continue;
             }
             // Slots in order: the need's own, then the code's by how often the log shows it.

@@ -266,16 +266,18 @@ const EXTRA_COLUMNS: [&str; 6] = [
     "note",
 ];
 
-fn code_templates() -> Vec<(
+/// A kind of code to draw: (role, count range, base minutes range, allowed slots,
+/// frequencies with weights, join probability range).
+type CodeTemplate = (
     Role,
     (usize, usize),
     (f64, f64),
     Vec<usize>,
     Vec<(f64, f64)>,
     (f64, f64),
-)> {
-    // (role, count range, base minutes range, allowed slots, frequencies with weights,
-    //  join probability range)
+);
+
+fn code_templates() -> Vec<CodeTemplate> {
     vec![
         (
             Role::Care,
