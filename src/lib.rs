@@ -6,3 +6,4 @@
 pub mod client;
 pub mod progress;
 pub mod train;
+pub mod validate;

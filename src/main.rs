@@ -38,6 +38,8 @@ enum Command {
     Health(cmd::health::Command),
     #[command(flatten)]
     Load(cmd::load::Command),
+    #[command(flatten)]
+    Validate(cmd::validate::Command),
 }
 
 /// mimalloc: the service allocates per call on many threads, where glibc malloc contends
@@ -67,6 +69,7 @@ fn main() -> ExitCode {
         Command::Admin(c) => c.run(),
         Command::Health(c) => c.run(),
         Command::Load(c) => c.run(),
+        Command::Validate(c) => c.run(),
     };
     match result {
         Ok(code) => code,

@@ -11,6 +11,7 @@ pub mod rebudget;
 pub mod serve;
 pub mod simulate;
 pub mod train;
+pub mod validate;
 
 use std::path::PathBuf;
 

@@ -9,6 +9,11 @@ use std::process::ExitCode;
 pub enum Command {
     /// Write a synthetic municipality: catalog, visit log, held-out needs and their truth.
     Simulate {
+        /// A named world (nordstad, sjobygd) or `random`: a municipality whose structure is
+        /// drawn from wide priors by the seed (training/SIMULATION.md, section 10).
+        #[arg(long, conflicts_with = "municipality")]
+        world: Option<String>,
+        /// A named world (the same as --world nordstad|sjobygd).
         #[arg(long, default_value = "nordstad")]
         municipality: Municipality,
         #[arg(long, default_value_t = 1)]
@@ -28,6 +33,7 @@ pub enum Command {
 impl Command {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let Command::Simulate {
+            world,
             municipality,
             seed,
             recipients,
@@ -35,6 +41,32 @@ impl Command {
             holdout,
             out,
         } = self;
+        let municipality = match world.as_deref().map(str::trim) {
+            Some(w) if w.eq_ignore_ascii_case("random") => {
+                let s = ramtid_sim::random::simulate_random(
+                    &ramtid_sim::random::RandomConfig {
+                        seed,
+                        recipients,
+                        weeks,
+                        holdout_recipients: holdout,
+                    },
+                    &out,
+                )?;
+                eprintln!(
+                    "random world {seed}: wrote {} visit rows ({} visits) for {} recipients and {} held-out recipients to {}",
+                    s.rows_written,
+                    s.visits_written,
+                    s.recipients,
+                    s.holdout_recipients,
+                    out.display()
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            Some(w) => w
+                .parse::<Municipality>()
+                .map_err(|e| anyhow::anyhow!("--world: {e}, or random"))?,
+            None => municipality,
+        };
         let summary = simulate(
             &SimConfig {
                 municipality,

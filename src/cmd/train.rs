@@ -191,24 +191,27 @@ impl Command {
                 t.visits
             );
         }
-        // With no recipient of enough visits the MAPE is an empty mean, not a figure.
-        let recipient_mape = if f.calibration_recipients == 0 {
-            format!(
-                "recipient MAPE: no recipient qualified (none with at least {} visits)",
-                req.params.settings().min_recipient_visits
-            )
-        } else {
-            format!(
-                "recipient MAPE {:.1}% ({} recipients)",
-                100.0 * f.oof_recipient_mape,
-                f.calibration_recipients
-            )
-        };
         eprintln!(
-            "held-out recipients (cross-validated): visit MAE {:.2} min, R² {:.3}, {recipient_mape}, P10–P90 coverage {:.1}%",
-            f.oof_visit_mae_min,
-            f.oof_visit_r2,
-            100.0 * f.oof_visit_interval_coverage
+            "out-of-fold visits (recipients not in the fold's fit, efficient level): MAE {:.2} min, R² {:.3}",
+            f.oof_visit_mae_min, f.oof_visit_r2
+        );
+        // With no recipient of enough visits the MAPE is an empty mean, not a figure.
+        if f.planned_week_recipients == 0 {
+            eprintln!(
+                "out-of-fold planned weeks: no recipient qualified (none with at least {} visits)",
+                req.params.settings().min_recipient_visits
+            );
+        } else {
+            eprintln!(
+                "out-of-fold planned weeks ({} recipients: the needs their log shows, planned and predicted as estimate does, against their logged efficient-level week): MAPE {:.1}%",
+                f.planned_week_recipients,
+                100.0 * f.oof_planned_week_mape
+            );
+        }
+        eprintln!(
+            "P10–P90 coverage on recipients the interval was not calibrated on (split in halves): visits {:.1}%, planned weeks {:.1}%",
+            100.0 * f.heldout_visit_interval_coverage,
+            100.0 * f.heldout_week_interval_coverage
         );
         eprintln!(
             "time: reading {:.1} s, fitting {:.1} s; peak memory {} MB (visit table {:.0} MB)",

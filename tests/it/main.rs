@@ -20,4 +20,5 @@ mod train_estimate;
 mod train_limits;
 #[cfg(unix)]
 mod train_worker;
+mod validate;
 mod visit_log;

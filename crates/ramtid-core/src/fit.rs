@@ -150,8 +150,23 @@ pub struct FitReport {
     /// Out-of-fold figures on held-out recipients, efficient scale.
     pub oof_visit_mae_min: f64,
     pub oof_visit_r2: f64,
-    pub oof_visit_interval_coverage: f64,
-    pub oof_recipient_mape: f64,
+    /// Share of visits inside their P10–P90 where the interval was calibrated on the other
+    /// half of the recipients (out-of-fold predictions; the two halves averaged): coverage
+    /// on data the interval was not fitted on.
+    #[serde(default)]
+    pub heldout_visit_interval_coverage: f64,
+    /// The same for a recipient's planned week against their logged efficient-level week.
+    #[serde(default)]
+    pub heldout_week_interval_coverage: f64,
+    /// Out-of-fold recipients: MAPE of the *planned* week (the needs the log shows for the
+    /// recipient, planned as `estimate` plans them, each visit predicted by the model that
+    /// did not see the recipient) against the recipient's logged week at the efficient
+    /// level.
+    #[serde(default)]
+    pub oof_planned_week_mape: f64,
+    /// Recipients in the planned-week figures.
+    #[serde(default)]
+    pub planned_week_recipients: usize,
     pub visit_interval: [f64; 2],
     pub weekly_interval: [f64; 2],
     pub calibration_recipients: usize,
@@ -581,6 +596,52 @@ fn reference_level(efficiency: &Efficiency, theta: &[f64], visits: &[u64]) -> f6
     }
 }
 
+/// What one out-of-fold recipient's log shows: the occasions per (code, slot) with how
+/// many had two staff, the days covered, and the logged minutes at the efficient level.
+#[derive(Debug, Default)]
+struct RecipientLog {
+    fold: usize,
+    half: u8,
+    context: Vec<f64>,
+    first_day: i32,
+    last_day: i32,
+    observed: f64,
+    visits: u64,
+    occasions: Vec<(u16, crate::slot::Slot, u32, u32)>,
+}
+
+/// The half of the recipients a recipient's out-of-fold ratios calibrate (0 or 1),
+/// independent of its cross-validation fold.
+fn calibration_half(recipient: u32, seed: u64) -> u8 {
+    fold_of(recipient, seed ^ 0x005E_EDCA_11B4_A7E5_u64, 2) as u8
+}
+
+/// Coverage of a P-low–P-high interval on data it was not calibrated on: quantiles from
+/// one half of the recipients, share of the other half's ratios inside them, both ways,
+/// averaged (weighted by the halves' sizes).
+fn split_coverage(ratios: &[(f64, u8)], [lo_q, hi_q]: [f64; 2]) -> f64 {
+    let mut inside = 0usize;
+    let mut total = 0usize;
+    for cal in 0..2u8 {
+        let mut c: Vec<f64> = ratios.iter().filter(|r| r.1 == cal).map(|r| r.0).collect();
+        if c.is_empty() {
+            continue;
+        }
+        let (lo, hi) = (quantile(&mut c, lo_q), quantile(&mut c, hi_q));
+        for r in ratios.iter().filter(|r| r.1 != cal) {
+            total += 1;
+            if r.0 >= lo && r.0 <= hi {
+                inside += 1;
+            }
+        }
+    }
+    if total == 0 {
+        f64::NAN
+    } else {
+        inside as f64 / total as f64
+    }
+}
+
 fn quantile(values: &mut [f64], q: f64) -> f64 {
     if values.is_empty() {
         return f64::NAN;
@@ -707,8 +768,9 @@ pub fn fit(
         .iter()
         .map(|s| reference_level(&settings.efficiency, &s.theta, &visits))
         .collect();
-    let mut ratios = Vec::with_capacity(table.len());
-    let mut per_recipient: HashMap<u32, (f64, f64, u64)> = HashMap::new();
+    // (ratio, calibration half of the recipient) per visit.
+    let mut ratios: Vec<(f64, u8)> = Vec::with_capacity(table.len());
+    let mut per_recipient: HashMap<u32, RecipientLog> = HashMap::new();
     let (mut abs_err, mut sq_err, mut sum_y, mut sum_y2) = (0.0, 0.0, 0.0, 0.0);
     let mut z = Vec::new();
     let mut x = Vec::new();
@@ -723,7 +785,7 @@ pub fn fit(
             unit,
             duration,
             recipient,
-            ..
+            day,
         } = row;
         space.encode_context(context, &mut z);
         space.encode(tasks, slot, staff, &z, &mut x);
@@ -736,36 +798,102 @@ pub fn fit(
         // The visit's time at the efficient level: its log time with its team's excess taken out.
         let team_rel = sol.theta[unit as usize] / fold_refs[f];
         let efficient_obs = duration / team_rel;
+        let half = calibration_half(recipient, settings.seed);
         if efficient_pred > 0.0 {
-            ratios.push(efficient_obs / efficient_pred);
+            ratios.push((efficient_obs / efficient_pred, half));
         }
         abs_err += (efficient_obs - efficient_pred).abs();
         sq_err += (efficient_obs - efficient_pred).powi(2);
         sum_y += efficient_obs;
         sum_y2 += efficient_obs * efficient_obs;
-        let e = per_recipient.entry(recipient).or_default();
-        e.0 += efficient_obs;
-        e.1 += efficient_pred;
-        e.2 += 1;
+        let e = per_recipient
+            .entry(recipient)
+            .or_insert_with(|| RecipientLog {
+                fold: f,
+                half,
+                context: context.iter().map(|&c| f64::from(c)).collect(),
+                first_day: day,
+                last_day: day,
+                ..RecipientLog::default()
+            });
+        e.first_day = e.first_day.min(day);
+        e.last_day = e.last_day.max(day);
+        e.observed += efficient_obs;
+        e.visits += 1;
+        for &t in tasks {
+            let occ = match e.occasions.iter_mut().find(|o| o.0 == t && o.1 == slot) {
+                Some(o) => o,
+                None => {
+                    e.occasions.push((t, slot, 0, 0));
+                    e.occasions.last_mut().expect("just pushed")
+                }
+            };
+            occ.2 += 1;
+            if staff >= 2 {
+                occ.3 += 1;
+            }
+        }
     }
     let [lo_q, hi_q] = settings.interval;
-    let visit_interval = [quantile(&mut ratios, lo_q), quantile(&mut ratios, hi_q)];
-    let covered = ratios
-        .iter()
-        .filter(|&&r| r >= visit_interval[0] && r <= visit_interval[1])
-        .count();
-    let mut weekly: Vec<f64> = per_recipient
-        .values()
-        .filter(|e| e.2 >= settings.min_recipient_visits && e.1 > 0.0)
-        .map(|e| e.0 / e.1)
-        .collect();
-    let recipient_mape =
-        weekly.iter().map(|r| (1.0 - 1.0 / r).abs()).sum::<f64>() / weekly.len().max(1) as f64;
+    let mut all: Vec<f64> = ratios.iter().map(|r| r.0).collect();
+    let visit_interval = [quantile(&mut all, lo_q), quantile(&mut all, hi_q)];
+    let heldout_visit_coverage = split_coverage(&ratios, settings.interval);
+
+    // Planned weeks: each out-of-fold recipient's needs as the log shows them, planned the
+    // way `estimate` plans needs and predicted by the fold's model, against the logged week.
+    let planner = crate::plan::Planner::learn(table, catalog);
+    let mut weekly: Vec<(f64, u8)> = Vec::new();
+    let mut planned_ape = Vec::new();
+    for e in per_recipient.values() {
+        if e.visits < settings.min_recipient_visits {
+            continue;
+        }
+        let weeks = f64::from(e.last_day - e.first_day + 1).max(7.0) / 7.0;
+        let needs = crate::needs::ValidNeeds {
+            recipient_id: String::new(),
+            context: e.context.clone(),
+            needs: e
+                .occasions
+                .iter()
+                .map(|&(t, slot, n, two)| crate::needs::ValidNeed {
+                    insats: t as usize,
+                    per_week: f64::from(n) / weeks,
+                    slot: Some(slot),
+                    staff: if 2 * two > n { 2 } else { 1 },
+                })
+                .collect(),
+        };
+        let sol = &fold_solutions[e.fold];
+        space.encode_context(&e.context, &mut z);
+        let planned: f64 = planner
+            .plan(&needs)
+            .iter()
+            .map(|v| {
+                space.encode(&v.tasks, v.slot, v.staff, &z, &mut x);
+                let m = x
+                    .iter()
+                    .map(|&(c, val)| sol.beta[c as usize] * val)
+                    .sum::<f64>()
+                    * fold_refs[e.fold];
+                v.per_week * m.max(crate::estimate::MIN_VISIT_MIN)
+            })
+            .sum();
+        let observed = e.observed / weeks;
+        if planned > 0.0 && observed > 0.0 {
+            weekly.push((observed / planned, e.half));
+            planned_ape.push((planned - observed).abs() / observed);
+        }
+    }
+    let planned_week_mape = planned_ape.iter().sum::<f64>() / planned_ape.len().max(1) as f64;
     let calibration_recipients = weekly.len();
-    let weekly_interval = if weekly.len() >= 20 {
-        [quantile(&mut weekly, lo_q), quantile(&mut weekly, hi_q)]
+    let (weekly_interval, heldout_week_coverage) = if weekly.len() >= 20 {
+        let mut w: Vec<f64> = weekly.iter().map(|r| r.0).collect();
+        (
+            [quantile(&mut w, lo_q), quantile(&mut w, hi_q)],
+            split_coverage(&weekly, settings.interval),
+        )
     } else {
-        visit_interval
+        (visit_interval, f64::NAN)
     };
 
     let tolerance = match settings.efficiency {
@@ -815,8 +943,10 @@ pub fn fit(
         logged_over_efficient: logged / efficient_total,
         oof_visit_mae_min: abs_err / n,
         oof_visit_r2: 1.0 - (sq_err / n) / var_y,
-        oof_visit_interval_coverage: covered as f64 / ratios.len().max(1) as f64,
-        oof_recipient_mape: recipient_mape,
+        heldout_visit_interval_coverage: heldout_visit_coverage,
+        heldout_week_interval_coverage: heldout_week_coverage,
+        oof_planned_week_mape: planned_week_mape,
+        planned_week_recipients: planned_ape.len(),
         visit_interval,
         weekly_interval,
         calibration_recipients,

@@ -148,110 +148,135 @@ impl Planner {
         Planner { habits }
     }
 
-    /// The visits a set of needs implies, in a typical week.
+    /// The visits a set of needs implies, in a typical week. Every need's occasions are
+    /// kept exactly: Σ over the plan of `per_week` × (times a code is in the visit) equals
+    /// the needs' `per_week` of that code, whatever the frequencies and merges.
     pub fn plan(&self, needs: &ValidNeeds) -> Vec<PlannedVisit> {
-        // The cycle's (day, slot) cells hold the joining tasks as a bitset; this runs for
-        // every estimate, so it allocates once rather than per cell.
         const CELLS: usize = CYCLE_DAYS * 5;
-        let words = self.habits.len().div_ceil(64).max(1);
-        let mut bits = vec![0u64; CELLS * words];
-        let mut staff = [0u8; CELLS];
-        let mut weight = [0.0f64; CELLS];
-        let mut joined = [0u16; CELLS];
+        // Joining occasions per (day, slot) cell: (code, staff, occasions in the cell).
+        let mut cells: Vec<Vec<(u16, u8, f64)>> = vec![Vec::new(); CELLS];
         // Visits of their own: (code, slot, staff) → occasions in the cycle.
         let mut own: Vec<(u16, Slot, u8, f64)> = Vec::new();
         for need in &needs.needs {
             let habit = &self.habits[need.insats];
-            let by_share = habit.slots_by_share();
+            let code = need.insats as u16;
             let wanted = need.per_week * CYCLE_WEEKS;
-            let n = wanted.round().max(1.0) as usize;
-            // (days, slots per day, weight per occasion): the weight corrects the rounding to
-            // whole occasions (0.1 a week is not 0.25).
+            // NaN included: a need without a positive, finite frequency plans nothing.
+            if wanted.is_nan() || wanted <= 0.0 {
+                continue;
+            }
+            // Slots in order: the need's own, then the code's by how often the log shows it.
             let mut slots = [Slot::Morning; 5];
-            let (per_day, occasion_weight) = if n <= CYCLE_DAYS {
-                slots[0] = need.slot.unwrap_or(by_share[0]);
-                (1, wanted / n as f64)
-            } else {
-                let per_day = ((n as f64 / CYCLE_DAYS as f64).round() as usize).clamp(1, 5);
-                let mut k = 0;
-                for s in need.slot.into_iter().chain(by_share) {
-                    if !slots[..k].contains(&s) {
-                        slots[k] = s;
-                        k += 1;
+            let mut k = 0;
+            for s in need.slot.into_iter().chain(habit.slots_by_share()) {
+                if !slots[..k].contains(&s) {
+                    slots[k] = s;
+                    k += 1;
+                }
+            }
+            // (slot, day, occasions): whole days first, one slot a day each, then the rest
+            // spread evenly over the cycle in the next slot. Beyond one occasion in every
+            // slot of every day the cells carry more than one occasion each.
+            let mut add = |slot: Slot, day: usize, w: f64| {
+                if habit.joins() {
+                    let cell = &mut cells[day * 5 + slot.index()];
+                    match cell.iter_mut().find(|e| e.0 == code && e.1 == need.staff) {
+                        Some(e) => e.2 += w,
+                        None => cell.push((code, need.staff, w)),
+                    }
+                } else {
+                    match own
+                        .iter_mut()
+                        .find(|o| o.0 == code && o.1 == slot && o.2 == need.staff)
+                    {
+                        Some(o) => o.3 += w,
+                        None => own.push((code, slot, need.staff, w)),
                     }
                 }
-                (per_day, wanted / (per_day * CYCLE_DAYS) as f64)
             };
-            let days = n.min(CYCLE_DAYS);
-            let code = need.insats as u16;
-            for k in 0..days {
-                let day = if n <= CYCLE_DAYS {
-                    ((k as f64 + 0.5) * CYCLE_DAYS as f64 / n as f64) as usize
-                } else {
-                    k
-                };
-                for &slot in &slots[..per_day] {
-                    if habit.joins() {
-                        let c = day * 5 + slot.index();
-                        bits[c * words + code as usize / 64] |= 1 << (code % 64);
-                        staff[c] = staff[c].max(need.staff);
-                        weight[c] = if joined[c] == 0 { occasion_weight } else { 1.0 };
-                        joined[c] += 1;
-                    } else {
-                        match own
-                            .iter_mut()
-                            .find(|o| o.0 == code && o.1 == slot && o.2 == need.staff)
-                        {
-                            Some(o) => o.3 += occasion_weight,
-                            None => own.push((code, slot, need.staff, occasion_weight)),
-                        }
+            let all_slots = (5 * CYCLE_DAYS) as f64;
+            if wanted >= all_slots {
+                let w = wanted / all_slots;
+                for &slot in &slots {
+                    for day in 0..CYCLE_DAYS {
+                        add(slot, day, w);
                     }
+                }
+                continue;
+            }
+            let full = (wanted / CYCLE_DAYS as f64 + 1e-9).floor() as usize;
+            for &slot in &slots[..full] {
+                for day in 0..CYCLE_DAYS {
+                    add(slot, day, 1.0);
+                }
+            }
+            let rest = wanted - (full * CYCLE_DAYS) as f64;
+            if rest > 1e-9 {
+                // Whole occasions where the rest allows (0.1 a week is one occasion of
+                // weight 0.4 in the cycle, not 0.25 a week).
+                let n = (rest.round() as usize).clamp(1, CYCLE_DAYS);
+                let w = rest / n as f64;
+                for j in 0..n {
+                    let day = ((j as f64 + 0.5) * CYCLE_DAYS as f64 / n as f64) as usize;
+                    add(slots[full], day.min(CYCLE_DAYS - 1), w);
                 }
             }
         }
-        // Identical cells make one kind of visit.
-        let mut kinds: Vec<(usize, f64)> = Vec::new();
-        for c in (0..CELLS).filter(|&c| joined[c] > 0) {
-            let same = |&(k, _): &(usize, f64)| {
-                k % 5 == c % 5
-                    && staff[k] == staff[c]
-                    && bits[k * words..(k + 1) * words] == bits[c * words..(c + 1) * words]
-            };
-            match kinds.iter_mut().find(|kind| same(kind)) {
-                Some(kind) => kind.1 += weight[c],
-                None => kinds.push((c, weight[c])),
+        // A cell whose tasks occur with different weights is several kinds of visit: all
+        // its tasks as often as the rarest, then the others for the rest, and so on (layers
+        // by weight), so that every task keeps its own occasions.
+        let mut kinds: Vec<(Vec<u16>, Slot, u8, f64)> = Vec::new();
+        let mut push = |tasks: Vec<u16>, slot: Slot, staff: u8, w: f64| match kinds
+            .iter_mut()
+            .find(|k| k.1 == slot && k.2 == staff && k.0 == tasks)
+        {
+            Some(k) => k.3 += w,
+            None => kinds.push((tasks, slot, staff, w)),
+        };
+        for (c, cell) in cells.iter_mut().enumerate() {
+            if cell.is_empty() {
+                continue;
             }
+            let slot = Slot::ALL[c % 5];
+            // The same code asked for twice (different staff) is one task of the visit with
+            // the larger staff.
+            let mut merged: Vec<(u16, u8, f64)> = Vec::with_capacity(cell.len());
+            for &(t, st, w) in cell.iter() {
+                match merged.iter_mut().find(|e| e.0 == t) {
+                    Some(e) => {
+                        e.1 = e.1.max(st);
+                        e.2 += w;
+                    }
+                    None => merged.push((t, st, w)),
+                }
+            }
+            merged.sort_by(|a, b| a.2.total_cmp(&b.2).then(a.0.cmp(&b.0)));
+            let mut done = 0.0;
+            for i in 0..merged.len() {
+                let layer = merged[i].2 - done;
+                if layer <= 1e-12 {
+                    continue;
+                }
+                let mut tasks: Vec<u16> = merged[i..].iter().map(|e| e.0).collect();
+                tasks.sort_unstable();
+                let staff = merged[i..].iter().map(|e| e.1).max().unwrap_or(1).max(1);
+                push(tasks, slot, staff, layer);
+                done = merged[i].2;
+            }
+        }
+        for (code, slot, staff, w) in own {
+            push(vec![code], slot, staff.max(1), w);
         }
         let mut plan: Vec<PlannedVisit> = kinds
             .into_iter()
-            .map(|(c, w)| {
-                let tasks = (0..self.habits.len() as u16)
-                    .filter(|&t| bits[c * words + t as usize / 64] & (1 << (t % 64)) != 0)
-                    .collect();
-                PlannedVisit {
-                    tasks,
-                    slot: Slot::ALL[c % 5],
-                    staff: staff[c].max(1),
-                    per_week: w / CYCLE_WEEKS,
-                }
-            })
-            .chain(own.into_iter().map(|(code, slot, staff, w)| PlannedVisit {
-                tasks: vec![code],
+            .map(|(tasks, slot, staff, w)| PlannedVisit {
+                tasks,
                 slot,
                 staff,
                 per_week: w / CYCLE_WEEKS,
-            }))
+            })
             .collect();
         plan.sort_by(|a, b| (a.slot, &a.tasks, a.staff).cmp(&(b.slot, &b.tasks, b.staff)));
-        // A joining task alone in its cell is the same visit as one of its own.
-        plan.dedup_by(|later, kept| {
-            let same =
-                (later.slot, &later.tasks, later.staff) == (kept.slot, &kept.tasks, kept.staff);
-            if same {
-                kept.per_week += later.per_week;
-            }
-            same
-        });
         plan
     }
 }
@@ -333,5 +358,84 @@ mod tests {
         };
         let plan = planner.plan(&rare);
         assert!((plan.iter().map(|v| v.per_week).sum::<f64>() - 0.1).abs() < 1e-9);
+    }
+
+    #[test]
+    fn fractional_needs_that_share_a_visit_keep_their_occasions() {
+        // MORNING_CARE 7/week + MEDICATION 10/week: medication 10 times, not 7; a third
+        // joining need must not reset the shared visits' weight either.
+        let planner = Planner {
+            habits: vec![
+                habit("MORNING_CARE", Slot::Morning, true),
+                habit("MEDICATION", Slot::Morning, true),
+                habit("BED_LINEN", Slot::Morning, true),
+            ],
+        };
+        let needs = ValidNeeds {
+            recipient_id: "r".into(),
+            context: vec![],
+            needs: vec![need(0, 7.0), need(1, 10.0), need(2, 0.1)],
+        };
+        let plan = planner.plan(&needs);
+        for (code, want) in [(0u16, 7.0), (1, 10.0), (2, 0.1)] {
+            let got: f64 = plan
+                .iter()
+                .filter(|v| v.tasks.contains(&code))
+                .map(|v| v.per_week)
+                .sum();
+            assert!(
+                (got - want).abs() < 1e-9,
+                "code {code}: {got} ≠ {want}: {plan:?}"
+            );
+        }
+    }
+
+    fn random_planner(codes: &[(u8, bool)]) -> Planner {
+        Planner {
+            habits: codes
+                .iter()
+                .enumerate()
+                .map(|(i, &(slot, joins))| {
+                    let mut h = habit(&format!("C{i}"), Slot::ALL[slot as usize % 5], joins);
+                    // A second slot, so that more-than-daily needs spread.
+                    h.slot_share[(slot as usize + 3) % 5] += 0.3;
+                    h
+                })
+                .collect(),
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+        #[test]
+        fn planned_occasions_and_staff_minutes_add_up(
+            codes in proptest::collection::vec((0u8..5, proptest::bool::ANY), 1..8),
+            raw in proptest::collection::vec(
+                (0usize..8, 0usize..12, proptest::option::of(0u8..5), 1u8..=2), 1..10),
+        ) {
+            const FREQS: [f64; 12] = [0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 14.0, 21.0, 40.0];
+            let planner = random_planner(&codes);
+            let needs: Vec<ValidNeed> = raw
+                .iter()
+                .map(|&(c, f, slot, staff)| ValidNeed {
+                    insats: c % codes.len(),
+                    per_week: FREQS[f],
+                    slot: slot.map(|s| Slot::ALL[s as usize]),
+                    staff,
+                })
+                .collect();
+            let set = ValidNeeds { recipient_id: "r".into(), context: vec![], needs: needs.clone() };
+            let plan = planner.plan(&set);
+            for code in 0..codes.len() as u16 {
+                let want: f64 = needs.iter().filter(|n| n.insats == code as usize).map(|n| n.per_week).sum();
+                let got: f64 = plan.iter().filter(|v| v.tasks.contains(&code)).map(|v| v.per_week).sum();
+                proptest::prop_assert!((got - want).abs() < 1e-9, "code {}: planned {} ordered {}", code, got, want);
+                // Two-staff occasions stay two-staff.
+                let want2: f64 = needs.iter().filter(|n| n.insats == code as usize && n.staff == 2).map(|n| n.per_week).sum();
+                let got2: f64 = plan.iter().filter(|v| v.staff == 2 && v.tasks.contains(&code)).map(|v| v.per_week).sum();
+                proptest::prop_assert!(got2 + 1e-9 >= want2, "code {}: two-staff {} < {}", code, got2, want2);
+            }
+            proptest::prop_assert!(plan.iter().all(|v| !v.tasks.is_empty() && v.per_week > 0.0 && (1..=2).contains(&v.staff)));
+        }
     }
 }

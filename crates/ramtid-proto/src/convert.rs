@@ -300,8 +300,8 @@ pub fn fit_figures(m: &Manifest) -> pb::FitFigures {
         features: f.features as u64,
         visit_mae_min: f.oof_visit_mae_min,
         visit_r2: f.oof_visit_r2,
-        visit_interval_coverage: f.oof_visit_interval_coverage,
-        recipient_mape: f.oof_recipient_mape,
+        visit_interval_coverage: f.heldout_visit_interval_coverage,
+        recipient_mape: f.oof_planned_week_mape,
         share_visits_inefficient: f.share_visits_inefficient,
         logged_over_efficient: f.logged_over_efficient,
     }

@@ -20,6 +20,7 @@ mod calendar;
 mod model;
 mod population;
 mod profile;
+pub mod random;
 #[cfg(test)]
 mod tests;
 

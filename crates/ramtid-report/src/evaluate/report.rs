@@ -14,7 +14,7 @@ pub const MAX_VISIT_POINTS: usize = 4000;
 // ---------------------------------------------------------------------------------------
 // Number formatting
 
-fn pct(x: f64) -> String {
+pub fn pct(x: f64) -> String {
     if x.is_finite() {
         format!("{:.1} %", 100.0 * x)
     } else {
@@ -22,7 +22,7 @@ fn pct(x: f64) -> String {
     }
 }
 
-fn signed_pct(x: f64) -> String {
+pub fn signed_pct(x: f64) -> String {
     if x.is_finite() {
         format!("{:+.1} %", 100.0 * x)
     } else {
@@ -30,7 +30,7 @@ fn signed_pct(x: f64) -> String {
     }
 }
 
-fn num(x: f64, decimals: usize) -> String {
+pub fn num(x: f64, decimals: usize) -> String {
     if x.is_finite() {
         format!("{x:.decimals$}")
     } else {
@@ -38,7 +38,7 @@ fn num(x: f64, decimals: usize) -> String {
     }
 }
 
-fn esc(s: &str) -> String {
+pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -509,7 +509,7 @@ pub fn group_bars_svg(groups: &[GroupFigures]) -> String {
 // ---------------------------------------------------------------------------------------
 // HTML
 
-const STYLE: &str = r#"
+pub const STYLE: &str = r#"
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;margin:0;background:#f4f5f8}
 main{max-width:1100px;margin:0 auto;padding:24px 28px 60px}
 h1{font-size:26px;margin:8px 0 2px} h2{font-size:20px;margin:34px 0 10px;border-bottom:1px solid #d9dce3;padding-bottom:4px}
@@ -559,7 +559,7 @@ fn metrics_table(unit: &'static str, cols: &[(&str, &str, Option<&Metrics>)]) ->
     s
 }
 
-fn card(class: &str, key: &str, value: &str, note: &str) -> String {
+pub fn card(class: &str, key: &str, value: &str, note: &str) -> String {
     format!(
         r#"<div class="card {class}"><div class="k">{}</div><div class="v">{}</div><div class="k">{}</div></div>"#,
         esc(key),
