@@ -870,9 +870,14 @@ pub fn fit(
             .iter()
             .map(|v| {
                 space.encode(&v.tasks, v.slot, v.staff, &z, &mut x);
+                // The fold's solution is over the fitted (dense) columns; the log's own
+                // needs touch only those.
                 let m = x
                     .iter()
-                    .map(|&(c, val)| sol.beta[c as usize] * val)
+                    .filter_map(|&(c, val)| {
+                        let d = cols.dense[c as usize];
+                        (d != u32::MAX).then(|| sol.beta[d as usize] * val)
+                    })
                     .sum::<f64>()
                     * fold_refs[e.fold];
                 v.per_week * m.max(crate::estimate::MIN_VISIT_MIN)
