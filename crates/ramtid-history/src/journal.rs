@@ -759,7 +759,8 @@ pub mod fuzzing {
         while let Some(header) = bytes.get(at..at + HEADER) {
             let len = u32::from_le_bytes(header[0..4].try_into().unwrap()) as usize;
             let id = i64::from_le_bytes(header[8..16].try_into().unwrap());
-            let Some(payload) = bytes.get(at + HEADER..at.saturating_add(HEADER).saturating_add(len))
+            let Some(payload) =
+                bytes.get(at + HEADER..at.saturating_add(HEADER).saturating_add(len))
             else {
                 return;
             };
@@ -1074,12 +1075,20 @@ mod tests {
             bytes[i] ^= 0x20;
             std::fs::write(segment_path(&jdir, 1), &bytes).unwrap();
             let mut got = Vec::new();
-            let opened = Journal::open(&dir.path().join("h.db"), SqliteSync::Normal, 0, &mut |rows| {
-                got.extend(rows.iter().map(|(id, c)| (*id, (*c).clone())));
-                Ok(())
-            });
+            let opened = Journal::open(
+                &dir.path().join("h.db"),
+                SqliteSync::Normal,
+                0,
+                &mut |rows| {
+                    got.extend(rows.iter().map(|(id, c)| (*id, (*c).clone())));
+                    Ok(())
+                },
+            );
             if i == SEGMENT_HEADER - 1 {
-                assert!(matches!(opened, Err(HistoryError::JournalFormat { .. })), "byte {i}");
+                assert!(
+                    matches!(opened, Err(HistoryError::JournalFormat { .. })),
+                    "byte {i}"
+                );
                 continue;
             }
             opened.unwrap();
