@@ -749,7 +749,8 @@ pub mod fuzzing {
     /// build's header get this build's check, others version 1's.
     pub fn seal_frames(bytes: &mut [u8]) {
         let magic = &SEGMENT_MAGIC[..SEGMENT_HEADER - 1];
-        let (start, check): (usize, fn(&[u8], CalcId) -> u32) =
+        type Check = fn(&[u8], CalcId) -> u32;
+        let (start, check): (usize, Check) =
             if bytes.len() >= SEGMENT_HEADER && bytes.starts_with(magic) {
                 (SEGMENT_HEADER, frame_check_v2)
             } else {
