@@ -14,6 +14,7 @@ mod history;
 mod history_rpc;
 mod model_folder;
 mod params;
+mod parsers;
 mod rebudget;
 mod service_hardening;
 mod train_estimate;

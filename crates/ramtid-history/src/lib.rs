@@ -26,6 +26,18 @@
 //! (they must not be called on a runtime thread).
 
 mod journal;
+/// Decoders of stored and client-sent bytes, for the fuzz targets in `fuzz/` (built with
+/// the `fuzzing` feature only; not part of the crate's API).
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::journal::fuzzing::*;
+
+    /// `ListCalculations`' page token as the history reads it: whether it is accepted.
+    pub fn page_token(token: &str) -> bool {
+        crate::decode_token(token).is_ok()
+    }
+}
 mod pg;
 mod pg_tls;
 mod sqlite;

@@ -1,0 +1,3 @@
+
+
+nordstad/1	candidate

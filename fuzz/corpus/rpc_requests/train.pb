@@ -1,0 +1,4 @@
+
+
+catalog.toml
+visits.csvnordstad (
