@@ -311,6 +311,13 @@ impl Catalog {
     /// directory), at most [`MAX_CATALOG_BYTES`] of it. Invalid UTF-8 is reported by
     /// position, not by content.
     pub fn read(file: std::fs::File, origin: &str) -> Result<Catalog, CatalogError> {
+        let text = Catalog::read_text(file, origin)?;
+        Catalog::from_toml(&text, origin)
+    }
+
+    /// The text of a catalog file: [`Catalog::read`] without the parse, for a caller that
+    /// looks at the text first (training counts the codes before parsing them).
+    pub fn read_text(file: std::fs::File, origin: &str) -> Result<String, CatalogError> {
         let bytes =
             crate::files::read_capped_file(file, MAX_CATALOG_BYTES).map_err(|e| match e {
                 crate::files::CappedReadError::Io(source) => CatalogError::Io {
@@ -338,7 +345,25 @@ impl Catalog {
                 });
             }
         };
-        Catalog::from_toml(&text, origin)
+        Ok(text)
+    }
+
+    /// How many `[[insats]]` table headers a catalog's text has: a count without parsing,
+    /// exact for catalogs written as the data contract writes them (one table per code).
+    pub fn count_insats_tables(text: &str) -> usize {
+        text.lines()
+            .filter(|l| {
+                let l = l.trim();
+                l.strip_prefix("[[")
+                    .and_then(|r| r.split_once("]]"))
+                    .is_some_and(|(name, rest)| {
+                        name.trim() == "insats" && {
+                            let rest = rest.trim_start();
+                            rest.is_empty() || rest.starts_with('#')
+                        }
+                    })
+            })
+            .count()
     }
 
     /// Parses and validates a catalog. `origin` names the file in error messages, which
@@ -750,6 +775,12 @@ max = 120
 
     fn refusal(text: &str) -> String {
         Catalog::from_toml(text, "c.toml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn insats_tables_are_counted_without_parsing() {
+        let text = format!("{ONE}[[ insats ]] # second\ncode='B'\n[[insats_x]]\n# [[insats]]\n");
+        assert_eq!(Catalog::count_insats_tables(&text), 2);
     }
 
     #[test]

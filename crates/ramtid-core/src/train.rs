@@ -254,7 +254,22 @@ pub fn train(
     progress: &dyn Progress,
 ) -> Result<(Model, TrainSummary), TrainError> {
     let (catalog_file, catalog_name, mut visits_file, visits_name) = open_inputs(req)?;
-    let catalog = Catalog::read(catalog_file, &catalog_name)?;
+    let text = Catalog::read_text(catalog_file, &catalog_name)?;
+    // Counted before the parse: a catalog of 100 000 codes takes seconds to parse and
+    // validate, and is refused in milliseconds this way. The parsed catalog is checked
+    // again below (a catalog may write its tables in other TOML forms).
+    let tables = Catalog::count_insats_tables(&text);
+    if tables > req.limits.max_codes {
+        return Err(limit(
+            "catalog_path",
+            "catalog has".into(),
+            tables as u64,
+            req.limits.max_codes as u64,
+            "max_codes codes",
+        ));
+    }
+    let catalog = Catalog::from_toml(&text, &catalog_name)?;
+    drop(text);
     check_catalog(&catalog, &req.limits)?;
     let columns = header_columns(&mut visits_file, &visits_name)?;
     let most = 7 + catalog.contexts.len() + MAX_IGNORED_COLUMNS;
