@@ -76,3 +76,39 @@ pub fn fixture() -> &'static Fixture {
         Fixture { data, models }
     })
 }
+
+/// A test's own folders: a copy of the fixture's models root (nordstad/1) and data.
+pub struct World {
+    pub _dir: tempfile::TempDir,
+    pub root: PathBuf,
+    pub models: PathBuf,
+    pub data: PathBuf,
+}
+
+pub fn world() -> World {
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let (models, data) = (root.join("models"), root.join("data"));
+    copy_dir(&f.models, &models);
+    copy_dir(&f.data, &data);
+    World {
+        _dir: dir,
+        root,
+        models,
+        data,
+    }
+}
+
+/// A server configuration on the world's folders: ephemeral port, no `/metrics`, a short
+/// grace, and the ramtid binary as training worker (the test binary is none).
+pub fn server_config(w: &World) -> ramtid_server::config::Config {
+    let mut cfg = ramtid_server::config::Config::default();
+    cfg.server.listen = "127.0.0.1:0".into();
+    cfg.server.metrics_listen = String::new();
+    cfg.server.shutdown_grace_s = 5;
+    cfg.models.dir = w.models.clone();
+    cfg.data.dir = w.data.clone();
+    cfg.training.worker = PathBuf::from(env!("CARGO_BIN_EXE_ramtid"));
+    cfg
+}

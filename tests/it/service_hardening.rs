@@ -4,7 +4,7 @@
 //! written, a history path whose folder does not exist, undecodable messages, unbounded
 //! input echoed in errors, alias names for models.
 
-use crate::common::{copy_dir, fixture};
+use crate::common::{copy_dir, server_config, world, World};
 use ramtid::client::sample_request;
 use ramtid_proto::pb::{
     self, estimation_service_client::EstimationServiceClient,
@@ -20,38 +20,9 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 
-struct World {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-    models: PathBuf,
-    data: PathBuf,
-}
-
-/// A test's own folders: the fixture's models root (nordstad/1) and data.
-fn world() -> World {
-    let f = fixture();
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().to_path_buf();
-    let (models, data) = (root.join("models"), root.join("data"));
-    copy_dir(&f.models, &models);
-    copy_dir(&f.data, &data);
-    World {
-        _dir: dir,
-        root,
-        models,
-        data,
-    }
-}
-
 fn config(w: &World) -> Config {
-    let mut cfg = Config::default();
-    cfg.server.listen = "127.0.0.1:0".into();
+    let mut cfg = server_config(w);
     cfg.server.metrics_listen = "127.0.0.1:0".into();
-    cfg.server.shutdown_grace_s = 5;
-    cfg.models.dir = w.models.clone();
-    // The test binary is not a worker: TrainModel runs the ramtid binary.
-    cfg.training.worker = std::path::PathBuf::from(env!("CARGO_BIN_EXE_ramtid"));
-    cfg.data.dir = w.data.clone();
     cfg
 }
 

@@ -3,7 +3,7 @@
 //! that dies ends the stream with INTERNAL and an audit line.
 
 use crate::common;
-use common::{copy_dir, fixture};
+use common::{server_config, world, World};
 use ramtid_proto::pb::{self, model_service_client::ModelServiceClient};
 use ramtid_server::config::Config;
 use ramtid_server::{start, Running};
@@ -13,38 +13,8 @@ use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
-struct World {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-    models: PathBuf,
-    data: PathBuf,
-}
-
-fn world() -> World {
-    let f = fixture();
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().to_path_buf();
-    let models = root.join("models");
-    let data = root.join("data");
-    copy_dir(&f.models, &models);
-    copy_dir(&f.data, &data);
-    World {
-        _dir: dir,
-        root,
-        models,
-        data,
-    }
-}
-
 fn config(w: &World) -> Config {
-    let mut cfg = Config::default();
-    cfg.server.listen = "127.0.0.1:0".into();
-    cfg.server.metrics_listen = String::new();
-    cfg.server.shutdown_grace_s = 5;
-    cfg.models.dir = w.models.clone();
-    cfg.data.dir = w.data.clone();
-    cfg.training.worker = PathBuf::from(env!("CARGO_BIN_EXE_ramtid"));
-    cfg
+    server_config(w)
 }
 
 async fn serve(cfg: Config) -> (Running, ModelServiceClient<Channel>) {

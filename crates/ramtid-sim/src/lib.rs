@@ -21,6 +21,7 @@ mod model;
 mod population;
 mod profile;
 pub mod random;
+mod sink;
 #[cfg(test)]
 mod tests;
 
@@ -35,9 +36,9 @@ use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 use serde::Serialize;
 use serde_json::{json, Value};
+use sink::Sink;
 use std::fmt::{self, Write as _};
 use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -181,6 +182,15 @@ pub enum SimError {
     },
     #[error("invalid simulation settings: {0}")]
     Config(String),
+}
+
+impl From<crate::sink::WriteFailed> for SimError {
+    fn from(e: crate::sink::WriteFailed) -> SimError {
+        SimError::Write {
+            path: e.path,
+            source: e.source,
+        }
+    }
 }
 
 /// The catalog of a synthetic municipality (what `simulate` writes as `catalog.toml`).
@@ -785,41 +795,4 @@ fn parameters_json(
         "rows_written": summary.rows_written,
         "heldout_visit_rows": heldout_visit_rows,
     })
-}
-
-/// A buffered output file whose errors name the file.
-struct Sink {
-    path: PathBuf,
-    w: BufWriter<File>,
-}
-
-impl Sink {
-    fn create(path: PathBuf) -> Result<Sink, SimError> {
-        match File::create(&path) {
-            Ok(f) => Ok(Sink {
-                w: BufWriter::with_capacity(1 << 20, f),
-                path,
-            }),
-            Err(source) => Err(SimError::Write { path, source }),
-        }
-    }
-
-    fn put(&mut self, s: &str) -> Result<(), SimError> {
-        self.w
-            .write_all(s.as_bytes())
-            .map_err(|source| SimError::Write {
-                path: self.path.clone(),
-                source,
-            })
-    }
-
-    fn finish(mut self) -> Result<PathBuf, SimError> {
-        match self.w.flush() {
-            Ok(()) => Ok(self.path),
-            Err(source) => Err(SimError::Write {
-                path: self.path,
-                source,
-            }),
-        }
-    }
 }

@@ -18,13 +18,12 @@ mod people;
 mod rng;
 mod world;
 
+use crate::sink::Sink;
 use people::{day_visits, draw_person, DayVisit, Person};
 use rand::Rng;
 use rng::{normal, stream, uniform};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use world::{Kind, Mode, Target, World, NIGHT, SLOTS};
 
@@ -93,6 +92,15 @@ pub enum RandomError {
     },
     #[error("invalid simulation settings: {0}")]
     Config(String),
+}
+
+impl From<crate::sink::WriteFailed> for RandomError {
+    fn from(e: crate::sink::WriteFailed) -> RandomError {
+        RandomError::Write {
+            path: e.path,
+            source: e.source,
+        }
+    }
 }
 
 /// Simulates a random world into `out`. Deterministic given `cfg`.
@@ -671,43 +679,6 @@ fn parameters_json(w: &World, cfg: &RandomConfig, s: &RandomSummary) -> Value {
         }
     }
     doc
-}
-
-/// A buffered output file whose errors name the file.
-struct Sink {
-    path: PathBuf,
-    w: BufWriter<File>,
-}
-
-impl Sink {
-    fn create(path: PathBuf) -> Result<Sink, RandomError> {
-        match File::create(&path) {
-            Ok(f) => Ok(Sink {
-                w: BufWriter::with_capacity(1 << 20, f),
-                path,
-            }),
-            Err(source) => Err(RandomError::Write { path, source }),
-        }
-    }
-
-    fn put(&mut self, s: &str) -> Result<(), RandomError> {
-        self.w
-            .write_all(s.as_bytes())
-            .map_err(|source| RandomError::Write {
-                path: self.path.clone(),
-                source,
-            })
-    }
-
-    fn finish(mut self) -> Result<PathBuf, RandomError> {
-        match self.w.flush() {
-            Ok(()) => Ok(self.path),
-            Err(source) => Err(RandomError::Write {
-                path: self.path,
-                source,
-            }),
-        }
-    }
 }
 
 #[cfg(test)]
