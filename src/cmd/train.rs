@@ -208,10 +208,18 @@ impl Command {
                 100.0 * f.oof_planned_week_mape
             );
         }
+        // NaN: not measured (too few recipients), not a figure.
+        let share = |x: f64| {
+            if x.is_nan() {
+                "not measured (too few recipients)".to_string()
+            } else {
+                format!("{:.1}%", 100.0 * x)
+            }
+        };
         eprintln!(
-            "P10–P90 coverage on recipients the interval was not calibrated on (split in halves): visits {:.1}%, planned weeks {:.1}%",
-            100.0 * f.heldout_visit_interval_coverage,
-            100.0 * f.heldout_week_interval_coverage
+            "P10–P90 coverage on recipients the interval was not calibrated on (split in halves): visits {}, planned weeks {}",
+            share(f.heldout_visit_interval_coverage),
+            share(f.heldout_week_interval_coverage)
         );
         eprintln!(
             "time: reading {:.1} s, fitting {:.1} s; peak memory {} MB (visit table {:.0} MB)",

@@ -223,3 +223,51 @@ fn an_empty_needs_file_fails_clearly_and_a_bom_or_a_bad_byte_stay_on_their_line(
         .contains("not valid UTF-8"));
     assert!(lines[2]["weekly_min"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn train_says_when_no_recipient_qualified_for_the_planned_week_mape() {
+    // With no recipient of enough visits the planned-week MAPE is a mean over nothing: it
+    // was printed as "MAPE -0.0%".
+    let f = crate::common::fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(f.data.join("visits.csv")).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let col = header.split(',').position(|c| c == "recipient_id").unwrap();
+    // At most 4 visits per recipient: none reaches the 10 the figures need.
+    let mut kept = std::collections::HashMap::<String, usize>::new();
+    let mut out = format!("{header}\n");
+    for line in lines {
+        let n = kept
+            .entry(line.split(',').nth(col).unwrap().to_string())
+            .or_default();
+        if *n < 4 {
+            *n += 1;
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    let visits = dir.path().join("visits.csv");
+    std::fs::write(&visits, out).unwrap();
+    let run = ramtid()
+        .args(["train", "--catalog"])
+        .arg(f.data.join("catalog.toml"))
+        .arg("--visits")
+        .arg(&visits)
+        .arg("--out")
+        .arg(dir.path().join("models"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    // Trained and published although no figure over recipients could be measured.
+    assert!(run.status.success(), "{stderr}");
+    assert!(dir.path().join("models/default/1/manifest.json").is_file());
+    assert!(
+        stderr.contains("out-of-fold planned weeks: no recipient qualified"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("MAPE -0.0%") && !stderr.contains("NaN"),
+        "{stderr}"
+    );
+}

@@ -236,6 +236,40 @@ fn the_command_line_refuses_a_catalog_over_the_limits_with_the_numbers() {
 }
 
 #[test]
+fn a_catalog_over_the_limits_is_refused_in_under_a_second() {
+    // Its [[insats]] tables are counted before the parse: parsing and checking 100 200 codes
+    // takes seconds, the count milliseconds. Timed in process (no process start-up).
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::new();
+    for i in 0..100_200 {
+        text.push_str(&format!(
+            "[[insats]]\ncode = \"C{i}\"\ncategory = \"service\"\nschablon_min = 10\n"
+        ));
+    }
+    std::fs::write(dir.path().join("huge.toml"), text).unwrap();
+    std::fs::write(dir.path().join("visits.csv"), "visit_id\n").unwrap();
+    let models = dir.path().join("models");
+    let t0 = std::time::Instant::now();
+    let e = train(
+        &request(dir.path(), "huge.toml", &models, TrainLimits::default()),
+        &NoProgress,
+    )
+    .unwrap_err();
+    let seconds = t0.elapsed().as_secs_f64();
+    match e {
+        TrainError::Limit { field, message } => {
+            assert_eq!(field, "catalog_path");
+            assert_eq!(
+                message,
+                "catalog has 100 200 codes; the limit is 2 000 (training.max_codes)"
+            );
+        }
+        other => panic!("{other}"),
+    }
+    assert!(seconds < 1.0, "refused after {seconds:.2} s");
+}
+
+#[test]
 fn a_version_that_does_not_load_is_never_published() {
     let f = fixture();
     let dir = tempfile::tempdir().unwrap();

@@ -426,3 +426,68 @@ async fn stale_temporary_versions_are_ignored_and_removed_at_start_up() {
     assert_eq!(seen, vec!["1".to_string()]);
     running.shutdown().await.unwrap();
 }
+
+/// The worker limits its own address space (`RLIMIT_AS`) before it reads anything: what a
+/// training allocates beyond its budget fails in the worker, never in the server. Read from
+/// /proc while the worker trains.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_worker_trains_under_its_memory_limit() {
+    use ramtid_core::params::{FitParams, ParamGuard};
+    use ramtid_core::train::{TrainLimits, TrainRequest, WORKER_HEADROOM_MB};
+    use std::io::Write;
+    let w = world();
+    let job = ramtid_server::worker::Job {
+        request: TrainRequest {
+            catalog: "catalog.toml".into(),
+            visits: "visits.csv".into(),
+            data_dir: Some(w.data.clone()),
+            limits: TrainLimits {
+                max_memory_mb: 512,
+                ..Default::default()
+            },
+            models_dir: w.models.clone(),
+            name: "limited".into(),
+            rejects: None,
+            params: FitParams::new().folds(3).check().unwrap(),
+        },
+        limit_memory: true,
+        lower_priority: false,
+    };
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ramtid"))
+        .arg(ramtid_server::worker::SUBCOMMAND)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let limits = format!("/proc/{}/limits", child.id());
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{}\n", serde_json::to_string(&job).unwrap()).as_bytes())
+        .unwrap();
+    let mut seen = None;
+    let t0 = Instant::now();
+    while child.try_wait().unwrap().is_none() && t0.elapsed() < Duration::from_secs(120) {
+        let text = std::fs::read_to_string(&limits).unwrap_or_default();
+        let soft = text
+            .lines()
+            .find(|l| l.starts_with("Max address space"))
+            .and_then(|l| l.split_whitespace().nth(3))
+            .unwrap_or("unlimited")
+            .to_string();
+        if soft != "unlimited" {
+            seen = Some(soft);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(
+        seen,
+        Some(((512 + WORKER_HEADROOM_MB) << 20).to_string()),
+        "the worker ({status}) never ran with its address space limited"
+    );
+    assert!(status.success(), "{status}");
+}

@@ -153,10 +153,12 @@ pub struct FitReport {
     /// Share of visits inside their P10–P90 where the interval was calibrated on the other
     /// half of the recipients (out-of-fold predictions; the two halves averaged): coverage
     /// on data the interval was not fitted on.
-    #[serde(default)]
+    /// NaN when not measured (no recipients in one half); written as `null`.
+    #[serde(default, deserialize_with = "nan_if_null")]
     pub heldout_visit_interval_coverage: f64,
-    /// The same for a recipient's planned week against their logged efficient-level week.
-    #[serde(default)]
+    /// The same for a recipient's planned week against their logged efficient-level week
+    /// (NaN, written as `null`, with fewer than 20 recipients in the planned-week figures).
+    #[serde(default, deserialize_with = "nan_if_null")]
     pub heldout_week_interval_coverage: f64,
     /// Out-of-fold recipients: MAPE of the *planned* week (the needs the log shows for the
     /// recipient, planned as `estimate` plans them, each visit predicted by the model that
@@ -170,6 +172,12 @@ pub struct FitReport {
     pub visit_interval: [f64; 2],
     pub weekly_interval: [f64; 2],
     pub calibration_recipients: usize,
+}
+
+/// A figure that was not measured is NaN, which JSON writes as `null`: read back as NaN, so
+/// that a model trained on few recipients loads.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// Statistics of one (fold, team) cell.
