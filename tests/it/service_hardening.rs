@@ -128,14 +128,13 @@ fn truncated_manifest(models: &Path, to: &str) {
 
 /// nordstad/`to` whose params.json names a task pair beyond the catalog's codes, with the
 /// fingerprint made to match: only validation of the indices (or the registry's isolation
-/// of a panic while loading) stands between it and an index out of range.
+/// of a panic while loading) stands between it and an index out of range. The first pair
+/// is replaced, not one added: the number of features, and so of coefficients, stays
+/// right (an added pair is refused for the count instead).
 fn pair_beyond_the_codes(models: &Path, to: &str) {
     let dir = copy_version(models, to);
     let mut p = read_json(&dir.join("params.json"));
-    p["space"]["pairs"]
-        .as_array_mut()
-        .unwrap()
-        .push(serde_json::json!([999, 0]));
+    p["space"]["pairs"][0] = serde_json::json!([0, 999]);
     let bytes = serde_json::to_vec_pretty(&p).unwrap();
     std::fs::write(dir.join("params.json"), &bytes).unwrap();
     let mut m = read_json(&dir.join("manifest.json"));

@@ -304,7 +304,9 @@ fn a_version_that_does_not_load_is_never_published() {
     assert_eq!(left, vec!["1".to_string()]);
 }
 
-/// Flips `name` in `dir` between a regular file and a link to `outside` until stopped.
+/// Flips `name` in `dir` between a regular file and a link to `outside` until stopped: the
+/// two are swapped in one call (`renameat2(RENAME_EXCHANGE)`), so both last as long and a
+/// flip is as quick as an open; a check and an open done apart meet both.
 fn flipper(
     dir: PathBuf,
     name: &str,
@@ -315,23 +317,35 @@ fn flipper(
     std::thread::JoinHandle<u64>,
 ) {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let target = dir.join(name);
-    let tmp = dir.join(format!("{name}.tmp"));
     let s = stop.clone();
-    // There from the start: only the kind of file changes, never whether it exists.
-    std::fs::write(&target, inside).unwrap();
+    let (target, other) = exchanged(&dir, name, inside.as_bytes(), &outside);
     let h = std::thread::spawn(move || {
         let mut flips = 0;
         while !s.load(std::sync::atomic::Ordering::Relaxed) {
-            std::fs::write(&tmp, inside).unwrap();
-            std::fs::rename(&tmp, &target).unwrap();
-            std::os::unix::fs::symlink(&outside, &tmp).unwrap();
-            std::fs::rename(&tmp, &target).unwrap();
+            exchange(&target, &other);
             flips += 1;
         }
         flips
     });
     (stop, h)
+}
+
+/// `dir/name` as a regular file holding `inside` and `dir/name.other` as a link to
+/// `outside`: there from the start, so only the kind of file changes, never whether it
+/// exists.
+pub fn exchanged(dir: &Path, name: &str, inside: &[u8], outside: &Path) -> (PathBuf, PathBuf) {
+    let target = dir.join(name);
+    let other = dir.join(format!("{name}.other"));
+    std::fs::write(&target, inside).unwrap();
+    let _ = std::fs::remove_file(&other);
+    std::os::unix::fs::symlink(outside, &other).unwrap();
+    (target, other)
+}
+
+/// Swaps two names in one call.
+pub fn exchange(a: &Path, b: &Path) {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).unwrap();
 }
 
 #[test]
@@ -344,8 +358,11 @@ fn a_file_swapped_for_a_link_is_never_followed() {
     let (stop, h) = flipper(data.clone(), "race.toml", "inside", secret.clone());
     let dir = DataDir::open(&data).unwrap();
     let mut seen = [0u32; 2];
+    // Many opens: a check and an open done apart leave a window of microseconds, which a
+    // few hundred opens against the flipping thread rarely hit (20 000 take well under a
+    // second when every open is one call).
     for strategy in [Strategy::Best, Strategy::PerComponent] {
-        for _ in 0..400 {
+        for _ in 0..20_000 {
             match dir.open_file_with("race.toml", strategy) {
                 Ok(mut f) => {
                     let mut text = String::new();
@@ -365,7 +382,7 @@ fn a_file_swapped_for_a_link_is_never_followed() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let flips = h.join().unwrap();
     eprintln!(
-        "800 opens over {flips} flips: {} files, {} links",
+        "40 000 opens over {flips} flips: {} files, {} links",
         seen[0], seen[1]
     );
 

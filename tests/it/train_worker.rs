@@ -184,24 +184,20 @@ async fn a_file_swapped_for_a_link_outside_is_never_read() {
     std::fs::write(&secret, outside).unwrap();
     // Inside: a real catalog, and a log that is only a header (fails right after the
     // catalog was read, so every call reads the catalog).
-    let race = w.data.join("race.toml");
     let real = std::fs::read_to_string(w.data.join("catalog.toml")).unwrap();
     let header = std::fs::read_to_string(w.data.join("visits.csv")).unwrap();
     let header = header.lines().next().unwrap().to_string() + "\n";
     std::fs::write(w.data.join("empty.csv"), header).unwrap();
-    std::fs::write(&race, &real).unwrap();
+    // The real catalog and a link to the secret one, swapped in one call at a time.
+    let (race, other) =
+        crate::train_limits::exchanged(&w.data, "race.toml", real.as_bytes(), &secret);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flipper = {
-        let (stop, race, secret) = (stop.clone(), race.clone(), secret.clone());
+        let stop = stop.clone();
         std::thread::spawn(move || {
-            let tmp = race.with_extension("tmp");
             let mut flips = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                std::fs::write(&tmp, &real).unwrap();
-                std::fs::rename(&tmp, &race).unwrap();
-                let _ = std::fs::remove_file(&tmp);
-                std::os::unix::fs::symlink(&secret, &tmp).unwrap();
-                std::fs::rename(&tmp, &race).unwrap();
+                crate::train_limits::exchange(&race, &other);
                 flips += 1;
             }
             flips

@@ -854,6 +854,11 @@ max = 120
             "{ONE}[[context]]\nname='area'\nkind='categorical'\nlevels=['a',\"b\\u0000\"]\n"
         ));
         assert!(e.contains("label #2"), "{e}");
+        // With a name of its own (a code without one is also its name, checked too).
+        let e = refusal(
+            "[[insats]]\ncode=\"A\\u0000B\"\nname='Shower'\ncategory='service'\nschablon_min=3\n",
+        );
+        assert!(e.contains("insats #1") && e.contains("code must be"), "{e}");
     }
 
     #[test]
