@@ -17,8 +17,8 @@
 //! 3. **Implausibly fast teams are not copied.** The fastest candidate is set aside when its
 //!    lead over the next one is larger than `implausible_gap` and larger than twice the
 //!    typical spacing of the following teams (a super-efficiency test in the spirit of
-//!    Banker & Chang 2006, for DEA outliers); repeated while it holds, for at most a quarter
-//!    of the candidates. Such a team is reported, not used.
+//!    Banker & Chang 2006, for DEA outliers). At most one team is set aside: a second lead
+//!    that large is more likely a real gap between paces. Such a team is reported, not used.
 //! 4. **The frontier** is the precision-weighted pace of the fastest remaining candidate and
 //!    every candidate indistinguishable from it (within 1.5 combined standard errors), with
 //!    an interval.
@@ -97,6 +97,18 @@ pub enum Role {
     /// Serves mostly slots no other team serves (e.g. a night patrol): its pace cannot be
     /// told apart from those slots' own time.
     NotComparable,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Frontier => "frontier",
+            Role::Benchmarked => "benchmarked",
+            Role::ImplausiblyFast => "implausibly_fast",
+            Role::FewVisits => "few_visits",
+            Role::NotComparable => "not_comparable",
+        }
+    }
 }
 
 /// The efficient level chosen from the cells.
@@ -207,23 +219,22 @@ pub fn choose(cells: &Cells, evidence: &[CellEvidence], rules: &FrontierRules) -
     let mut order: Vec<(usize, f64)> = candidates.iter().map(|&u| (u, shrunk(u))).collect();
     order.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
 
-    // Super-efficiency: the fastest is set aside while its lead is implausible.
+    // Super-efficiency: the fastest is set aside when its lead is implausible. Only one: a
+    // second team far ahead of the rest is more likely a real gap in the paces than a
+    // second team cutting corners, and setting aside the true best practice costs more.
     let mut first = 0;
-    let max_flagged = (order.len() / 4).max(1);
-    while first < max_flagged && order.len() - first >= 3 {
-        let t: Vec<f64> = order[first..].iter().map(|o| o.1).collect();
+    if order.len() >= 3 {
+        let t: Vec<f64> = order.iter().map(|o| o.1).collect();
         let lead = t[1] / t[0] - 1.0;
         let mut spacing: Vec<f64> = (1..t.len().min(5) - 1)
             .map(|k| t[k + 1] / t[k] - 1.0)
             .collect();
         let spacing = median(&mut spacing);
-        let (u0, u1) = (order[first].0, order[first + 1].0);
+        let (u0, u1) = (order[0].0, order[1].0);
         let combined = (se(u0).powi(2) + se(u1).powi(2)).sqrt() / t[0];
         if lead > rules.implausible_gap && lead > 2.0 * spacing && lead > 2.0 * combined {
             roles[u0] = Role::ImplausiblyFast;
             first += 1;
-        } else {
-            break;
         }
     }
 

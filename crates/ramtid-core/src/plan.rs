@@ -95,12 +95,14 @@ impl Planner {
         order.sort_unstable();
         let mut start = 0;
         let mut group_tasks: Vec<u16> = Vec::new();
+        let mut groups: Vec<(usize, usize)> = Vec::new();
         while start < order.len() {
             let key = order[start].0;
             let mut end = start;
             while end < order.len() && order[end].0 == key {
                 end += 1;
             }
+            groups.push((start, end));
             group_tasks.clear();
             for &(_, i) in &order[start..end] {
                 group_tasks.extend_from_slice(table.row(i as usize).tasks);
@@ -126,6 +128,42 @@ impl Planner {
             }
             start = end;
         }
+        // A first estimate of who joins whom. A code then has a chance to join only where
+        // the recipient has a code that usually hosts others (one with a first share of
+        // at least one half) in the same slot that day: a shower in an afternoon with
+        // only a meal delivery of its own had no visit to join, and is not counted as one
+        // done alone by choice.
+        let first_share: Vec<f64> = (0..n)
+            .map(|t| {
+                if contexts[t] >= 20 {
+                    joined[t] as f64 / contexts[t] as f64
+                } else {
+                    shared_visits[t] as f64 / occurrences[t].max(1) as f64
+                }
+            })
+            .collect();
+        let mut hosted = vec![0u64; n];
+        let mut hosted_joined = vec![0u64; n];
+        for &(start, end) in &groups {
+            for &(_, i) in &order[start..end] {
+                let row = table.row(i as usize);
+                for &t in row.tasks {
+                    let host = order[start..end].iter().any(|&(_, j)| {
+                        table
+                            .row(j as usize)
+                            .tasks
+                            .iter()
+                            .any(|&u| u != t && first_share[u as usize] >= 0.5)
+                    });
+                    if host {
+                        hosted[t as usize] += 1;
+                        if row.tasks.len() > 1 {
+                            hosted_joined[t as usize] += 1;
+                        }
+                    }
+                }
+            }
+        }
         let habits = catalog
             .insatser
             .iter()
@@ -139,11 +177,11 @@ impl Planner {
                 if occurrences[t] == 0 {
                     slot_share[Slot::Morning.index()] = 1.0;
                 }
-                // Too few chances to join: fall back on how often it shares a visit at all.
-                let joins_share = if contexts[t] >= 20 {
-                    joined[t] as f64 / contexts[t] as f64
+                // Too few chances to join a host: the first estimate.
+                let joins_share = if hosted[t] >= 20 {
+                    hosted_joined[t] as f64 / hosted[t] as f64
                 } else {
-                    shared_visits[t] as f64 / total
+                    first_share[t]
                 };
                 TaskHabit {
                     code: insats.code.clone(),
