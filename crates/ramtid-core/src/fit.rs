@@ -1247,3 +1247,141 @@ pub fn fit(
         report,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::{FitParams, ParamGuard};
+    use crate::progress::NoProgress;
+    use crate::slot::Slot;
+
+    fn catalog() -> Catalog {
+        Catalog::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../models/nordstad/1/catalog.toml"),
+        )
+        .unwrap()
+    }
+
+    const PACES: [f64; 8] = [1.0, 1.06, 1.1, 1.2, 1.3, 1.15, 1.25, 1.4];
+    const WEEKEND: f64 = 1.1;
+    const OVERHEAD: f64 = 4.0;
+
+    /// Efficient minutes of a task: half its schablon (known, so it can be checked).
+    fn base(catalog: &Catalog, t: u16) -> f64 {
+        0.5 * catalog.insatser[t as usize].schablon_min
+    }
+
+    /// Visits whose efficient time is `OVERHEAD + Σ base`, performed by eight teams at
+    /// known paces, slower again by `WEEKEND` on Saturdays and Sundays, with ±10 % noise.
+    fn known_world(catalog: &Catalog) -> (VisitTable, Vec<String>) {
+        let mut table = VisitTable::new(catalog.contexts.len());
+        let context = vec![0.0; catalog.contexts.len()];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |m: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % m
+        };
+        let monday = crate::visits::time::days_from_civil(2025, 3, 3);
+        let codes = catalog.insatser.len() as u64;
+        for recipient in 0..800u32 {
+            let unit = recipient % PACES.len() as u32;
+            for v in 0..40 {
+                let day = monday + v % 56;
+                let mut tasks: Vec<u16> = (0..1 + next(3)).map(|_| next(codes) as u16).collect();
+                tasks.sort_unstable();
+                tasks.dedup();
+                let efficient = OVERHEAD + tasks.iter().map(|&t| base(catalog, t)).sum::<f64>();
+                let weekend = if crate::frontier::is_weekend(day) {
+                    WEEKEND
+                } else {
+                    1.0
+                };
+                let noise = 0.9 + 0.2 * next(10_001) as f64 / 10_000.0;
+                table.push(
+                    recipient,
+                    unit,
+                    day,
+                    Slot::Morning,
+                    1,
+                    efficient * PACES[unit as usize] * weekend * noise,
+                    &tasks,
+                    &context,
+                );
+            }
+        }
+        let units = (0..PACES.len()).map(|u| format!("T{u}")).collect();
+        (table, units)
+    }
+
+    #[test]
+    fn recovers_known_times_paces_and_weekend_factor_at_the_frontier() {
+        let catalog = catalog();
+        let (table, units) = known_world(&catalog);
+        let params = FitParams::new().folds(3).threads(1).check().unwrap();
+        let (model, report) = fit(&table, &units, &catalog, &params, &NoProgress).unwrap();
+
+        // The efficient level is the fastest team's (1.0), not the median team's.
+        let fr = report.frontier.as_ref().unwrap();
+        assert_eq!(fr.members, vec!["T0".to_string()], "{fr:?}");
+        for (t, team) in report.teams.iter().enumerate() {
+            assert!(
+                (team.multiplier - PACES[t]).abs() < 0.02,
+                "{}: pace {} ≠ {}",
+                team.unit_id,
+                team.multiplier,
+                PACES[t]
+            );
+            let w = team.weekend_factor.unwrap();
+            assert!((w - WEEKEND).abs() < 0.02, "{}: weekend {w}", team.unit_id);
+            assert!(team.multiplier_interval[0] < team.multiplier);
+            assert!(team.multiplier_interval[1] > team.multiplier);
+        }
+        assert!((fr.weekend_factor - WEEKEND).abs() < 0.02);
+
+        // A visit's efficient minutes: the known time of its tasks, to 3 %.
+        let mut z = Vec::new();
+        let mut x = Vec::new();
+        let context = vec![0.0; catalog.contexts.len()];
+        model.space.encode_context(&context, &mut z);
+        for t in [0u16, 3, 12, 21] {
+            model.space.encode(&[t], Slot::Morning, 1, &z, &mut x);
+            let got = model.predict_encoded(&x);
+            let want = OVERHEAD + base(&catalog, t);
+            assert!(
+                (got / want - 1.0).abs() < 0.03,
+                "{}: {got} ≠ {want}",
+                catalog.insatser[t as usize].code
+            );
+        }
+
+        // What-if: the plain mean costs what the paces say (about 1.2× with weekends).
+        let mean = fr.what_if.iter().find(|w| w.definition == "mean").unwrap();
+        let weekday_mean = PACES.iter().sum::<f64>() / PACES.len() as f64;
+        let expected = weekday_mean * (5.0 + 2.0 * WEEKEND) / 7.0;
+        assert!(
+            (mean.relative / expected - 1.0).abs() < 0.03,
+            "{} ≠ {expected}",
+            mean.relative
+        );
+    }
+
+    #[test]
+    fn the_team_reference_method_still_takes_the_fastest_share_of_visits() {
+        let catalog = catalog();
+        let (table, units) = known_world(&catalog);
+        let params = FitParams::new()
+            .folds(3)
+            .threads(1)
+            .reference_quantile(0.5)
+            .check()
+            .unwrap();
+        let (_, report) = fit(&table, &units, &catalog, &params, &NoProgress).unwrap();
+        // Against the fastest half of the visits, the fastest team is below 1.
+        let t0 = &report.teams[0];
+        assert!(t0.multiplier < 0.95, "{}", t0.multiplier);
+        assert_eq!(report.frontier.as_ref().unwrap().method, "team_reference");
+    }
+}

@@ -153,6 +153,11 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
+/// Teams within this share of the fastest are as efficient as it: case-mix adjustment
+/// cannot resolve smaller differences where teams and areas are partly confounded (teams
+/// serve mostly their own area), whatever the standard errors say.
+pub const FRONTIER_BAND: f64 = 0.02;
+
 /// Chooses the frontier among the units' weekday cells.
 pub fn choose(cells: &Cells, evidence: &[CellEvidence], rules: &FrontierRules) -> Choice {
     let units = cells.units.max(1);
@@ -242,7 +247,7 @@ pub fn choose(cells: &Cells, evidence: &[CellEvidence], rules: &FrontierRules) -
     let (u0, t0) = order[first];
     let mut members = Vec::new();
     for &(u, t) in &order[first..] {
-        let band = 1.5 * (se(u).powi(2) + se(u0).powi(2)).sqrt();
+        let band = (1.5 * (se(u).powi(2) + se(u0).powi(2)).sqrt()).max(FRONTIER_BAND * t0);
         if u == u0 || t - t0 <= band {
             roles[u] = Role::Frontier;
             members.push((cells.weekday(u), 1.0 / se(u).powi(2)));
