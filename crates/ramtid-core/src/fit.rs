@@ -301,10 +301,14 @@ pub fn learn_space(table: &VisitTable, catalog: &Catalog, min_pair_visits: u64) 
     let nv = catalog.contexts.len();
     let mut sum = vec![0.0; nv];
     let mut sum2 = vec![0.0; nv];
+    // Per label (categorical) or per level (ordinal): how many visits have it.
     let mut label_counts: Vec<Vec<f64>> = catalog
         .contexts
         .iter()
-        .map(|c| vec![0.0; c.labels.len()])
+        .map(|c| match c.kind {
+            crate::catalog::ContextKind::Ordinal => vec![0.0; c.ordinal_levels.len()],
+            _ => vec![0.0; c.labels.len()],
+        })
         .collect();
     let mut pairs: HashMap<(u16, u16), u64> = HashMap::new();
     for row in table.iter() {
@@ -312,7 +316,13 @@ pub fn learn_space(table: &VisitTable, catalog: &Catalog, min_pair_visits: u64) 
             let x = f64::from(x);
             sum[v] += x;
             sum2[v] += x * x;
-            if let Some(c) = label_counts[v].get_mut(x as usize) {
+            let var = &catalog.contexts[v];
+            let index = if var.kind == crate::catalog::ContextKind::Ordinal {
+                var.ordinal_levels.iter().position(|&l| (l - x).abs() < 1e-6)
+            } else {
+                Some(x as usize)
+            };
+            if let Some(c) = index.and_then(|i| label_counts[v].get_mut(i)) {
                 *c += 1.0;
             }
         }
