@@ -9,6 +9,8 @@ pub struct TrainFlags {
     pub efficiency: Option<Method>,
     pub reference_quantile: Option<f64>,
     pub tolerance: Option<f64>,
+    pub implausible_gap: Option<f64>,
+    pub weekend_apart: Option<bool>,
     pub folds: Option<usize>,
     pub lambdas: Option<Vec<f64>>,
     pub seed: Option<u64>,
@@ -20,13 +22,22 @@ pub struct TrainFlags {
 /// The flags as checked parameters, or the first setting that breaks a rule.
 pub fn fit_params(f: &TrainFlags) -> Result<CheckedFitParams, ParamError> {
     let mut p = FitParams::new();
+    if f.efficiency == Some(Method::TeamReference) {
+        p = p.reference_quantile(0.5);
+    }
     if let Some(q) = f.reference_quantile {
         p = p.reference_quantile(q);
+    }
+    if let Some(g) = f.implausible_gap {
+        p = p.implausible_gap(g);
     }
     if let Some(t) = f.tolerance {
         p = p.tolerance(t);
     }
-    // After the team-reference values: `--efficiency pooled` wins over them.
+    if let Some(w) = f.weekend_apart {
+        p = p.weekend_apart(w);
+    }
+    // After the other methods' values: `--efficiency pooled` wins over them.
     if f.efficiency == Some(Method::Pooled) {
         p = p.pooled();
     }

@@ -29,13 +29,21 @@ pub enum Command {
         #[arg(long, value_enum)]
         efficiency: Option<EfficiencyArg>,
         /// team-reference: the fastest teams that together performed this share of visits
-        /// set the efficient level (0 < q <= 1; default 0.5).
+        /// set the efficient level (0 < q <= 1; default 0.5). Switches to team-reference.
         #[arg(long)]
         reference_quantile: Option<f64>,
-        /// team-reference: teams slower than the reference by more than this are reported
+        /// Teams slower than the efficient level by more than this are reported
         /// (default 0.10).
         #[arg(long)]
         tolerance: Option<f64>,
+        /// frontier: the fastest team is set aside as implausibly fast when it leads the
+        /// next by more than this share (0 < gap <= 1; default 0.06).
+        #[arg(long)]
+        implausible_gap: Option<f64>,
+        /// One pace per team for weekdays and weekends alike (by default weekends get a
+        /// pace of their own and the efficient level is that of weekdays).
+        #[arg(long)]
+        weekends_together: bool,
         /// Cross-validation folds, grouped by recipient (2 to 20; default 5).
         #[arg(long)]
         folds: Option<usize>,
@@ -75,6 +83,7 @@ pub enum Command {
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum EfficiencyArg {
+    Frontier,
     TeamReference,
     Pooled,
 }
@@ -90,6 +99,8 @@ impl Command {
             efficiency,
             reference_quantile,
             tolerance,
+            implausible_gap,
+            weekends_together,
             folds,
             lambdas,
             seed,
@@ -105,11 +116,14 @@ impl Command {
         // Settings first: a bad one fails at once, before any file is opened.
         let params = fit_params(&TrainFlags {
             efficiency: efficiency.map(|e| match e {
+                EfficiencyArg::Frontier => Method::Frontier,
                 EfficiencyArg::TeamReference => Method::TeamReference,
                 EfficiencyArg::Pooled => Method::Pooled,
             }),
             reference_quantile,
             tolerance,
+            implausible_gap,
+            weekend_apart: weekends_together.then_some(false),
             folds,
             lambdas,
             seed,
@@ -183,13 +197,58 @@ impl Command {
             100.0 * f.mean_excess_inefficient,
             100.0 * (f.logged_over_efficient - 1.0)
         );
-        for t in f.teams.iter().filter(|t| t.inefficient) {
+        if let Some(fr) = &f.frontier {
+            eprintln!("efficient level ({}): {}", fr.method, fr.reason);
+            if !fr.implausibly_fast.is_empty() {
+                eprintln!(
+                    "  set aside as implausibly fast (not copied): {}",
+                    fr.implausibly_fast.join(", ")
+                );
+            }
+            if !fr.not_comparable.is_empty() {
+                eprintln!(
+                    "  not comparable (alone in their slots): {}",
+                    fr.not_comparable.join(", ")
+                );
+            }
             eprintln!(
-                "  team {}: {:+.1}% ({} visits)",
-                t.unit_id,
-                100.0 * (t.multiplier - 1.0),
-                t.visits
+                "  weekend pace over weekday pace: {:.3}",
+                fr.weekend_factor
             );
+            eprintln!("  team paces (weekday, over the efficient level, 90 % interval):");
+            let mut teams: Vec<_> = f.teams.iter().collect();
+            teams.sort_by(|a, b| a.multiplier.total_cmp(&b.multiplier));
+            for t in teams {
+                eprintln!(
+                    "    {:<16} {:>6.3} [{:.3}, {:.3}]  weekend ×{}  {:>7} visits  {}{}",
+                    t.unit_id,
+                    t.multiplier,
+                    t.multiplier_interval[0],
+                    t.multiplier_interval[1],
+                    t.weekend_factor
+                        .map(|w| format!("{w:.3}"))
+                        .unwrap_or_else(|| "–".into()),
+                    t.visits,
+                    t.role.map(|r| r.as_str()).unwrap_or(""),
+                    if t.inefficient { ", inefficient" } else { "" }
+                );
+            }
+            eprintln!("  what the log's visits take per week under each definition of efficient:");
+            for w in &fr.what_if {
+                eprintln!(
+                    "    {:<11} {:>9.1} h/week  ×{:.3}  {}",
+                    w.definition, w.hours_per_week, w.relative, w.description
+                );
+            }
+        } else {
+            for t in f.teams.iter().filter(|t| t.inefficient) {
+                eprintln!(
+                    "  team {}: {:+.1}% ({} visits)",
+                    t.unit_id,
+                    100.0 * (t.multiplier - 1.0),
+                    t.visits
+                );
+            }
         }
         eprintln!(
             "out-of-fold visits (recipients not in the fold's fit, efficient level): MAE {:.2} min, R² {:.3}",

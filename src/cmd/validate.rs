@@ -45,27 +45,31 @@ pub struct ValidateArgs {
     #[arg(long)]
     pub keep_logs: bool,
     /// As in `ramtid train`: the fastest teams that together performed this share of the
-    /// visits set the efficient level.
-    #[arg(long, default_value_t = 0.5)]
-    pub reference_quantile: f64,
+    /// visits set the efficient level (the team-reference method; by default the
+    /// best-practice frontier).
+    #[arg(long)]
+    pub reference_quantile: Option<f64>,
 }
 
 pub fn run(args: ValidateArgs) -> anyhow::Result<()> {
     let command = format!(
-        "ramtid validate --worlds {} --seed {} --recipients {} --weeks {} --holdout {} --reference-quantile {} --out {}",
+        "ramtid validate --worlds {} --seed {} --recipients {} --weeks {} --holdout {}{} --out {}",
         args.worlds,
         args.seed,
         args.recipients,
         args.weeks,
         args.holdout,
-        args.reference_quantile,
+        args.reference_quantile
+            .map(|q| format!(" --reference-quantile {q}"))
+            .unwrap_or_default(),
         args.out.display()
     );
     // Checked before any world is drawn: a bad quantile fails at once, naming it.
-    let params = FitParams::new()
-        .reference_quantile(args.reference_quantile)
-        .check()
-        .context("--reference-quantile")?;
+    let mut params = FitParams::new();
+    if let Some(q) = args.reference_quantile {
+        params = params.reference_quantile(q);
+    }
+    let params = params.check().context("--reference-quantile")?;
     let opts = ValidateOptions {
         worlds: args.worlds,
         seed: args.seed,

@@ -79,6 +79,19 @@ fn cases() -> Vec<Case> {
             },
         },
         Case {
+            expected: "implausible_gap: 0 is outside 0 < gap <= 1",
+            flags: TrainFlags {
+                implausible_gap: Some(0.0),
+                ..Default::default()
+            },
+            args: &["--implausible-gap", "0"],
+            toml: "implausible_gap = 0.0",
+            settings: pb::TrainSettings {
+                implausible_gap: Some(0.0),
+                ..Default::default()
+            },
+        },
+        Case {
             expected: "tolerance: -0.2 is not a share >= 0",
             flags: TrainFlags {
                 tolerance: Some(-0.2),
@@ -232,8 +245,28 @@ fn train_model_settings_fall_back_to_the_configuration() {
             ..Default::default()
         })
         .unwrap(),
-        FitParams::default().check().unwrap()
+        FitParams::default().reference_quantile(0.5).check().unwrap()
     );
+    // The frontier by name, with its own setting, from a team-reference configuration.
+    let p = train_params(
+        FitParams::new().reference_quantile(0.3),
+        0,
+        Some(&pb::TrainSettings {
+            efficiency: Some("frontier".into()),
+            implausible_gap: Some(0.1),
+            weekend_apart: Some(false),
+            ..Default::default()
+        }),
+    )
+    .unwrap();
+    assert_eq!(
+        p.settings().efficiency,
+        ramtid_core::fit::Efficiency::Frontier {
+            tolerance: 0.1,
+            implausible_gap: 0.1
+        }
+    );
+    assert!(!p.settings().weekend_apart);
 }
 
 /// Records what a training run reports.

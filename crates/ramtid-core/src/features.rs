@@ -21,15 +21,21 @@ pub struct ContextColumn {
     /// For a categorical: the label index this column indicates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<usize>,
+    /// For an ordinal level: the column indicates a level at least this one (a step per
+    /// level, so uneven steps and thresholds are learned, not one slope). Absent in models
+    /// trained before steps were kept: the level itself, one slope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_least: Option<f64>,
     pub center: f64,
     pub scale: f64,
 }
 
 impl ContextColumn {
     fn raw(&self, value: f64) -> f64 {
-        match self.label {
-            Some(l) => f64::from(u8::from(value as usize == l)),
-            None => value,
+        match (self.label, self.at_least) {
+            (Some(l), _) => f64::from(u8::from(value as usize == l)),
+            (None, Some(level)) => f64::from(u8::from(value >= level - 1e-6)),
+            (None, None) => value,
         }
     }
 
@@ -92,6 +98,7 @@ impl FeatureSpace {
                             var: v,
                             name: format!("{}={}", var.name, label),
                             label: Some(l),
+                            at_least: None,
                             center: label_shares[v].get(l).copied().unwrap_or(0.0),
                             scale: 1.0,
                         });
@@ -103,16 +110,39 @@ impl FeatureSpace {
                         var: v,
                         name: var.name.clone(),
                         label: None,
+                        at_least: None,
                         center: mean,
                         // Numeric variables (age) are put in units of ten so that their
                         // coefficients are on the scale of an ordinal level.
                         scale: if sd > 0.0 { 10.0 } else { 1.0 },
                     });
                 }
-                ContextKind::Ordinal | ContextKind::Boolean => context.push(ContextColumn {
+                ContextKind::Ordinal => {
+                    // One step per level above the lowest, centred on the share at or
+                    // above it.
+                    let shares = label_shares.get(v).map(Vec::as_slice).unwrap_or(&[]);
+                    let mut levels: Vec<(usize, f64)> =
+                        var.ordinal_levels.iter().copied().enumerate().collect();
+                    levels.sort_by(|a, b| a.1.total_cmp(&b.1));
+                    for (k, &(_, level)) in levels.iter().enumerate().skip(1) {
+                        context.push(ContextColumn {
+                            var: v,
+                            name: format!("{}>={}", var.name, level),
+                            label: None,
+                            at_least: Some(level),
+                            center: levels[k..]
+                                .iter()
+                                .map(|&(i, _)| shares.get(i).copied().unwrap_or(0.0))
+                                .sum(),
+                            scale: 1.0,
+                        });
+                    }
+                }
+                ContextKind::Boolean => context.push(ContextColumn {
                     var: v,
                     name: var.name.clone(),
                     label: None,
+                    at_least: None,
                     center: numeric_stats[v].0,
                     scale: 1.0,
                 }),

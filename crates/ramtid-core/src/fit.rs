@@ -17,6 +17,7 @@
 
 use crate::catalog::Catalog;
 use crate::features::FeatureSpace;
+use crate::frontier::{CellEvidence, Cells, Choice, FrontierRules, Role};
 use crate::linalg::{quad_form, Factor, NotPositiveDefinite};
 use crate::params::CheckedFitParams;
 use crate::progress::Progress;
@@ -28,6 +29,14 @@ use std::collections::HashMap;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "method", rename_all = "snake_case")]
 pub enum Efficiency {
+    /// Best practice ([`crate::frontier`]): the pace of the fastest comparable teams, with
+    /// teams that are implausibly fast set aside. Teams slower than that level by more
+    /// than `tolerance` are reported as inefficient.
+    Frontier {
+        tolerance: f64,
+        /// The lead over the next team beyond which the fastest team is not copied.
+        implausible_gap: f64,
+    },
     /// Team effects estimated; predictions at the level of the fastest teams that performed
     /// `quantile` of the visits. Teams slower than that level by more than `tolerance` are
     /// reported as inefficient.
@@ -38,11 +47,15 @@ pub enum Efficiency {
 
 impl Default for Efficiency {
     fn default() -> Self {
-        Efficiency::TeamReference {
-            quantile: 0.5,
+        Efficiency::Frontier {
             tolerance: 0.10,
+            implausible_gap: 0.06,
         }
     }
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,6 +76,11 @@ pub struct FitSettings {
     pub min_recipient_visits: u64,
     pub seed: u64,
     pub threads: usize,
+    /// Weekend visits get a pace of their own per team, apart from weekdays, and the
+    /// efficient level is that of weekdays (weekend and substitute staffing is how a visit
+    /// is performed, not what the person needs). Off: one pace per team.
+    #[serde(default = "yes")]
+    pub weekend_apart: bool,
 }
 
 impl Default for FitSettings {
@@ -81,6 +99,7 @@ impl Default for FitSettings {
                 .map(|n| n.get())
                 .unwrap_or(1)
                 .min(8),
+            weekend_apart: true,
         }
     }
 }
@@ -116,9 +135,44 @@ impl VisitModel {
 pub struct TeamEffect {
     pub unit_id: String,
     pub visits: u64,
-    /// Logged time relative to the efficient reference (1.25 = 25% slower).
+    /// Weekday logged time relative to the efficient reference (1.25 = 25% slower).
     pub multiplier: f64,
     pub inefficient: bool,
+    /// 90 % interval of `multiplier` (its standard error, cluster-robust by recipient).
+    #[serde(default)]
+    pub multiplier_interval: [f64; 2],
+    /// Weekend pace over the team's weekday pace (absent: weekends not apart or too few).
+    #[serde(default)]
+    pub weekend_factor: Option<f64>,
+    /// Recipients the team's weekday visits served.
+    #[serde(default)]
+    pub recipients: u64,
+    /// The team's part in the frontier.
+    #[serde(default)]
+    pub role: Option<crate::frontier::Role>,
+}
+
+/// How the efficient level was chosen, for the report and the manifest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FrontierReport {
+    /// `frontier`, `team_reference` or `pooled`.
+    pub method: String,
+    /// Why this level, in words.
+    pub reason: String,
+    /// The teams that set the level.
+    pub members: Vec<String>,
+    /// Teams set aside as implausibly fast.
+    pub implausibly_fast: Vec<String>,
+    /// Units not comparable with the others (alone in their slots).
+    pub not_comparable: Vec<String>,
+    /// The chosen level over the visit-weighted mean pace of all visits, with a 90 %
+    /// interval.
+    pub level_over_mean: f64,
+    pub level_interval: [f64; 2],
+    /// Visit-weighted weekend pace over weekday pace (1 when weekends are not apart).
+    pub weekend_factor: f64,
+    /// The municipality's hours per week under each definition of efficient.
+    pub what_if: Vec<crate::frontier::WhatIf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -172,6 +226,9 @@ pub struct FitReport {
     pub visit_interval: [f64; 2],
     pub weekly_interval: [f64; 2],
     pub calibration_recipients: usize,
+    /// The frontier: which level was chosen, why, and what the other definitions cost.
+    #[serde(default)]
+    pub frontier: Option<FrontierReport>,
 }
 
 /// A figure that was not measured is NaN, which JSON writes as `null`: read back as NaN, so
@@ -252,10 +309,14 @@ pub fn learn_space(table: &VisitTable, catalog: &Catalog, min_pair_visits: u64) 
     let nv = catalog.contexts.len();
     let mut sum = vec![0.0; nv];
     let mut sum2 = vec![0.0; nv];
+    // Per label (categorical) or per level (ordinal): how many visits have it.
     let mut label_counts: Vec<Vec<f64>> = catalog
         .contexts
         .iter()
-        .map(|c| vec![0.0; c.labels.len()])
+        .map(|c| match c.kind {
+            crate::catalog::ContextKind::Ordinal => vec![0.0; c.ordinal_levels.len()],
+            _ => vec![0.0; c.labels.len()],
+        })
         .collect();
     let mut pairs: HashMap<(u16, u16), u64> = HashMap::new();
     for row in table.iter() {
@@ -263,7 +324,13 @@ pub fn learn_space(table: &VisitTable, catalog: &Catalog, min_pair_visits: u64) 
             let x = f64::from(x);
             sum[v] += x;
             sum2[v] += x * x;
-            if let Some(c) = label_counts[v].get_mut(x as usize) {
+            let var = &catalog.contexts[v];
+            let index = if var.kind == crate::catalog::ContextKind::Ordinal {
+                var.ordinal_levels.iter().position(|&l| (l - x).abs() < 1e-6)
+            } else {
+                Some(x as usize)
+            };
+            if let Some(c) = index.and_then(|i| label_counts[v].get_mut(i)) {
                 *c += 1.0;
             }
         }
@@ -300,12 +367,12 @@ fn accumulate(
     cols: &FittedColumns,
     rows: std::ops::Range<usize>,
     folds: usize,
-    teams: usize,
+    cells: &Cells,
     seed: u64,
     progress: &dyn Progress,
 ) -> Stats {
     let p = cols.len();
-    let mut stats = Stats::new(folds, teams, p);
+    let mut stats = Stats::new(folds, cells.count(), p);
     let mut z = Vec::new();
     let mut x = Vec::new();
     let rows_len = rows.len() as u64;
@@ -323,7 +390,7 @@ fn accumulate(
                 g[base + cb as usize] += va * vb;
             }
         }
-        let cell = &mut stats.cells[f][row.unit as usize];
+        let cell = &mut stats.cells[f][cells.of(row.unit, row.day)];
         let y = row.duration;
         for &(c, v) in &x {
             cell.xy[c as usize] += v * y;
@@ -443,7 +510,8 @@ pub fn plan(
     let p = FittedColumns::new(&space, table).len() as u64;
     let folds = settings.folds.max(1) as u64;
     let threads = settings.threads.max(1).min(table.len() / 10_000 + 1) as u64;
-    let teams = units.max(1) as u64;
+    // A weekday and a weekend cell per team.
+    let teams = 2 * units.max(1) as u64;
     let grams = folds * threads + 2 * folds + 4;
     let vectors = 2 * folds * teams * (threads + 2);
     FitPlan {
@@ -578,10 +646,11 @@ fn sum_cells(stats: &Stats, skip: Option<usize>, teams: usize, p: usize) -> Vec<
     out
 }
 
-/// Level of the efficient reference, as a multiple of the visit-weighted mean team level.
+/// Level of the efficient reference, as a multiple of the visit-weighted mean team level,
+/// for the methods other than the frontier (which [`crate::frontier::choose`] sets).
 fn reference_level(efficiency: &Efficiency, theta: &[f64], visits: &[u64]) -> f64 {
     match efficiency {
-        Efficiency::Pooled => 1.0,
+        Efficiency::Pooled | Efficiency::Frontier { .. } => 1.0,
         Efficiency::TeamReference { quantile, .. } => {
             let total: u64 = visits.iter().sum();
             let mut order: Vec<usize> = (0..theta.len()).filter(|&k| visits[k] > 0).collect();
@@ -601,6 +670,180 @@ fn reference_level(efficiency: &Efficiency, theta: &[f64], visits: &[u64]) -> f6
                 weighted / count as f64
             }
         }
+    }
+}
+
+/// Per performance cell: its pace, the pace's standard error (cluster-robust by recipient:
+/// the residuals of one person's visits are summed before squaring), its recipients, and
+/// the share of its visits in slots other units serve too. One pass with the full fit.
+fn cell_evidence(
+    table: &VisitTable,
+    space: &FeatureSpace,
+    cols: &FittedColumns,
+    cells: &Cells,
+    sol: &Solution,
+) -> Vec<CellEvidence> {
+    let n = cells.count();
+    let mut predicted = vec![0.0; n];
+    let mut resid: HashMap<(u32, u32), f64> = HashMap::new();
+    let mut n_visits = vec![0u64; n];
+    let mut unit_slots = vec![[0u64; 5]; cells.units.max(1)];
+    let mut slot_total = [0u64; 5];
+    let (mut z, mut x) = (Vec::new(), Vec::new());
+    for row in table.iter() {
+        let c = cells.of(row.unit, row.day);
+        space.encode_context(row.context, &mut z);
+        space.encode(row.tasks, row.slot, row.staff, &z, &mut x);
+        cols.map(&mut x);
+        let pred: f64 = x.iter().map(|&(j, v)| sol.beta[j as usize] * v).sum();
+        predicted[c] += pred;
+        n_visits[c] += 1;
+        *resid.entry((c as u32, row.recipient)).or_default() += row.duration - sol.theta[c] * pred;
+        unit_slots[row.unit as usize][row.slot.index()] += 1;
+        slot_total[row.slot.index()] += 1;
+    }
+    let mut sq = vec![0.0; n];
+    let mut recipients = vec![0u64; n];
+    for (&(c, _), &r) in &resid {
+        sq[c as usize] += r * r;
+        recipients[c as usize] += 1;
+    }
+    let overlap: Vec<f64> = unit_slots
+        .iter()
+        .map(|own| {
+            let total: u64 = own.iter().sum();
+            let shared: u64 = (0..5)
+                .filter(|&s| {
+                    slot_total[s] > 0
+                        && (slot_total[s] - own[s]) as f64 / slot_total[s] as f64 >= 0.3
+                })
+                .map(|s| own[s])
+                .sum();
+            shared as f64 / total.max(1) as f64
+        })
+        .collect();
+    (0..n)
+        .map(|c| {
+            let unit = if cells.weekend_apart { c / 2 } else { c };
+            CellEvidence {
+                theta: sol.theta[c],
+                se: if predicted[c] > 0.0 {
+                    sq[c].sqrt() / predicted[c]
+                } else {
+                    f64::INFINITY
+                },
+                visits: n_visits[c],
+                recipients: recipients[c],
+                overlap: overlap.get(unit).copied().unwrap_or(0.0),
+            }
+        })
+        .collect()
+}
+
+/// Weeks the log covers (first to last visit day).
+fn logged_weeks(table: &VisitTable) -> f64 {
+    let (mut lo, mut hi) = (i32::MAX, i32::MIN);
+    for row in table.iter() {
+        lo = lo.min(row.day);
+        hi = hi.max(row.day);
+    }
+    if lo > hi {
+        1.0
+    } else {
+        f64::from(hi - lo + 1) / 7.0
+    }
+}
+
+struct ModelTotals {
+    /// The log's visits predicted at θ = 1.
+    model_minutes: f64,
+    logged_minutes: f64,
+    weeks: f64,
+}
+
+fn frontier_report(
+    efficiency: &Efficiency,
+    cells: &Cells,
+    units: &[String],
+    choice: &Choice,
+    evidence: &[CellEvidence],
+    reference: f64,
+    totals: ModelTotals,
+) -> FrontierReport {
+    let named = |role: Role| -> Vec<String> {
+        choice
+            .roles
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| **r == role)
+            .filter_map(|(u, _)| units.get(u).cloned())
+            .collect()
+    };
+    let members = match efficiency {
+        Efficiency::Frontier { .. } => named(Role::Frontier),
+        _ => Vec::new(),
+    };
+    let (method, reason) = match efficiency {
+        Efficiency::Frontier { implausible_gap, .. } => (
+            "frontier",
+            format!(
+                "best practice: the weekday pace of the fastest comparable team and of the \
+                 teams within noise of it ({}); a fastest team leading the next by more than \
+                 {:.0} % (and by more than twice the usual spacing) is set aside as \
+                 implausibly fast",
+                members.join(", "),
+                implausible_gap * 100.0
+            ),
+        ),
+        Efficiency::TeamReference { quantile, .. } => (
+            "team_reference",
+            format!(
+                "the fastest teams that together performed {:.0} % of the visits",
+                quantile * 100.0
+            ),
+        ),
+        Efficiency::Pooled => ("pooled", "the plain mean of the cleaned log".to_string()),
+    };
+    let (mut wd, mut we) = ((0.0, 0.0), (0.0, 0.0));
+    for u in 0..cells.units {
+        if let Some(c) = cells.weekend(u) {
+            let (a, b) = (&evidence[cells.weekday(u)], &evidence[c]);
+            if a.visits > 0 && b.visits > 0 {
+                wd.0 += a.theta * b.visits as f64;
+                we.0 += b.theta * b.visits as f64;
+                wd.1 += b.visits as f64;
+                we.1 += b.visits as f64;
+            }
+        }
+    }
+    let weekend_factor = if wd.0 > 0.0 { we.0 / wd.0 } else { 1.0 };
+    let half = if choice.level_se.is_finite() {
+        1.645 * choice.level_se
+    } else {
+        0.0
+    };
+    let mut what_if = crate::frontier::what_if(
+        choice,
+        evidence,
+        totals.model_minutes,
+        totals.logged_minutes,
+        totals.weeks,
+    );
+    // Relative to the level in force (the frontier unless another method was chosen).
+    let scale = choice.level / reference;
+    for w in &mut what_if {
+        w.relative *= scale;
+    }
+    FrontierReport {
+        method: method.into(),
+        reason,
+        members,
+        implausibly_fast: named(Role::ImplausiblyFast),
+        not_comparable: named(Role::NotComparable),
+        level_over_mean: reference,
+        level_interval: [reference - half, reference + half],
+        weekend_factor,
+        what_if,
     }
 }
 
@@ -676,8 +919,12 @@ pub fn fit(
             table.len()
         )));
     }
-    let teams = units.len().max(1);
     let adjust_teams = !matches!(settings.efficiency, Efficiency::Pooled);
+    let cells = Cells {
+        units: units.len().max(1),
+        weekend_apart: adjust_teams && settings.weekend_apart,
+    };
+    let teams = cells.count();
     let k = settings.folds;
 
     let space = learn_space(table, catalog, settings.min_pair_visits);
@@ -695,9 +942,9 @@ pub fn fit(
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let range = t * chunk..((t + 1) * chunk).min(table.len());
-                let (space, cols) = (&space, &cols);
+                let (space, cols, cells) = (&space, &cols, &cells);
                 s.spawn(move || {
-                    accumulate(table, space, cols, range, k, teams, settings.seed, progress)
+                    accumulate(table, space, cols, range, k, cells, settings.seed, progress)
                 })
             })
             .collect();
@@ -768,14 +1015,30 @@ pub fn fit(
         settings,
     )?;
     let visits: Vec<u64> = all_cells.iter().map(|c| c.n).collect();
-    let reference = reference_level(&settings.efficiency, &full.theta, &visits);
+    let evidence = cell_evidence(table, &space, &cols, &cells, &full);
+    let choice = crate::frontier::choose(
+        &cells,
+        &evidence,
+        &FrontierRules {
+            min_team_visits: settings.min_team_visits,
+            implausible_gap: match settings.efficiency {
+                Efficiency::Frontier {
+                    implausible_gap, ..
+                } => implausible_gap,
+                _ => 0.06,
+            },
+            min_overlap: 0.5,
+        },
+    );
+    let level_of = |theta: &[f64]| match settings.efficiency {
+        Efficiency::Frontier { .. } => choice.level_of(theta),
+        _ => reference_level(&settings.efficiency, theta, &visits),
+    };
+    let reference = level_of(&full.theta);
     let coef = cols.expand(&full.beta, &weight_full, &prior_full, lambda, reference);
 
     // Out-of-fold pass: residual ratios on held-out recipients calibrate the intervals.
-    let fold_refs: Vec<f64> = fold_solutions
-        .iter()
-        .map(|s| reference_level(&settings.efficiency, &s.theta, &visits))
-        .collect();
+    let fold_refs: Vec<f64> = fold_solutions.iter().map(|s| level_of(&s.theta)).collect();
     // (ratio, calibration half of the recipient) per visit.
     let mut ratios: Vec<(f64, u8)> = Vec::with_capacity(table.len());
     let mut per_recipient: HashMap<u32, RecipientLog> = HashMap::new();
@@ -804,7 +1067,7 @@ pub fn fit(
             .sum::<f64>()
             * fold_refs[f];
         // The visit's time at the efficient level: its log time with its team's excess taken out.
-        let team_rel = sol.theta[unit as usize] / fold_refs[f];
+        let team_rel = sol.theta[cells.of(unit, day)] / fold_refs[f];
         let efficient_obs = duration / team_rel;
         let half = calibration_half(recipient, settings.seed);
         if efficient_pred > 0.0 {
@@ -910,17 +1173,29 @@ pub fn fit(
     };
 
     let tolerance = match settings.efficiency {
-        Efficiency::TeamReference { tolerance, .. } => tolerance,
+        Efficiency::Frontier { tolerance, .. } | Efficiency::TeamReference { tolerance, .. } => {
+            tolerance
+        }
         Efficiency::Pooled => f64::INFINITY,
     };
     let team_effects: Vec<TeamEffect> = (0..units.len())
         .map(|t| {
-            let m = full.theta[t] / reference;
+            let wd = cells.weekday(t);
+            let m = full.theta[wd] / reference;
+            let half = 1.645 * evidence[wd].se / reference;
+            let weekend_factor = cells.weekend(t).and_then(|we| {
+                (visits[we] >= settings.min_team_visits && visits[wd] > 0)
+                    .then(|| full.theta[we] / full.theta[wd])
+            });
             TeamEffect {
                 unit_id: units[t].clone(),
-                visits: visits[t],
+                visits: visits[wd] + cells.weekend(t).map_or(0, |we| visits[we]),
                 multiplier: m,
                 inefficient: m > 1.0 + tolerance,
+                multiplier_interval: [m - half, m + half],
+                weekend_factor,
+                recipients: evidence[wd].recipients,
+                role: adjust_teams.then_some(choice.roles[t]),
             }
         })
         .collect();
@@ -942,6 +1217,21 @@ pub fn fit(
         .sum();
     let n = table.len() as f64;
     let var_y = sum_y2 / n - (sum_y / n).powi(2);
+    let frontier = adjust_teams.then(|| {
+        frontier_report(
+            &settings.efficiency,
+            &cells,
+            units,
+            &choice,
+            &evidence,
+            reference,
+            ModelTotals {
+                model_minutes: efficient_total / reference,
+                logged_minutes: logged,
+                weeks: logged_weeks(table),
+            },
+        )
+    });
     let report = FitReport {
         visits: table.len() as u64,
         recipients: per_recipient.len(),
@@ -963,6 +1253,7 @@ pub fn fit(
         visit_interval,
         weekly_interval,
         calibration_recipients,
+        frontier,
     };
     Ok((
         VisitModel {
@@ -973,4 +1264,142 @@ pub fn fit(
         },
         report,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::{FitParams, ParamGuard};
+    use crate::progress::NoProgress;
+    use crate::slot::Slot;
+
+    fn catalog() -> Catalog {
+        Catalog::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../models/nordstad/1/catalog.toml"),
+        )
+        .unwrap()
+    }
+
+    const PACES: [f64; 8] = [1.0, 1.06, 1.1, 1.2, 1.3, 1.15, 1.25, 1.4];
+    const WEEKEND: f64 = 1.1;
+    const OVERHEAD: f64 = 4.0;
+
+    /// Efficient minutes of a task: half its schablon (known, so it can be checked).
+    fn base(catalog: &Catalog, t: u16) -> f64 {
+        0.5 * catalog.insatser[t as usize].schablon_min
+    }
+
+    /// Visits whose efficient time is `OVERHEAD + Σ base`, performed by eight teams at
+    /// known paces, slower again by `WEEKEND` on Saturdays and Sundays, with ±10 % noise.
+    fn known_world(catalog: &Catalog) -> (VisitTable, Vec<String>) {
+        let mut table = VisitTable::new(catalog.contexts.len());
+        let context = vec![0.0; catalog.contexts.len()];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |m: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % m
+        };
+        let monday = crate::visits::time::days_from_civil(2025, 3, 3);
+        let codes = catalog.insatser.len() as u64;
+        for recipient in 0..800u32 {
+            let unit = recipient % PACES.len() as u32;
+            for v in 0..40 {
+                let day = monday + v % 56;
+                let mut tasks: Vec<u16> = (0..1 + next(3)).map(|_| next(codes) as u16).collect();
+                tasks.sort_unstable();
+                tasks.dedup();
+                let efficient = OVERHEAD + tasks.iter().map(|&t| base(catalog, t)).sum::<f64>();
+                let weekend = if crate::frontier::is_weekend(day) {
+                    WEEKEND
+                } else {
+                    1.0
+                };
+                let noise = 0.9 + 0.2 * next(10_001) as f64 / 10_000.0;
+                table.push(
+                    recipient,
+                    unit,
+                    day,
+                    Slot::Morning,
+                    1,
+                    efficient * PACES[unit as usize] * weekend * noise,
+                    &tasks,
+                    &context,
+                );
+            }
+        }
+        let units = (0..PACES.len()).map(|u| format!("T{u}")).collect();
+        (table, units)
+    }
+
+    #[test]
+    fn recovers_known_times_paces_and_weekend_factor_at_the_frontier() {
+        let catalog = catalog();
+        let (table, units) = known_world(&catalog);
+        let params = FitParams::new().folds(3).threads(1).check().unwrap();
+        let (model, report) = fit(&table, &units, &catalog, &params, &NoProgress).unwrap();
+
+        // The efficient level is the fastest team's (1.0), not the median team's.
+        let fr = report.frontier.as_ref().unwrap();
+        assert_eq!(fr.members, vec!["T0".to_string()], "{fr:?}");
+        for (t, team) in report.teams.iter().enumerate() {
+            assert!(
+                (team.multiplier - PACES[t]).abs() < 0.02,
+                "{}: pace {} ≠ {}",
+                team.unit_id,
+                team.multiplier,
+                PACES[t]
+            );
+            let w = team.weekend_factor.unwrap();
+            assert!((w - WEEKEND).abs() < 0.02, "{}: weekend {w}", team.unit_id);
+            assert!(team.multiplier_interval[0] < team.multiplier);
+            assert!(team.multiplier_interval[1] > team.multiplier);
+        }
+        assert!((fr.weekend_factor - WEEKEND).abs() < 0.02);
+
+        // A visit's efficient minutes: the known time of its tasks, to 3 %.
+        let mut z = Vec::new();
+        let mut x = Vec::new();
+        let context = vec![0.0; catalog.contexts.len()];
+        model.space.encode_context(&context, &mut z);
+        for t in [0u16, 3, 12, 21] {
+            model.space.encode(&[t], Slot::Morning, 1, &z, &mut x);
+            let got = model.predict_encoded(&x);
+            let want = OVERHEAD + base(&catalog, t);
+            assert!(
+                (got / want - 1.0).abs() < 0.03,
+                "{}: {got} ≠ {want}",
+                catalog.insatser[t as usize].code
+            );
+        }
+
+        // What-if: the plain mean costs what the paces say (about 1.2× with weekends).
+        let mean = fr.what_if.iter().find(|w| w.definition == "mean").unwrap();
+        let weekday_mean = PACES.iter().sum::<f64>() / PACES.len() as f64;
+        let expected = weekday_mean * (5.0 + 2.0 * WEEKEND) / 7.0;
+        assert!(
+            (mean.relative / expected - 1.0).abs() < 0.03,
+            "{} ≠ {expected}",
+            mean.relative
+        );
+    }
+
+    #[test]
+    fn the_team_reference_method_still_takes_the_fastest_share_of_visits() {
+        let catalog = catalog();
+        let (table, units) = known_world(&catalog);
+        let params = FitParams::new()
+            .folds(3)
+            .threads(1)
+            .reference_quantile(0.5)
+            .check()
+            .unwrap();
+        let (_, report) = fit(&table, &units, &catalog, &params, &NoProgress).unwrap();
+        // Against the fastest half of the visits, the fastest team is below 1.
+        let t0 = &report.teams[0];
+        assert!(t0.multiplier < 0.95, "{}", t0.multiplier);
+        assert_eq!(report.frontier.as_ref().unwrap().method, "team_reference");
+    }
 }

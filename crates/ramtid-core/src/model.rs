@@ -491,14 +491,35 @@ impl Params {
                 space.n_tasks
             ));
         }
-        // The context columns must be exactly those the catalog implies, in order.
-        let expected: Vec<(usize, Option<usize>)> = catalog
+        // The context columns must be exactly those the catalog implies, in order. An
+        // ordinal is one column (models trained before steps were kept) or one step per
+        // level above the lowest.
+        let stepped: Vec<bool> = (0..catalog.contexts.len())
+            .map(|v| {
+                space
+                    .context
+                    .iter()
+                    .any(|c| c.var == v && c.at_least.is_some())
+            })
+            .collect();
+        let expected: Vec<(usize, Option<usize>, Option<f64>)> = catalog
             .contexts
             .iter()
             .enumerate()
             .flat_map(|(v, c)| match c.kind {
-                ContextKind::Categorical => (1..c.labels.len()).map(|l| (v, Some(l))).collect(),
-                _ => vec![(v, None)],
+                ContextKind::Categorical => (1..c.labels.len())
+                    .map(|l| (v, Some(l), None))
+                    .collect(),
+                ContextKind::Ordinal if stepped[v] => {
+                    let mut levels = c.ordinal_levels.clone();
+                    levels.sort_by(f64::total_cmp);
+                    levels
+                        .into_iter()
+                        .skip(1)
+                        .map(|level| (v, None, Some(level)))
+                        .collect()
+                }
+                _ => vec![(v, None, None)],
             })
             .collect();
         if space.context.len() != expected.len() {
@@ -509,10 +530,10 @@ impl Params {
             ));
         }
         for (j, (c, want)) in space.context.iter().zip(&expected).enumerate() {
-            if (c.var, c.label) != *want {
+            if (c.var, c.label) != (want.0, want.1) || c.at_least != want.2 {
                 return Err(format!(
-                    "space.context[{j}] is variable {} label {:?}, the catalog implies variable {} label {:?}",
-                    c.var, c.label, want.0, want.1
+                    "space.context[{j}] is variable {} label {:?} level {:?}, the catalog implies variable {} label {:?} level {:?}",
+                    c.var, c.label, c.at_least, want.0, want.1, want.2
                 ));
             }
             if !c.center.is_finite() || c.center.abs() > crate::catalog::MAX_ABS_NUMERIC {

@@ -142,34 +142,65 @@ impl FitParams {
     }
 
     /// Teams slower than the reference by more than this share are reported (`>= 0`).
-    /// Switches to the team-reference method.
+    /// Keeps the frontier or team-reference method in force (from pooled: the frontier).
     pub fn tolerance(mut self, tolerance: f64) -> Self {
-        let quantile = self.team_reference().0;
-        self.0.settings.efficiency = Efficiency::TeamReference {
-            quantile,
-            tolerance,
+        self.0.settings.efficiency = match self.0.settings.efficiency {
+            Efficiency::TeamReference { quantile, .. } => Efficiency::TeamReference {
+                quantile,
+                tolerance,
+            },
+            _ => Efficiency::Frontier {
+                tolerance,
+                implausible_gap: self.implausible_gap_in_force(),
+            },
         };
         self
     }
 
-    /// The team-reference quantile and tolerance in force, or the defaults.
+    /// Best practice as the efficient level ([`crate::frontier`], the default).
+    pub fn frontier(mut self) -> Self {
+        self.0.settings.efficiency = Efficiency::Frontier {
+            tolerance: self.team_reference().1,
+            implausible_gap: self.implausible_gap_in_force(),
+        };
+        self
+    }
+
+    /// The fastest team is set aside as implausibly fast when it leads the next by more
+    /// than this share (`0 < gap <= 1`). Switches to the frontier method.
+    pub fn implausible_gap(mut self, gap: f64) -> Self {
+        self.0.settings.efficiency = Efficiency::Frontier {
+            tolerance: self.team_reference().1,
+            implausible_gap: gap,
+        };
+        self
+    }
+
+    /// Weekend visits get a pace of their own per team (the default), and the efficient
+    /// level is that of weekdays.
+    pub fn weekend_apart(mut self, apart: bool) -> Self {
+        self.0.settings.weekend_apart = apart;
+        self
+    }
+
+    fn implausible_gap_in_force(&self) -> f64 {
+        match self.0.settings.efficiency {
+            Efficiency::Frontier {
+                implausible_gap, ..
+            } => implausible_gap,
+            _ => DEFAULT_IMPLAUSIBLE_GAP,
+        }
+    }
+
+    /// The team-reference quantile and the tolerance in force, or the defaults.
     fn team_reference(&self) -> (f64, f64) {
-        match (&self.0.settings.efficiency, Efficiency::default()) {
-            (
-                Efficiency::TeamReference {
-                    quantile,
-                    tolerance,
-                },
-                _,
-            ) => (*quantile, *tolerance),
-            (
-                _,
-                Efficiency::TeamReference {
-                    quantile,
-                    tolerance,
-                },
-            ) => (quantile, tolerance),
-            (_, Efficiency::Pooled) => (0.5, 0.1),
+        match self.0.settings.efficiency {
+            Efficiency::TeamReference {
+                quantile,
+                tolerance,
+            } => (quantile, tolerance),
+            Efficiency::Frontier { tolerance, .. } => (DEFAULT_QUANTILE, tolerance),
+            Efficiency::Pooled => (DEFAULT_QUANTILE, DEFAULT_TOLERANCE),
         }
     }
 
@@ -248,9 +279,31 @@ impl FitParams {
     }
 }
 
+const DEFAULT_QUANTILE: f64 = 0.5;
+const DEFAULT_TOLERANCE: f64 = 0.10;
+const DEFAULT_IMPLAUSIBLE_GAP: f64 = 0.06;
+
 /// Every rule on the fit and training settings.
 pub(crate) fn validate(p: &CheckedFitParams) -> Result<(), ParamError> {
     let s = &p.settings;
+    if let Efficiency::Frontier {
+        tolerance,
+        implausible_gap,
+    } = s.efficiency
+    {
+        if !(tolerance.is_finite() && tolerance >= 0.0) {
+            return Err(ParamError::new(
+                "tolerance",
+                format!("{tolerance} is not a share >= 0"),
+            ));
+        }
+        if !(implausible_gap > 0.0 && implausible_gap <= 1.0) {
+            return Err(ParamError::new(
+                "implausible_gap",
+                format!("{implausible_gap} is outside 0 < gap <= 1"),
+            ));
+        }
+    }
     if let Efficiency::TeamReference {
         quantile,
         tolerance,
@@ -364,6 +417,7 @@ impl ParamGuard for FitParams {
 #[serde(rename_all = "snake_case")]
 pub enum Method {
     #[default]
+    Frontier,
     TeamReference,
     Pooled,
 }
@@ -372,11 +426,12 @@ impl std::str::FromStr for Method {
     type Err = ParamError;
     fn from_str(s: &str) -> Result<Method, ParamError> {
         match s {
+            "frontier" => Ok(Method::Frontier),
             "team_reference" | "team-reference" => Ok(Method::TeamReference),
             "pooled" => Ok(Method::Pooled),
             other => Err(ParamError::new(
                 "efficiency",
-                format!("'{other}' is not a method; expected team_reference or pooled"),
+                format!("'{other}' is not a method; expected frontier, team_reference or pooled"),
             )),
         }
     }
@@ -390,6 +445,8 @@ struct Flat {
     efficiency: Method,
     reference_quantile: f64,
     tolerance: f64,
+    implausible_gap: f64,
+    weekend_apart: bool,
     folds: usize,
     lambdas: Vec<f64>,
     min_pair_visits: u64,
@@ -413,14 +470,18 @@ impl Default for Flat {
 impl From<FitParams> for Flat {
     fn from(p: FitParams) -> Flat {
         let (reference_quantile, tolerance) = p.team_reference();
+        let implausible_gap = p.implausible_gap_in_force();
         let CheckedFitParams { settings, cleaning } = p.0;
         Flat {
             efficiency: match settings.efficiency {
+                Efficiency::Frontier { .. } => Method::Frontier,
                 Efficiency::TeamReference { .. } => Method::TeamReference,
                 Efficiency::Pooled => Method::Pooled,
             },
             reference_quantile,
             tolerance,
+            implausible_gap,
+            weekend_apart: settings.weekend_apart,
             folds: settings.folds,
             lambdas: settings.lambdas,
             min_pair_visits: settings.min_pair_visits,
@@ -448,6 +509,10 @@ impl From<Flat> for FitParams {
         FitParams::from_parts(
             FitSettings {
                 efficiency: match f.efficiency {
+                    Method::Frontier => Efficiency::Frontier {
+                        tolerance: f.tolerance,
+                        implausible_gap: f.implausible_gap,
+                    },
                     Method::TeamReference => Efficiency::TeamReference {
                         quantile: f.reference_quantile,
                         tolerance: f.tolerance,
@@ -463,6 +528,7 @@ impl From<Flat> for FitParams {
                 min_recipient_visits: f.min_recipient_visits,
                 seed: f.seed,
                 threads: f.threads,
+                weekend_apart: f.weekend_apart,
             },
             CleaningRules {
                 min_duration_min: f.min_visit_min,

@@ -304,6 +304,41 @@ pub fn fit_figures(m: &Manifest) -> pb::FitFigures {
         recipient_mape: f.oof_planned_week_mape,
         share_visits_inefficient: f.share_visits_inefficient,
         logged_over_efficient: f.logged_over_efficient,
+        frontier: f.frontier.as_ref().map(|r| pb::Frontier {
+            method: r.method.clone(),
+            reason: r.reason.clone(),
+            members: r.members.clone(),
+            implausibly_fast: r.implausibly_fast.clone(),
+            not_comparable: r.not_comparable.clone(),
+            weekend_factor: r.weekend_factor,
+            what_if: r
+                .what_if
+                .iter()
+                .map(|w| pb::WhatIfHours {
+                    definition: w.definition.clone(),
+                    description: w.description.clone(),
+                    relative: w.relative,
+                    hours_per_week: w.hours_per_week,
+                })
+                .collect(),
+        }),
+        teams: f
+            .teams
+            .iter()
+            .map(|t| pb::TeamPace {
+                unit_id: t.unit_id.clone(),
+                visits: t.visits,
+                pace: t.multiplier,
+                pace_low: t.multiplier_interval[0],
+                pace_high: t.multiplier_interval[1],
+                weekend_factor: t.weekend_factor,
+                role: t
+                    .role
+                    .map(|r| r.as_str().to_string())
+                    .unwrap_or_default(),
+                inefficient: t.inefficient,
+            })
+            .collect(),
     }
 }
 
@@ -376,16 +411,27 @@ pub fn train_params(
         })?),
         None => None,
     };
-    if method == Some(Method::TeamReference) && p.settings().efficiency == Efficiency::Pooled {
-        p = p.efficiency(Efficiency::default());
+    if method == Some(Method::TeamReference)
+        && !matches!(p.settings().efficiency, Efficiency::TeamReference { .. })
+    {
+        p = p.reference_quantile(0.5);
+    }
+    if method == Some(Method::Frontier) {
+        p = p.frontier();
     }
     if let Some(q) = s.reference_quantile {
         p = p.reference_quantile(q);
     }
+    if let Some(g) = s.implausible_gap {
+        p = p.implausible_gap(g);
+    }
     if let Some(t) = s.tolerance {
         p = p.tolerance(t);
     }
-    // After the team-reference values: "pooled" wins over them.
+    if let Some(w) = s.weekend_apart {
+        p = p.weekend_apart(w);
+    }
+    // After the other methods' values: "pooled" wins over them.
     if method == Some(Method::Pooled) {
         p = p.pooled();
     }
