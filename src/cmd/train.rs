@@ -211,10 +211,7 @@ impl Command {
                     fr.not_comparable.join(", ")
                 );
             }
-            eprintln!(
-                "  weekend pace over weekday pace: {:.3}",
-                fr.weekend_factor
-            );
+            eprintln!("  weekend pace over weekday pace: {:.3}", fr.weekend_factor);
             eprintln!("  team paces (weekday, over the efficient level, 90 % interval):");
             let mut teams: Vec<_> = f.teams.iter().collect();
             teams.sort_by(|a, b| a.multiplier.total_cmp(&b.multiplier));

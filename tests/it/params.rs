@@ -245,7 +245,10 @@ fn train_model_settings_fall_back_to_the_configuration() {
             ..Default::default()
         })
         .unwrap(),
-        FitParams::default().reference_quantile(0.5).check().unwrap()
+        FitParams::default()
+            .reference_quantile(0.5)
+            .check()
+            .unwrap()
     );
     // The frontier by name, with its own setting, from a team-reference configuration.
     let p = train_params(

@@ -326,7 +326,9 @@ pub fn learn_space(table: &VisitTable, catalog: &Catalog, min_pair_visits: u64) 
             sum2[v] += x * x;
             let var = &catalog.contexts[v];
             let index = if var.kind == crate::catalog::ContextKind::Ordinal {
-                var.ordinal_levels.iter().position(|&l| (l - x).abs() < 1e-6)
+                var.ordinal_levels
+                    .iter()
+                    .position(|&l| (l - x).abs() < 1e-6)
             } else {
                 Some(x as usize)
             };
@@ -784,7 +786,9 @@ fn frontier_report(
         _ => Vec::new(),
     };
     let (method, reason) = match efficiency {
-        Efficiency::Frontier { implausible_gap, .. } => (
+        Efficiency::Frontier {
+            implausible_gap, ..
+        } => (
             "frontier",
             format!(
                 "best practice: the weekday pace of the fastest comparable team and of the \

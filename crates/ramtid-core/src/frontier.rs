@@ -215,7 +215,12 @@ pub fn choose(cells: &Cells, evidence: &[CellEvidence], rules: &FrontierRules) -
             .map(|&u| (theta(u) - m).abs())
             .collect::<Vec<_>>(),
     ) * 1.4826;
-    let noise = median(&mut candidates.iter().map(|&u| se(u).powi(2)).collect::<Vec<_>>());
+    let noise = median(
+        &mut candidates
+            .iter()
+            .map(|&u| se(u).powi(2))
+            .collect::<Vec<_>>(),
+    );
     let tau2 = (mad * mad - noise).max(1e-6);
     let shrunk = |u: usize| {
         let s2 = se(u).powi(2);
@@ -334,7 +339,11 @@ pub fn what_if(
             hours_per_week: hours(best_team),
         });
     }
-    for (q, name) in [(0.10, "fastest_10"), (0.25, "fastest_25"), (0.50, "fastest_50")] {
+    for (q, name) in [
+        (0.10, "fastest_10"),
+        (0.25, "fastest_25"),
+        (0.50, "fastest_50"),
+    ] {
         let level = fastest_share_level(&theta, &visits, q);
         out.push(WhatIf {
             definition: name.into(),

@@ -507,9 +507,9 @@ impl Params {
             .iter()
             .enumerate()
             .flat_map(|(v, c)| match c.kind {
-                ContextKind::Categorical => (1..c.labels.len())
-                    .map(|l| (v, Some(l), None))
-                    .collect(),
+                ContextKind::Categorical => {
+                    (1..c.labels.len()).map(|l| (v, Some(l), None)).collect()
+                }
                 ContextKind::Ordinal if stepped[v] => {
                     let mut levels = c.ordinal_levels.clone();
                     levels.sort_by(f64::total_cmp);

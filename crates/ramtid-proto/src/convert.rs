@@ -332,10 +332,7 @@ pub fn fit_figures(m: &Manifest) -> pb::FitFigures {
                 pace_low: t.multiplier_interval[0],
                 pace_high: t.multiplier_interval[1],
                 weekend_factor: t.weekend_factor,
-                role: t
-                    .role
-                    .map(|r| r.as_str().to_string())
-                    .unwrap_or_default(),
+                role: t.role.map(|r| r.as_str().to_string()).unwrap_or_default(),
                 inefficient: t.inefficient,
             })
             .collect(),
