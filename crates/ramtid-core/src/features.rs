@@ -338,12 +338,15 @@ levels = ["urban", "suburban", "rural"]
             vec![(0, 1)],
         );
         let l = space.layout();
-        assert_eq!(space.context.len(), 3); // cognition, area=suburban, area=rural
-        assert_eq!(l.len, 1 + 4 + 1 + 3 + 2 + 2 * 3 + 1);
+        // cognition>=1, >=2, >=3 (one step per level above the lowest), area=suburban,
+        // area=rural
+        assert_eq!(space.context.len(), 5);
+        assert_eq!(l.len, 1 + 4 + 1 + 5 + 2 + 2 * 5 + 1);
         assert_eq!(space.names(&c).len(), l.len);
         let mut z = Vec::new();
         space.encode_context(&[2.0f64, 2.0], &mut z);
-        assert_eq!(z, vec![1.0, -0.3, 0.8]);
+        // Level 2 is at or above 1 and 2, not 3 (no shares given: centred on 0).
+        assert_eq!(z, vec![1.0, 1.0, 0.0, -0.3, 0.8]);
         let mut x = Vec::new();
         space.encode(&[0, 1], Slot::Evening, 2, &z, &mut x);
         let cols: Vec<u32> = x.iter().map(|(c, _)| *c).collect();
@@ -354,9 +357,11 @@ levels = ["urban", "suburban", "rural"]
         assert!(cols.contains(&((l.tasks + 1) as u32)));
         assert!(cols.contains(&(l.pairs as u32)));
         assert_eq!(space.group(l.pairs), Group::Pair);
-        assert_eq!(space.context_var_of(l.interactions + 3 + 2), Some(1));
+        assert_eq!(space.context_var_of(l.interactions + 5 + 3), Some(1));
+        assert_eq!(space.context_var_of(l.interactions + 5 + 2), Some(0));
         // morning, one staff, one task: no slot, staff or pair column
         space.encode(&[1], Slot::Morning, 1, &z, &mut x);
-        assert_eq!(x.len(), 1 + 3 + 1 + 3);
+        // intercept, the four non-zero context values, the task and its four interactions
+        assert_eq!(x.len(), 1 + 4 + 1 + 4);
     }
 }

@@ -687,7 +687,9 @@ fn cell_evidence(
 ) -> Vec<CellEvidence> {
     let n = cells.count();
     let mut predicted = vec![0.0; n];
-    let mut resid: HashMap<(u32, u32), f64> = HashMap::new();
+    // Ordered, so that the squares below are summed in the same order on every run: a
+    // model trained twice on the same log is the same to the last bit.
+    let mut resid: std::collections::BTreeMap<(u32, u32), f64> = Default::default();
     let mut n_visits = vec![0u64; n];
     let mut unit_slots = vec![[0u64; 5]; cells.units.max(1)];
     let mut slot_total = [0u64; 5];

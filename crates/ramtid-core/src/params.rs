@@ -509,6 +509,18 @@ impl From<Flat> for FitParams {
         FitParams::from_parts(
             FitSettings {
                 efficiency: match f.efficiency {
+                    // A quantile other than its default chooses the team-reference method,
+                    // as its setter and `--reference-quantile` do: the flat table cannot
+                    // tell a default `efficiency` from one written, and a quantile that is
+                    // set must be checked, not dropped (1.5 would otherwise start a server).
+                    Method::Frontier
+                        if f.reference_quantile.to_bits() != DEFAULT_QUANTILE.to_bits() =>
+                    {
+                        Efficiency::TeamReference {
+                            quantile: f.reference_quantile,
+                            tolerance: f.tolerance,
+                        }
+                    }
                     Method::Frontier => Efficiency::Frontier {
                         tolerance: f.tolerance,
                         implausible_gap: f.implausible_gap,
@@ -605,12 +617,13 @@ mod tests {
                 tolerance: 0.3
             }
         );
+        // From pooled, a tolerance brings back the default method, the frontier.
         let p = FitParams::new().pooled().tolerance(0.2);
         assert_eq!(
             p.settings().efficiency,
-            Efficiency::TeamReference {
-                quantile: 0.5,
-                tolerance: 0.2
+            Efficiency::Frontier {
+                tolerance: 0.2,
+                implausible_gap: DEFAULT_IMPLAUSIBLE_GAP
             }
         );
     }
@@ -750,6 +763,14 @@ mod tests {
         let partial: FitParams = toml::from_str("folds = 7\nreference_quantile = 0.4").unwrap();
         assert_eq!(partial, FitParams::new().folds(7).reference_quantile(0.4));
         assert!(toml::from_str::<FitParams>("fold = 7").is_err());
+        // A quantile written with the default method is checked, not dropped.
+        let e = toml::from_str::<CheckedFitParams>("reference_quantile = 1.5").unwrap_err();
+        assert!(
+            e.to_string().contains("reference_quantile: 1.5 is outside"),
+            "{e}"
+        );
+        let frontier: FitParams = toml::from_str("efficiency = \"frontier\"").unwrap();
+        assert_eq!(frontier, FitParams::new());
         let e = serde_json::from_str::<CheckedFitParams>(r#"{"folds": 1}"#).unwrap_err();
         assert!(e.to_string().contains("folds: 1 folds"), "{e}");
         let ok: CheckedFitParams = serde_json::from_str(r#"{"folds": 3}"#).unwrap();
