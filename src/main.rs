@@ -29,6 +29,8 @@ enum Command {
     #[command(flatten)]
     Evaluate(cmd::evaluate::Command),
     #[command(flatten)]
+    FollowUp(cmd::followup::Command),
+    #[command(flatten)]
     Rebudget(cmd::rebudget::Command),
     #[command(flatten)]
     Serve(cmd::serve::Command),
@@ -64,6 +66,7 @@ fn main() -> ExitCode {
         Command::Train(c) => c.run(),
         Command::Estimate(c) => c.run(),
         Command::Evaluate(c) => c.run(),
+        Command::FollowUp(c) => c.run(),
         Command::Rebudget(c) => c.run(),
         Command::Serve(c) => c.run(),
         Command::Admin(c) => c.run(),

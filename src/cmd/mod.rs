@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod estimate;
 pub mod evaluate;
+pub mod followup;
 pub mod health;
 pub mod load;
 pub mod rebudget;

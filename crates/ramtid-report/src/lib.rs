@@ -1,6 +1,8 @@
-//! ramtid's reports: how a model scores on held-out recipients ([`evaluate`]) and what a
-//! candidate model would do to a stored caseload ([`rebudget`]), each written as JSON, CSV
+//! ramtid's reports: how a model scores on held-out recipients ([`evaluate`]), what a
+//! candidate model would do to a stored caseload ([`rebudget`]), and ordered against
+//! performed time with the providers compared ([`followup`]), each written as JSON, CSV
 //! and an HTML page with its plots.
 
 pub mod evaluate;
+pub mod followup;
 pub mod rebudget;

@@ -130,6 +130,8 @@ pub struct VisitLog {
     pub table: VisitTable,
     /// Unit (team) names by the index used in the table.
     pub units: Vec<String>,
+    /// Recipient ids by the index used in the table.
+    pub recipients: Vec<String>,
     pub report: ReadReport,
 }
 
@@ -408,9 +410,15 @@ fn read_from<R: Read>(
         });
     }
     table.shrink_to_fit();
+    // Built once at the end from the map the read already keeps: nothing grows twice.
+    let mut recipient_ids = vec![String::new(); recipients.len()];
+    for (id, k) in recipients {
+        recipient_ids[k as usize] = id;
+    }
     Ok(VisitLog {
         table,
         units,
+        recipients: recipient_ids,
         report,
     })
 }

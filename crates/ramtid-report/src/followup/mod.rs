@@ -1,0 +1,262 @@
+//! Follow-up of ordered against performed time (the Solna and Kalmar loops), and the
+//! provider comparison adjusted for case mix.
+//!
+//! Inputs: a model, what was ordered per recipient ([`orders`]) and a visit log in the data
+//! contract's format, read and cleaned by the same reader and rules as training
+//! (`ramtid_core::visits`, the model manifest's `cleaning`): faults are counted, left out
+//! and reported, never summed.
+//!
+//! Per recipient and calendar month ([`recipients`]): ordered minutes (weekly minutes × days
+//! in force ÷ 7, counting only the days the log covers), performed wall-clock and staff
+//! minutes, visits, ratio, [`band::Band`], months in a row outside the band, and a
+//! `reassess` flag when the run reaches `reassess_after` months. Per unit ([`providers`]):
+//! performed ÷ the model's efficient minutes for exactly those visits, with a bootstrap
+//! interval over recipients.
+
+pub mod band;
+pub mod html;
+pub mod month;
+pub mod orders;
+pub mod output;
+pub mod providers;
+pub mod recipients;
+
+use ramtid_core::model::Model;
+use ramtid_core::visits::{read_visit_log, LogError, ReadOptions, ReadReport};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+pub use band::Band;
+pub use month::Month;
+
+pub const FORMAT: &str = "ramtid-followup/1";
+/// Months in a row outside the band before a recipient is flagged for reassessment.
+pub const DEFAULT_REASSESS_AFTER: u32 = 2;
+pub const DEFAULT_TOLERANCE: f64 = 0.10;
+pub const DEFAULT_BOOTSTRAP: usize = 400;
+pub const DEFAULT_SEED: u64 = 20_250_303;
+
+#[derive(Debug, Error)]
+pub enum FollowUpError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}, row {row}, column '{column}': {message}")]
+    Row {
+        path: String,
+        row: u64,
+        column: String,
+        message: String,
+    },
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error("{0}")]
+    Settings(String),
+    #[error("{0}")]
+    Nothing(String),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl FollowUpError {
+    pub(crate) fn csv(path: &str, e: csv::Error) -> FollowUpError {
+        let row = e.position().map(|p| p.line()).unwrap_or(0);
+        match e.into_kind() {
+            csv::ErrorKind::Io(source) => FollowUpError::Io {
+                path: path.to_string(),
+                source,
+            },
+            csv::ErrorKind::Utf8 { err, .. } => FollowUpError::Row {
+                path: path.to_string(),
+                row,
+                column: "(row)".into(),
+                message: format!("is not valid UTF-8: {err}"),
+            },
+            other => FollowUpError::Row {
+                path: path.to_string(),
+                row,
+                column: "(row)".into(),
+                message: format!("{other:?}"),
+            },
+        }
+    }
+}
+
+/// Settings of a follow-up; [`FollowUpOptions::check`] before any file is read.
+#[derive(Debug, Clone)]
+pub struct FollowUpOptions {
+    pub tolerance: f64,
+    /// Report only this month (runs of months outside are still counted from the start of
+    /// the log).
+    pub month: Option<Month>,
+    pub reassess_after: u32,
+    pub bootstrap: usize,
+    pub seed: u64,
+}
+
+impl Default for FollowUpOptions {
+    fn default() -> Self {
+        FollowUpOptions {
+            tolerance: DEFAULT_TOLERANCE,
+            month: None,
+            reassess_after: DEFAULT_REASSESS_AFTER,
+            bootstrap: DEFAULT_BOOTSTRAP,
+            seed: DEFAULT_SEED,
+        }
+    }
+}
+
+impl FollowUpOptions {
+    pub fn check(&self) -> Result<(), FollowUpError> {
+        band::check_tolerance(self.tolerance).map_err(FollowUpError::Settings)?;
+        if self.reassess_after == 0 {
+            return Err(FollowUpError::Settings(
+                "reassess_after must be at least 1 month".into(),
+            ));
+        }
+        if self.bootstrap < 10 {
+            return Err(FollowUpError::Settings(format!(
+                "bootstrap must be at least 10 resamples, not {}",
+                self.bootstrap
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FollowUpInputs {
+    pub orders: PathBuf,
+    pub visits: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelInfo {
+    pub name: String,
+    pub version: String,
+    pub dir: String,
+}
+
+/// The log's days, as covered by its cleaned visits.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogSpan {
+    pub first_day: String,
+    pub last_day: String,
+    pub months: Vec<String>,
+}
+
+/// Everything a follow-up found; `followup.json` without the per-row tables.
+#[derive(Debug, Clone, Serialize)]
+pub struct FollowUp {
+    pub format: String,
+    pub created: String,
+    pub model: ModelInfo,
+    pub tolerance: f64,
+    pub reassess_after: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub month: Option<String>,
+    pub bands: band_doc::BandDoc,
+    pub orders: orders::Orders,
+    /// The visit log as read and cleaned (faults counted and left out).
+    pub visits: ReadReport,
+    pub span: LogSpan,
+    pub summary: recipients::Summary,
+    /// Recipients flagged for reassessment in the last month reported.
+    pub reassess: Vec<recipients::Reassess>,
+    pub providers: Vec<providers::ProviderRow>,
+    pub bootstrap: usize,
+    pub seed: u64,
+    #[serde(skip)]
+    pub rows: Vec<recipients::RecipientMonth>,
+}
+
+mod band_doc {
+    use serde::Serialize;
+
+    /// The band definitions, spelled out in the JSON.
+    #[derive(Debug, Clone, Serialize)]
+    pub struct BandDoc {
+        pub under: String,
+        pub within: String,
+        pub over_tolerance: String,
+        pub over: String,
+        pub no_order: String,
+        pub outside: String,
+    }
+
+    pub fn of(t: f64) -> BandDoc {
+        BandDoc {
+            under: format!("ratio < {}", 1.0 - t),
+            within: format!("{} ≤ ratio ≤ 1", 1.0 - t),
+            over_tolerance: format!("1 < ratio ≤ {}", 1.0 + t),
+            over: format!("ratio > {}", 1.0 + t),
+            no_order: "performed time but no order in force".into(),
+            outside: "under or over".into(),
+        }
+    }
+}
+
+/// Runs a follow-up. `opts` are checked first, then ORDERS, then the log.
+pub fn follow_up(
+    model: &Model,
+    inputs: &FollowUpInputs,
+    opts: &FollowUpOptions,
+) -> Result<FollowUp, FollowUpError> {
+    opts.check()?;
+    let orders = orders::read_orders(model, &inputs.orders)?;
+    let log = read_visit_log(
+        &inputs.visits,
+        &model.catalog,
+        &ReadOptions {
+            rules: model.manifest.cleaning.clone(),
+            rejects_path: None,
+        },
+    )?;
+    let table = recipients::follow_recipients(&log, &orders, opts);
+    let providers = providers::compare(model, &log, &table, opts);
+    let span = LogSpan {
+        first_day: day_label(table.first_day),
+        last_day: day_label(table.last_day),
+        months: table.months.iter().map(|m| m.label()).collect(),
+    };
+    Ok(FollowUp {
+        format: FORMAT.to_string(),
+        created: ramtid_core::model::now_rfc3339(),
+        model: ModelInfo {
+            name: model.name().to_string(),
+            version: model.version().to_string(),
+            dir: model.dir.display().to_string(),
+        },
+        tolerance: opts.tolerance,
+        reassess_after: opts.reassess_after,
+        month: opts.month.map(|m| m.label()),
+        bands: band_doc::of(opts.tolerance),
+        orders,
+        visits: log.report,
+        span,
+        summary: table.summary,
+        reassess: table.reassess,
+        providers,
+        bootstrap: opts.bootstrap,
+        seed: opts.seed,
+        rows: table.rows,
+    })
+}
+
+fn day_label(day: i32) -> String {
+    let (y, m, d) = ramtid_core::calendar::civil_from_days(i64::from(day));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Writes `recipients.csv`, `providers.csv`, `followup.json` and `report.html` into `dir`.
+pub fn write_report(f: &FollowUp, dir: &Path) -> Result<Vec<PathBuf>, FollowUpError> {
+    output::write_all(f, dir)
+}

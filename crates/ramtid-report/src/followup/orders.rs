@@ -1,0 +1,233 @@
+//! What was ordered per recipient: a CSV `recipient_id,weekly_min[,valid_from]` (several
+//! rows per recipient for orders that change; the latest begun is in force), or a
+//! `needs.jsonl` whose needs the model estimates (in force throughout), as `ramtid estimate`
+//! does. A needs line that cannot be estimated is counted, reported and left out; a bad CSV
+//! row stops the run with file, row and column.
+
+use super::month::{parse_date, Period};
+use super::FollowUpError;
+use ramtid_core::estimate::estimate;
+use ramtid_core::model::Model;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+/// One needs line that could not be estimated.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderProblem {
+    pub line: usize,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub recipient_id: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Orders {
+    pub file: String,
+    /// `csv` or `needs`.
+    pub kind: String,
+    pub rows: usize,
+    pub failed: usize,
+    /// The first failing needs lines (all are counted in `failed`).
+    pub problems: Vec<OrderProblem>,
+    #[serde(skip)]
+    pub by_recipient: BTreeMap<String, Vec<Period>>,
+}
+
+const PROBLEMS_KEPT: usize = 20;
+
+/// Reads ORDERS: `.jsonl` / `.json` as needs, anything else as the CSV.
+pub fn read_orders(model: &Model, path: &Path) -> Result<Orders, FollowUpError> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if ext == "jsonl" || ext == "json" {
+        read_needs(model, path)
+    } else {
+        read_csv(path)
+    }
+}
+
+fn read_needs(model: &Model, path: &Path) -> Result<Orders, FollowUpError> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| FollowUpError::Io {
+        path: name.clone(),
+        source,
+    })?;
+    let lines = ramtid_core::needs::parse_needs_file(&bytes)
+        .map_err(|e| FollowUpError::Nothing(format!("{name}: {e}")))?;
+    let mut out = Orders {
+        file: name.clone(),
+        kind: "needs".into(),
+        ..Orders::default()
+    };
+    let mut first_line: HashMap<String, usize> = HashMap::new();
+    for (line, set) in lines {
+        out.rows += 1;
+        let fail = |out: &mut Orders, id: String, message: String| {
+            out.failed += 1;
+            if out.problems.len() < PROBLEMS_KEPT {
+                out.problems.push(OrderProblem {
+                    line,
+                    recipient_id: id,
+                    message,
+                });
+            }
+        };
+        let set = match set {
+            Ok(s) => s,
+            Err(e) => {
+                fail(&mut out, String::new(), e);
+                continue;
+            }
+        };
+        if let Some(first) = first_line.get(&set.recipient_id) {
+            let m = format!("recipient_id appears again (first on line {first})");
+            fail(&mut out, String::new(), m);
+            continue;
+        }
+        match set.validate(&model.catalog) {
+            Ok(valid) => {
+                first_line.insert(set.recipient_id.clone(), line);
+                let e = estimate(model, &valid);
+                out.by_recipient.insert(
+                    set.recipient_id,
+                    vec![Period {
+                        from: None,
+                        weekly_min: e.weekly_min,
+                    }],
+                );
+            }
+            // An id refused as a personal identity number is not copied into the report.
+            Err(e) if ramtid_core::personnummer::looks_like_personnummer(&set.recipient_id) => {
+                fail(&mut out, String::new(), e.to_string())
+            }
+            Err(e) => fail(&mut out, set.recipient_id.clone(), e.to_string()),
+        }
+    }
+    if out.by_recipient.is_empty() {
+        return Err(FollowUpError::Nothing(format!(
+            "{name}: no needs line could be estimated ({} lines, {} failed)",
+            out.rows, out.failed
+        )));
+    }
+    Ok(out)
+}
+
+fn read_csv(path: &Path) -> Result<Orders, FollowUpError> {
+    let name = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|source| FollowUpError::Io {
+        path: name.clone(),
+        source,
+    })?;
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(file);
+    let header: Vec<String> = csv
+        .headers()
+        .map_err(|e| FollowUpError::csv(&name, e))?
+        .iter()
+        .map(|s| s.trim().trim_start_matches('\u{feff}').to_string())
+        .collect();
+    let find = |c: &str| header.iter().position(|n| n == c);
+    let missing = |c: &str| {
+        FollowUpError::Row {
+        path: name.clone(),
+        row: 1,
+        column: c.to_string(),
+        message: format!(
+            "required column is missing (header: {}; expected recipient_id,weekly_min[,valid_from])",
+            header.join(",")
+        ),
+    }
+    };
+    let id = find("recipient_id").ok_or_else(|| missing("recipient_id"))?;
+    let weekly = find("weekly_min").ok_or_else(|| missing("weekly_min"))?;
+    let from = find("valid_from");
+    let mut out = Orders {
+        file: name.clone(),
+        kind: "csv".into(),
+        ..Orders::default()
+    };
+    // (recipient, valid_from) → row, to name a repeat.
+    let mut seen: HashMap<(String, Option<i32>), u64> = HashMap::new();
+    let mut record = csv::StringRecord::new();
+    while csv
+        .read_record(&mut record)
+        .map_err(|e| FollowUpError::csv(&name, e))?
+    {
+        let row = record.position().map(|p| p.line()).unwrap_or(0);
+        let bad = |col: usize, message: String| FollowUpError::Row {
+            path: name.clone(),
+            row,
+            column: header[col].clone(),
+            message,
+        };
+        if record.len() != header.len() {
+            return Err(FollowUpError::Row {
+                path: name.clone(),
+                row,
+                column: "(row)".into(),
+                message: format!(
+                    "has {} fields where the header has {}",
+                    record.len(),
+                    header.len()
+                ),
+            });
+        }
+        let rid = record.get(id).unwrap_or("").trim();
+        if rid.is_empty() {
+            return Err(bad(id, "is empty".into()));
+        }
+        if ramtid_core::personnummer::looks_like_personnummer(rid) {
+            return Err(bad(
+                id,
+                "looks like a personnummer or samordningsnummer; ids must be pseudonymous (value not shown)".into(),
+            ));
+        }
+        let w = record.get(weekly).unwrap_or("").trim();
+        let weekly_min = match w.parse::<f64>() {
+            Ok(x) if x.is_finite() && x >= 0.0 => x,
+            _ => {
+                return Err(bad(
+                    weekly,
+                    format!(
+                        "'{}' is not a number of minutes ≥ 0 (use '.' as decimal sign)",
+                        ramtid_core::echo::echo(w)
+                    ),
+                ))
+            }
+        };
+        let valid_from = match from.map(|p| record.get(p).unwrap_or("").trim()) {
+            None | Some("") => None,
+            Some(s) => Some(parse_date(s).map_err(|e| bad(from.unwrap(), e))?),
+        };
+        if let Some(first) = seen.insert((rid.to_string(), valid_from), row) {
+            let col = from.unwrap_or(id);
+            return Err(bad(
+                col,
+                format!(
+                    "a second order for this recipient from the same day (first on row {first})"
+                ),
+            ));
+        }
+        out.rows += 1;
+        out.by_recipient
+            .entry(rid.to_string())
+            .or_default()
+            .push(Period {
+                from: valid_from,
+                weekly_min,
+            });
+    }
+    if out.rows == 0 {
+        return Err(FollowUpError::Nothing(format!("{name} has no orders")));
+    }
+    for periods in out.by_recipient.values_mut() {
+        periods.sort_by_key(|p| p.from.unwrap_or(i32::MIN));
+    }
+    Ok(out)
+}

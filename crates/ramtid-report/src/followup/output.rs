@@ -1,0 +1,99 @@
+//! The files: `recipients.csv`, `providers.csv`, `followup.json` and `report.html`.
+
+use super::{html, FollowUp, FollowUpError};
+use std::path::{Path, PathBuf};
+
+pub const RECIPIENT_COLUMNS: [&str; 9] = [
+    "recipient_id",
+    "month",
+    "ordered_min",
+    "performed_min",
+    "performed_staff_min",
+    "visits",
+    "ratio",
+    "band",
+    "months_outside",
+];
+
+pub const PROVIDER_COLUMNS: [&str; 9] = [
+    "unit_id",
+    "recipients",
+    "visits",
+    "performed_min",
+    "expected_min",
+    "index",
+    "index_p10",
+    "index_p90",
+    "share_over",
+];
+
+fn write_err(p: &Path) -> impl Fn(std::io::Error) -> FollowUpError + '_ {
+    move |source| FollowUpError::Write {
+        path: p.display().to_string(),
+        source,
+    }
+}
+
+fn csv_err(p: &Path) -> impl Fn(csv::Error) -> FollowUpError + '_ {
+    move |e| FollowUpError::Write {
+        path: p.display().to_string(),
+        source: std::io::Error::other(e.to_string()),
+    }
+}
+
+/// `recipients.csv`, in recipient then month order.
+pub fn write_recipients(f: &FollowUp, path: &Path) -> Result<(), FollowUpError> {
+    let mut w = csv::Writer::from_path(path).map_err(csv_err(path))?;
+    w.write_record(RECIPIENT_COLUMNS).map_err(csv_err(path))?;
+    for r in &f.rows {
+        w.write_record([
+            r.recipient_id.clone(),
+            r.month.label(),
+            format!("{:.1}", r.ordered_min),
+            format!("{:.1}", r.performed_min),
+            format!("{:.1}", r.performed_staff_min),
+            r.visits.to_string(),
+            r.ratio.map_or(String::new(), |x| format!("{x:.4}")),
+            r.band.as_str().to_string(),
+            r.months_outside.to_string(),
+        ])
+        .map_err(csv_err(path))?;
+    }
+    w.flush().map_err(write_err(path))
+}
+
+/// `providers.csv`, ranked by index (lowest first).
+pub fn write_providers(f: &FollowUp, path: &Path) -> Result<(), FollowUpError> {
+    let mut w = csv::Writer::from_path(path).map_err(csv_err(path))?;
+    w.write_record(PROVIDER_COLUMNS).map_err(csv_err(path))?;
+    for p in &f.providers {
+        w.write_record([
+            p.unit_id.clone(),
+            p.recipients.to_string(),
+            p.visits.to_string(),
+            format!("{:.1}", p.performed_min),
+            format!("{:.1}", p.expected_min),
+            format!("{:.4}", p.index),
+            format!("{:.4}", p.index_p10),
+            format!("{:.4}", p.index_p90),
+            format!("{:.4}", p.share_over),
+        ])
+        .map_err(csv_err(path))?;
+    }
+    w.flush().map_err(write_err(path))
+}
+
+pub fn write_all(f: &FollowUp, dir: &Path) -> Result<Vec<PathBuf>, FollowUpError> {
+    std::fs::create_dir_all(dir).map_err(write_err(dir))?;
+    let recipients = dir.join("recipients.csv");
+    write_recipients(f, &recipients)?;
+    let providers = dir.join("providers.csv");
+    write_providers(f, &providers)?;
+    let json = dir.join("followup.json");
+    let mut text = serde_json::to_string_pretty(f).expect("follow-up serializes");
+    text.push('\n');
+    std::fs::write(&json, text).map_err(write_err(&json))?;
+    let page = dir.join("report.html");
+    std::fs::write(&page, html::page(f)).map_err(write_err(&page))?;
+    Ok(vec![recipients, providers, json, page])
+}
