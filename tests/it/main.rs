@@ -9,6 +9,7 @@ mod cli;
 #[cfg(unix)]
 mod crash;
 mod evaluate;
+mod followup;
 mod grpc;
 mod history;
 mod history_rpc;
