@@ -354,29 +354,33 @@ fn hand_made_log_ordered_minutes_bands_and_reassess() {
     let mut log = format!("{header}\n");
     let mut k = 0;
     // April 2025 (30 days): 30 min a day, 2025-04-01..30 → 900. May (31 days): 10 visits of
-    // 50 = 500. June 1–20: 20 × 20 = 400, and a 0.5-minute check-in on June 30. Orders: 140
+    // 50 = 500, the last with two staff (550 staff minutes). June 1–20: 20 × 20 = 400, and a 0.5-minute check-in on June 30. Orders: 140
     // min a week (20 a day) all along, 280 (40 a day) from 2025-06-16.
-    let mut put = |day: &str, min: f64| {
+    let mut put = |day: &str, min: f64, staff: u8| {
         k += 1;
         let mut c = template.clone();
         c[at("visit_id")] = format!("H{k}");
         c[at("recipient_id")] = "HAND-1".into();
         c[at("start")] = format!("{day}T09:00:00");
         c[at("duration_min")] = format!("{min}");
-        c[at("staff")] = "1".into();
+        c[at("staff")] = staff.to_string();
         log.push_str(&c.join(","));
         log.push('\n');
     };
     for d in 1..=30 {
-        put(&format!("2025-04-{d:02}"), 30.0);
+        put(&format!("2025-04-{d:02}"), 30.0, 1);
     }
     for d in 1..=10 {
-        put(&format!("2025-05-{d:02}"), 50.0);
+        put(
+            &format!("2025-05-{d:02}"),
+            50.0,
+            if d == 10 { 2 } else { 1 },
+        );
     }
     for d in 1..=20 {
-        put(&format!("2025-06-{d:02}"), 20.0);
+        put(&format!("2025-06-{d:02}"), 20.0, 1);
     }
-    put("2025-06-30", 0.5); // too short: counted as a fault and left out
+    put("2025-06-30", 0.5, 1); // too short: counted as a fault and left out
     let hand = w.tmp.path().join("hand.csv");
     std::fs::write(&hand, log).unwrap();
     let orders = w.tmp.path().join("hand-orders.csv");
@@ -411,6 +415,8 @@ fn hand_made_log_ordered_minutes_bands_and_reassess() {
         (m["ordered_min"].as_str(), m["performed_min"].as_str()),
         ("620.0", "500.0")
     );
+    assert_eq!(m["performed_staff_min"], "550.0");
+    assert_eq!(a["performed_staff_min"], "900.0");
     assert_eq!(
         (m["band"].as_str(), m["months_outside"].as_str()),
         ("under", "2")
