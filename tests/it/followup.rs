@@ -274,6 +274,7 @@ fn simulated_world_sums_to_the_cleaned_log_and_ranks_the_team_paces() {
     let f = |r: &HashMap<String, String>, c: &str| r[c].parse::<f64>().unwrap();
     let (mut index, mut pace, mut effective) = (Vec::new(), Vec::new(), Vec::new());
     let (mut all_index, mut all_pace) = (Vec::new(), Vec::new());
+    let mut covered = 0usize;
     for p in &providers {
         let t = teams[&p["unit_id"]];
         let tp = t["pace"].as_f64().unwrap();
@@ -287,20 +288,29 @@ fn simulated_world_sums_to_the_cleaned_log_and_ranks_the_team_paces() {
         let weekend = t["weekend"].as_f64().unwrap();
         index.push(f(p, "index"));
         pace.push(tp);
-        effective.push(
-            tp * (1.0 + 2.0 / 7.0 * (weekend - 1.0)) + t["slack_min"].as_f64().unwrap() / per_visit,
-        );
+        let truth =
+            tp * (1.0 + 2.0 / 7.0 * (weekend - 1.0)) + t["slack_min"].as_f64().unwrap() / per_visit;
+        effective.push(truth);
+        covered += usize::from(f(p, "index_p10") <= truth && truth <= f(p, "index_p90"));
     }
     let rho_effective = spearman(&index, &effective);
     let rho_pace = spearman(&index, &pace);
     let rho_all = spearman(&all_index, &all_pace);
     eprintln!(
-        "provider index, {} day teams: Spearman {rho_effective:.3} against pace × weekend + slack, {rho_pace:.3} against pace alone; all {} units against pace: {rho_all:.3}",
+        "provider index, {} day teams: Spearman {rho_effective:.3} against pace × weekend + slack, {rho_pace:.3} against pace alone; all {} units against pace: {rho_all:.3}; true value inside P10–P90 for {covered} of {}",
         index.len(),
-        all_index.len()
+        all_index.len(),
+        index.len()
     );
     assert!(index.len() >= 5, "{}", index.len());
     assert!(rho_effective >= 0.9, "Spearman {rho_effective:.3}");
+    // The issue asks for ≥ 80 % inside; measured here (seed 5) 11 of 13. Other seeds give
+    // less (README, "Following up ordered against performed time").
+    assert!(
+        covered as f64 >= 0.8 * index.len() as f64,
+        "{covered} of {}",
+        index.len()
+    );
 
     // The report is one page with both plots and no outside resources.
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
