@@ -531,6 +531,22 @@ fn bad_settings_are_refused_before_any_file_and_bad_rows_named() {
         ("recipient_id,minutes\nA,60\n", "column 'weekly_min'"),
         ("recipient_id,weekly_min\nA,60,7\n", "row 2, column '(row)'"),
     ];
+    // A month the log does not reach is named with the log's span.
+    let orders = tmp.path().join("orders-ok.csv");
+    std::fs::write(&orders, "recipient_id,weekly_min\nA,60\n").unwrap();
+    let o = run_follow_up(
+        &w.model.dir,
+        &orders,
+        &w.sim.join("visits.csv"),
+        &tmp.path().join("o"),
+        &["--month", "1999-01"],
+    );
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--month 1999-01") && err.contains("run from"),
+        "{err}"
+    );
     for (i, (text, want)) in cases.iter().enumerate() {
         let orders = tmp.path().join(format!("orders{i}.csv"));
         std::fs::write(&orders, text).unwrap();

@@ -221,6 +221,15 @@ pub fn follow_up(
         },
     )?;
     let table = recipients::follow_recipients(&log, &orders, opts);
+    if let Some(m) = opts.month.filter(|m| !table.months.contains(m)) {
+        return Err(FollowUpError::Nothing(format!(
+            "--month {}: the cleaned visits of {} run from {} to {}",
+            m.label(),
+            inputs.visits.display(),
+            day_label(table.first_day),
+            day_label(table.last_day)
+        )));
+    }
     let providers = providers::compare(model, &log, &table, opts);
     let span = LogSpan {
         first_day: day_label(table.first_day),
