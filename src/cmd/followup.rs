@@ -18,8 +18,9 @@ pub enum Command {
         /// A model version folder, a model name folder (its newest version) or a models root.
         #[arg(long, default_value = "models")]
         model: PathBuf,
-        /// What was ordered: a CSV recipient_id,weekly_min[,valid_from] or a needs.jsonl
-        /// (estimated with the model).
+        /// What was ordered: a CSV recipient_id,weekly_min[,valid_from], a needs.jsonl
+        /// (estimated with the model), or the calculation history (sqlite://PATH or
+        /// postgres://…: each case's latest calculation, the case id as recipient_id).
         #[arg(long)]
         orders: PathBuf,
         /// The visit log (data contract visits.csv), cleaned as for training.

@@ -484,6 +484,39 @@ fn hand_made_log_ordered_minutes_bands_and_reassess() {
     assert!(rows
         .iter()
         .any(|r| r["recipient_id"] != "HAND-1" && r["band"] == "under" && r["visits"] == "0"));
+
+    // The calculation history as ORDERS: the latest calculation of case HAND-1 (210 a
+    // week; an older one said 70) is in force throughout. April: 210 × 30 / 7 = 900, within.
+    let db = w.tmp.path().join("history.db");
+    let url = format!("sqlite://{}", db.display());
+    {
+        let store = ramtid_history::HistoryStore::open(&url).unwrap();
+        for (ms, weekly) in [(1_700_000_000_000i64, 70.0), (1_700_000_100_000, 210.0)] {
+            store
+                .record_blocking(ramtid_history::Calculation {
+                    case_id: "HAND-1".into(),
+                    created_ms: ms,
+                    caller: "test".into(),
+                    model_name: w.model.name().into(),
+                    model_version: w.model.version().into(),
+                    needs_json: "{}".into(),
+                    result: ramtid_history::StoredResult::Json("{}".into()),
+                    weekly_min: weekly,
+                    unit_id: String::new(),
+                })
+                .unwrap();
+        }
+        drop(store);
+    }
+    let out_h = w.tmp.path().join("history-out");
+    let o = run_follow_up(&w.model.dir, Path::new(&url), &hand, &out_h, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rows = read_csv(&out_h.join("recipients.csv"));
+    let a = rows.iter().find(|r| r["month"] == "2025-04").unwrap();
+    assert_eq!(
+        (a["ordered_min"].as_str(), a["band"].as_str()),
+        ("900.0", "within")
+    );
 }
 
 #[test]

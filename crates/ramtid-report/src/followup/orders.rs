@@ -1,7 +1,8 @@
 //! What was ordered per recipient: a CSV `recipient_id,weekly_min[,valid_from]` (several
-//! rows per recipient for orders that change; the latest begun is in force), or a
+//! rows per recipient for orders that change; the latest begun is in force), a
 //! `needs.jsonl` whose needs the model estimates (in force throughout), as `ramtid estimate`
-//! does. A needs line that cannot be estimated is counted, reported and left out; a bad CSV
+//! does, or the calculation history (`sqlite://…`, `postgres://…`): each case's latest
+//! calculation, its case id taken as the log's `recipient_id`, in force throughout. A needs line that cannot be estimated is counted, reported and left out; a bad CSV
 //! row stops the run with file, row and column.
 
 use super::month::{parse_date, Period};
@@ -36,8 +37,14 @@ pub struct Orders {
 
 const PROBLEMS_KEPT: usize = 20;
 
-/// Reads ORDERS: `.jsonl` / `.json` as needs, anything else as the CSV.
+/// Reads ORDERS: a history URL, `.jsonl` / `.json` as needs, anything else as the CSV.
 pub fn read_orders(model: &Model, path: &Path) -> Result<Orders, FollowUpError> {
+    if let Some(url) = path
+        .to_str()
+        .filter(|s| s.starts_with("sqlite://") || s.starts_with("postgres://"))
+    {
+        return read_history(url);
+    }
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -47,6 +54,50 @@ pub fn read_orders(model: &Model, path: &Path) -> Result<Orders, FollowUpError> 
         read_needs(model, path)
     } else {
         read_csv(path)
+    }
+}
+
+/// The latest calculation per case in the history, read only (a server may have it open).
+fn read_history(url: &str) -> Result<Orders, FollowUpError> {
+    let shown = without_credentials(url);
+    let err =
+        |e: ramtid_history::HistoryError| FollowUpError::Nothing(format!("history {shown}: {e}"));
+    let store = ramtid_history::HistoryStore::open_read_only(url).map_err(err)?;
+    let mut out = Orders {
+        file: without_credentials(url),
+        kind: "history".into(),
+        ..Orders::default()
+    };
+    let mut rx = store.latest_per_case(1000);
+    while let Some(chunk) = rx.blocking_recv() {
+        for stored in chunk.map_err(err)? {
+            out.rows += 1;
+            out.by_recipient.insert(
+                stored.calc.case_id,
+                vec![Period {
+                    from: None,
+                    weekly_min: stored.calc.weekly_min,
+                }],
+            );
+        }
+    }
+    if out.rows == 0 {
+        return Err(FollowUpError::Nothing(format!(
+            "history {}: no calculations",
+            out.file
+        )));
+    }
+    Ok(out)
+}
+
+/// A history URL as it may be shown: a `user:password@` part is left out.
+fn without_credentials(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((_, host)) => format!("{scheme}://…@{host}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
     }
 }
 
@@ -230,4 +281,21 @@ fn read_csv(path: &Path) -> Result<Orders, FollowUpError> {
         periods.sort_by_key(|p| p.from.unwrap_or(i32::MIN));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_credentials;
+
+    #[test]
+    fn history_urls_are_shown_without_credentials() {
+        assert_eq!(
+            without_credentials("postgres://anna:hemligt@db.kommun.se/ramtid"),
+            "postgres://…@db.kommun.se/ramtid"
+        );
+        assert_eq!(
+            without_credentials("sqlite://data/h.db"),
+            "sqlite://data/h.db"
+        );
+    }
 }
