@@ -1360,7 +1360,7 @@ mod tests {
     /// Visits whose efficient time is `OVERHEAD + Σ base`, performed by eight teams at
     /// known paces, slower again by `WEEKEND` on Saturdays and Sundays, with ±10 % noise.
     fn known_world(catalog: &Catalog) -> (VisitTable, Vec<String>) {
-        known_world_by(catalog, |c, t| base(c, t))
+        known_world_by(catalog, base)
     }
 
     /// [`known_world`] with the efficient minutes of each task given by `task_min`.
