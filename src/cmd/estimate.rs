@@ -104,8 +104,15 @@ fn write_results(
     file: &str,
 ) -> std::io::Result<usize> {
     for (line, _, result) in results {
-        if let Err(msg) = result {
-            eprintln!("{file}, line {line}: {msg}");
+        match result {
+            Err(msg) => eprintln!("{file}, line {line}: {msg}"),
+            // The JSON carries the codes too; a CSV has no column for them.
+            Ok(e) if !e.unlogged_codes.is_empty() => eprintln!(
+                "{file}, line {line}: note: {} never in the training log; timed from the \
+                 logged codes of the same category",
+                e.unlogged_codes.join(", ")
+            ),
+            Ok(_) => {}
         }
     }
     let failed = results.iter().filter(|r| r.2.is_err()).count();

@@ -57,6 +57,11 @@ pub struct Estimate {
     /// The week's minutes shared out over the needs, in request order.
     #[serde(default)]
     pub per_need: Vec<NeedEstimate>,
+    /// Codes of these needs that the training log never showed: their time comes from
+    /// their category's logged codes, not from visits of their own (see the model's
+    /// `unlogged_codes`).
+    #[serde(default)]
+    pub unlogged_codes: Vec<String>,
     pub model_name: String,
     pub model_version: String,
 }
@@ -219,6 +224,14 @@ pub fn estimate_with(model: &Model, needs: &ValidNeeds, detail: Detail) -> Estim
         .map(|n| n.per_week * catalog.insatser[n.insats].schablon_min * f64::from(n.staff))
         .sum();
     let [wlo, whi] = model.visit.weekly_interval;
+    let unlogged = &model.manifest.fit.unlogged_codes;
+    let mut unlogged_codes: Vec<String> = Vec::new();
+    for n in &needs.needs {
+        let code = &catalog.insatser[n.insats].code;
+        if unlogged.contains(code) && !unlogged_codes.contains(code) {
+            unlogged_codes.push(code.clone());
+        }
+    }
     Estimate {
         recipient_id: needs.recipient_id.clone(),
         weekly_min: weekly,
@@ -233,6 +246,7 @@ pub fn estimate_with(model: &Model, needs: &ValidNeeds, detail: Detail) -> Estim
         visits,
         context_effects,
         per_need,
+        unlogged_codes,
         model_name: model.name().to_string(),
         model_version: model.version().to_string(),
     }
@@ -330,5 +344,33 @@ pub fn explain_visit(
         p10_minutes: minutes * lo,
         p90_minutes: minutes * hi,
         parts,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::needs::NeedsSet;
+
+    #[test]
+    fn an_estimate_names_the_codes_its_model_never_saw_in_the_log() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/nordstad/1");
+        let mut model = Model::load(&dir).unwrap();
+        let needs: NeedsSet = serde_json::from_str(
+            r#"{"recipient_id": "H-1", "context": {"age": 84, "lives_alone": true,
+                "cognition": 1, "mobility": 2, "interpreter": false, "area": "urban"},
+                "needs": [{"code": "MORNING_CARE", "per_week": 7},
+                          {"code": "SHOWER", "per_week": 1}]}"#,
+        )
+        .unwrap();
+        let valid = needs.validate(&model.catalog).unwrap();
+        assert!(estimate(&model, &valid).unlogged_codes.is_empty());
+        // CLEANING is unlogged too, but not among these needs.
+        model.manifest.fit.unlogged_codes = vec!["SHOWER".into(), "CLEANING".into()];
+        let e = estimate(&model, &valid);
+        assert_eq!(e.unlogged_codes, vec!["SHOWER".to_string()]);
+        // Totals only still carry them (the wire sends them with every detail).
+        let e = estimate_with(&model, &valid, Detail::Totals);
+        assert_eq!(e.unlogged_codes, vec!["SHOWER".to_string()]);
     }
 }

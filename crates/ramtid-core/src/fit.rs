@@ -192,6 +192,10 @@ pub struct FitReport {
     #[serde(default)]
     pub fitted_features: usize,
     pub pairs: usize,
+    /// Catalog codes no visit in the log shows: priced from their category's logged codes
+    /// and flagged in every estimate that uses them.
+    #[serde(default)]
+    pub unlogged_codes: Vec<String>,
     pub lambda: f64,
     pub cv: Vec<CvPoint>,
     pub teams: Vec<TeamEffect>,
@@ -453,6 +457,14 @@ impl FittedColumns {
         self.full.len()
     }
 
+    /// The codes (task numbers) whose task column nothing in the log informs.
+    pub fn unlogged_tasks(&self, space: &FeatureSpace) -> Vec<usize> {
+        let l = space.layout();
+        (0..space.n_tasks)
+            .filter(|&t| self.dense[l.tasks + t] == u32::MAX)
+            .collect()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.full.is_empty()
     }
@@ -487,6 +499,49 @@ impl FittedColumns {
                 d => beta[d as usize] * reference,
             })
             .collect()
+    }
+}
+
+/// A code the log never shows gets the time the log gives the codes of its category:
+/// its schablon × the median ratio of learned time to schablon over the logged codes of
+/// the same category (of all logged codes when its category has none). Without it, such a
+/// code would keep its ridge prior, a global share of its schablon, whatever its category.
+fn price_unlogged_by_category(
+    coef: &mut [f64],
+    space: &FeatureSpace,
+    catalog: &Catalog,
+    unlogged: &[usize],
+) {
+    if unlogged.is_empty() {
+        return;
+    }
+    let l = space.layout();
+    let ratio = |same_category: Option<crate::catalog::Category>| {
+        let mut r: Vec<f64> = (0..space.n_tasks)
+            .filter(|t| !unlogged.contains(t))
+            .filter(|&t| same_category.is_none_or(|c| catalog.insatser[t].category == c))
+            .filter(|&t| catalog.insatser[t].schablon_min > 0.0)
+            .map(|t| coef[l.tasks + t] / catalog.insatser[t].schablon_min)
+            .filter(|r| r.is_finite() && *r > 0.0)
+            .collect();
+        if r.is_empty() {
+            return None;
+        }
+        r.sort_by(f64::total_cmp);
+        Some(r[r.len() / 2])
+    };
+    let overall = ratio(None);
+    let priced: Vec<(usize, f64)> = unlogged
+        .iter()
+        .filter_map(|&t| {
+            let insats = &catalog.insatser[t];
+            ratio(Some(insats.category))
+                .or(overall)
+                .map(|r| (t, r * insats.schablon_min))
+        })
+        .collect();
+    for (t, minutes) in priced {
+        coef[l.tasks + t] = minutes;
     }
 }
 
@@ -1041,7 +1096,9 @@ pub fn fit(
         _ => reference_level(&settings.efficiency, theta, &visits),
     };
     let reference = level_of(&full.theta);
-    let coef = cols.expand(&full.beta, &weight_full, &prior_full, lambda, reference);
+    let mut coef = cols.expand(&full.beta, &weight_full, &prior_full, lambda, reference);
+    let unlogged = cols.unlogged_tasks(&space);
+    price_unlogged_by_category(&mut coef, &space, catalog, &unlogged);
 
     // Out-of-fold pass: residual ratios on held-out recipients calibrate the intervals.
     let fold_refs: Vec<f64> = fold_solutions.iter().map(|s| level_of(&s.theta)).collect();
@@ -1260,6 +1317,10 @@ pub fn fit(
         weekly_interval,
         calibration_recipients,
         frontier,
+        unlogged_codes: unlogged
+            .iter()
+            .map(|&t| catalog.insatser[t].code.clone())
+            .collect(),
     };
     Ok((
         VisitModel {
@@ -1299,6 +1360,14 @@ mod tests {
     /// Visits whose efficient time is `OVERHEAD + Σ base`, performed by eight teams at
     /// known paces, slower again by `WEEKEND` on Saturdays and Sundays, with ±10 % noise.
     fn known_world(catalog: &Catalog) -> (VisitTable, Vec<String>) {
+        known_world_by(catalog, base)
+    }
+
+    /// [`known_world`] with the efficient minutes of each task given by `task_min`.
+    fn known_world_by(
+        catalog: &Catalog,
+        task_min: impl Fn(&Catalog, u16) -> f64,
+    ) -> (VisitTable, Vec<String>) {
         let mut table = VisitTable::new(catalog.contexts.len());
         let context = vec![0.0; catalog.contexts.len()];
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
@@ -1317,7 +1386,7 @@ mod tests {
                 let mut tasks: Vec<u16> = (0..1 + next(3)).map(|_| next(codes) as u16).collect();
                 tasks.sort_unstable();
                 tasks.dedup();
-                let efficient = OVERHEAD + tasks.iter().map(|&t| base(catalog, t)).sum::<f64>();
+                let efficient = OVERHEAD + tasks.iter().map(|&t| task_min(catalog, t)).sum::<f64>();
                 let weekend = if crate::frontier::is_weekend(day) {
                     WEEKEND
                 } else {
@@ -1390,6 +1459,56 @@ mod tests {
             "{} ≠ {expected}",
             mean.relative
         );
+    }
+
+    #[test]
+    fn a_code_the_log_never_shows_is_priced_from_its_category_and_named() {
+        let catalog = catalog();
+        // Personal care takes 0.8 of its schablon, everything else 0.3: a code's category
+        // tells its time, a global share of the schablon does not.
+        let share = |c: &Catalog, t: u16| match c.insatser[t as usize].category {
+            crate::catalog::Category::PersonalCare => 0.8,
+            _ => 0.3,
+        };
+        let (full, units) = known_world_by(&catalog, |c, t| {
+            share(c, t) * c.insatser[t as usize].schablon_min
+        });
+        // That world without any visit of the first personal-care code.
+        let gone = catalog
+            .insatser
+            .iter()
+            .position(|i| i.category == crate::catalog::Category::PersonalCare)
+            .unwrap() as u16;
+        let mut table = VisitTable::new(catalog.contexts.len());
+        for r in full.iter().filter(|r| !r.tasks.contains(&gone)) {
+            let context: Vec<f64> = r.context.iter().map(|&c| f64::from(c)).collect();
+            table.push(
+                r.recipient,
+                r.unit,
+                r.day,
+                r.slot,
+                r.staff,
+                r.duration,
+                r.tasks,
+                &context,
+            );
+        }
+        let params = FitParams::new().folds(3).threads(1).check().unwrap();
+        let (model, report) = fit(&table, &units, &catalog, &params, &NoProgress).unwrap();
+        assert_eq!(
+            report.unlogged_codes,
+            vec![catalog.insatser[gone as usize].code.clone()]
+        );
+        // The unlogged code's visit: the overhead and 0.8 of its schablon, to 3 % (its
+        // ridge prior alone, a global share of the schablon, is far from that).
+        let mut z = Vec::new();
+        let mut x = Vec::new();
+        let context = vec![0.0; catalog.contexts.len()];
+        model.space.encode_context(&context, &mut z);
+        model.space.encode(&[gone], Slot::Morning, 1, &z, &mut x);
+        let got = model.predict_encoded(&x);
+        let want = OVERHEAD + 0.8 * catalog.insatser[gone as usize].schablon_min;
+        assert!((got / want - 1.0).abs() < 0.03, "{got} ≠ {want}");
     }
 
     #[test]

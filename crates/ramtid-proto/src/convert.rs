@@ -195,6 +195,7 @@ pub fn estimate(e: Estimate, full: bool) -> pb::Estimate {
             name: e.model_name,
             version: e.model_version,
         }),
+        unlogged_codes: e.unlogged_codes,
         per_need: if full {
             e.per_need
                 .into_iter()
