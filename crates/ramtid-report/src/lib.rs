@@ -1,8 +1,10 @@
 //! ramtid's reports: how a model scores on held-out recipients ([`evaluate`]) and what a
 //! candidate model would do to a stored caseload ([`rebudget`]), each written as JSON, CSV
-//! and an HTML page with its plots; and what each provider is paid per month under the
-//! municipality's payment model, side by side with every other basis ([`payment`]).
+//! and an HTML page with its plots.
 
 pub mod evaluate;
-pub mod payment;
 pub mod rebudget;
+
+// What each provider is paid per month under the municipality's payment model, side by
+// side with every other basis.
+pub mod payment;
