@@ -230,8 +230,13 @@ pub const PAYMENT_CSV_HEADER: [&str; 11] = [
     "amount_performed_capped_kr",
 ];
 
+/// An amount rounded to öre.
+fn ore(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
 fn kr(v: f64) -> String {
-    format!("{v:.2}")
+    format!("{:.2}", ore(v))
 }
 
 impl Payment {
@@ -248,7 +253,8 @@ impl Payment {
                 format!("{:.2}", r.hours),
                 kr(r.amount_kr),
                 kr(r.goal_premium_kr),
-                kr(r.total_kr),
+                // The sum of the two rounded amounts, so the columns add up to the öre.
+                kr(ore(r.amount_kr) + ore(r.goal_premium_kr)),
                 s,
                 g,
                 pf,

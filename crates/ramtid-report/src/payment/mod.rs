@@ -58,8 +58,9 @@
 //! # `payment.csv`
 //!
 //! `unit_id,month,basis,hours,amount_kr,goal_premium_kr,total_kr,amount_granted_schablon_kr,amount_granted_ramtid_kr,amount_performed_kr,amount_performed_capped_kr`:
-//! `hours` and `amount_kr` are under the chosen basis, `total_kr = amount_kr + goal_premium_kr`,
-//! and the last four columns are the amount under each basis; amounts are rounded to öre.
+//! `hours` and `amount_kr` are under the chosen basis, `total_kr = amount_kr + goal_premium_kr`
+//! (of the rounded amounts, so the columns add up), and the last four columns are the amount
+//! under each basis; amounts are rounded to öre.
 //!
 //! [`ParamGuard::check`]: ramtid_core::params::ParamGuard::check
 
@@ -68,7 +69,9 @@ mod config;
 mod goals;
 mod month;
 
-pub use compute::{compute, GoalSummary, InputError, Payment, PaymentInput, UnitMonthPayment};
+pub use compute::{
+    compute, GoalSummary, InputError, Payment, PaymentInput, UnitMonthPayment, PAYMENT_CSV_HEADER,
+};
 pub use config::{
     Basis, CheckedPayment, ConfigError, DeclinedConfig, PaymentConfig, PaymentError, PaymentParams,
 };

@@ -253,6 +253,33 @@ fn payment_csv_has_the_columns_and_hand_computed_amounts() {
     );
 }
 
+#[test]
+fn payment_csv_total_is_the_sum_of_the_rounded_amounts() {
+    // 0.36 min at 1 kr/h = 0.006 kr → 0.01; a premium of 0.006 kr → 0.01; the total written is
+    // 0.01 + 0.01 = 0.02 (rounding the unrounded total, 0.012, would give 0.01).
+    let p = PaymentParams::new(Basis::Performed)
+        .rate("s", 1.0)
+        .goal_premium_kr(0.006)
+        .check()
+        .unwrap();
+    let rows = [input("r1", "A", "s", 0.0, 0.0, 0.36, 0.0, 0)];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("payment.csv");
+    compute(&p, &rows, &[goal("r1", "g1", true)])
+        .unwrap()
+        .write_payment_csv(&path)
+        .unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        text.lines().nth(1),
+        Some("A,2024-04,performed,0.01,0.01,0.01,0.02,0.00,0.00,0.01,0.00")
+    );
+    assert_eq!(
+        text.lines().next(),
+        Some(PAYMENT_CSV_HEADER.join(",").as_str())
+    );
+}
+
 const SOLNA: &str = r#"
 basis = "performed_capped"
 tolerance = 0.10
