@@ -265,3 +265,113 @@ impl Payment {
         Ok(())
     }
 }
+
+/// Thousands separated by a thin space, to the öre: `12 345.60`.
+fn kr_text(v: f64) -> String {
+    let s = format!("{:.2}", ore(v));
+    let (int, dec) = s.split_once('.').unwrap_or((&s, "00"));
+    let (sign, digits) = int.strip_prefix('-').map_or(("", int), |d| ("-", d));
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push('\u{202f}');
+        }
+        grouped.push(c);
+    }
+    format!("{sign}{grouped}.{dec}")
+}
+
+impl Payment {
+    /// The amount of every unit and month under each basis, summed (in the order of
+    /// [`Basis::ALL`]): what each model would pay in all.
+    pub fn totals_by_basis_kr(&self) -> [f64; 4] {
+        let mut t = [0.0; 4];
+        for r in &self.rows {
+            for (t, a) in t.iter_mut().zip(r.amount_by_basis_kr) {
+                *t += a;
+            }
+        }
+        t
+    }
+
+    /// The payment as a section of an HTML report: what each model would pay in all, against
+    /// the chosen basis, and a table per unit and month (the chosen basis's column marked
+    /// `class="chosen"`). Self-contained markup, every name escaped.
+    pub fn html_section(&self) -> String {
+        use crate::evaluate::report::esc;
+        use std::fmt::Write as _;
+        let chosen = self.basis.index();
+        let totals = self.totals_by_basis_kr();
+        let premium: f64 = self.rows.iter().map(|r| r.goal_premium_kr).sum();
+        let mut s = String::new();
+        let _ = write!(
+            s,
+            "<section id=\"payment\"><h2>Payment</h2><p>Basis <b>{}</b>: {} kr and {} kr goal \
+             premium ({} of {} fulfilled goals paid, {} unattributed) over {} unit-months.</p>",
+            self.basis,
+            kr_text(totals[chosen]),
+            kr_text(premium),
+            self.goals.paid,
+            self.goals.fulfilled,
+            self.goals.unattributed,
+            self.rows.len()
+        );
+        s.push_str("<table class=\"payment-bases\"><tr><th>basis</th><th>amount kr</th><th>against the chosen basis</th></tr>");
+        for b in Basis::ALL {
+            let diff = totals[b.index()] - totals[chosen];
+            let rel = if totals[chosen] > 0.0 {
+                format!(" ({:+.1} %)", 100.0 * diff / totals[chosen])
+            } else {
+                String::new()
+            };
+            let _ = write!(
+                s,
+                "<tr{}><td>{b}</td><td>{}</td><td>{}{}{rel}</td></tr>",
+                if b == self.basis {
+                    " class=\"chosen\""
+                } else {
+                    ""
+                },
+                kr_text(totals[b.index()]),
+                if diff >= 0.0 { "+" } else { "" },
+                kr_text(diff),
+            );
+        }
+        s.push_str("</table><table class=\"payment\"><tr><th>unit</th><th>month</th><th>hours</th><th>goals</th><th>goal premium kr</th><th>total kr</th>");
+        for b in Basis::ALL {
+            let _ = write!(
+                s,
+                "<th{}>{b} kr</th>",
+                if b == self.basis {
+                    " class=\"chosen\""
+                } else {
+                    ""
+                }
+            );
+        }
+        s.push_str("</tr>");
+        for r in &self.rows {
+            let _ = write!(
+                s,
+                "<tr><td>{}</td><td>{}</td><td>{:.2}</td><td>{}</td><td>{}</td><td>{}</td>",
+                esc(&r.unit_id),
+                r.month,
+                r.hours,
+                r.goals_fulfilled,
+                kr_text(r.goal_premium_kr),
+                kr_text(ore(r.amount_kr) + ore(r.goal_premium_kr)),
+            );
+            for (i, a) in r.amount_by_basis_kr.iter().enumerate() {
+                let _ = write!(
+                    s,
+                    "<td{}>{}</td>",
+                    if i == chosen { " class=\"chosen\"" } else { "" },
+                    kr_text(*a)
+                );
+            }
+            s.push_str("</tr>");
+        }
+        s.push_str("</table></section>");
+        s
+    }
+}

@@ -6,7 +6,9 @@
 //! [`ParamGuard::check`] applies every rule in one place and gives a [`CheckedPayment`];
 //! [`compute`] takes those, one [`PaymentInput`] per recipient, month and category, and the
 //! [`Goal`]s read by [`read_goals`], and gives a [`Payment`] that
-//! [`Payment::write_payment_csv`] writes.
+//! [`Payment::write_payment_csv`] writes and [`Payment::html_section`] shows as a section of
+//! an HTML report (what each basis would pay in all, against the chosen one, and a table per
+//! unit and month); [`Payment`] also serializes to JSON.
 //!
 //! # The configuration
 //!

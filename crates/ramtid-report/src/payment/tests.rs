@@ -280,6 +280,26 @@ fn payment_csv_total_is_the_sum_of_the_rounded_amounts() {
     );
 }
 
+#[test]
+fn html_section_shows_every_basis_against_the_chosen_one() {
+    // Performed is chosen (5022.00 kr); granted_ramtid pays 4042.10, i.e. −979.90 (−19.5 %).
+    let mut rows = fixture();
+    rows[1].unit_id = "<B&>".into();
+    let pay = compute(&params(Basis::Performed), &rows, &goals()).unwrap();
+    let h = pay.html_section();
+    assert!(h.contains("&lt;B&amp;&gt;") && !h.contains("<B&>"), "{h}");
+    let t = pay.totals_by_basis_kr();
+    assert!(close(t[Basis::Performed.index()], 5022.00), "{t:?}");
+    assert!(
+        h.contains("<tr class=\"chosen\"><td>performed</td><td>5\u{202f}022.00</td><td>+0.00 (+0.0 %)</td></tr>"),
+        "{h}"
+    );
+    assert!(
+        h.contains("<td>granted_ramtid</td><td>4\u{202f}042.10</td><td>-979.90 (-19.5 %)</td>"),
+        "{h}"
+    );
+}
+
 const SOLNA: &str = r#"
 basis = "performed_capped"
 tolerance = 0.10
