@@ -10,6 +10,11 @@
 //! an HTML report (what each basis would pay in all, against the chosen one, and a table per
 //! unit and month); [`Payment`] also serializes to JSON.
 //!
+//! The inputs can also be read from a CSV by [`read_payment_inputs`]:
+//! `recipient_id,unit_id,month,category,granted_schablon_min,granted_ramtid_min,performed_min`
+//! and optionally `declined_visits_planned_min,absence_days` (0 when absent), a bad row named
+//! by file, row and column.
+//!
 //! # The configuration
 //!
 //! ```toml
@@ -69,6 +74,7 @@
 mod compute;
 mod config;
 mod goals;
+mod inputs;
 mod month;
 
 pub use compute::{
@@ -78,6 +84,7 @@ pub use config::{
     Basis, CheckedPayment, ConfigError, DeclinedConfig, PaymentConfig, PaymentError, PaymentParams,
 };
 pub use goals::{read_goals, Goal, GoalsError};
+pub use inputs::{read_payment_inputs, InputsError, INPUT_COLUMNS};
 pub use month::Month;
 pub use ramtid_core::params::ParamGuard;
 

@@ -482,6 +482,57 @@ fn bad_goals_row_is_named_by_row_and_column() {
 }
 
 #[test]
+fn inputs_file_reads_and_a_bad_row_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("inputs.csv");
+    std::fs::write(
+        &path,
+        "recipient_id,unit_id,month,category,granted_schablon_min,granted_ramtid_min,performed_min,declined_visits_planned_min,absence_days\n\
+         r1,A,2024-04,personal_care,600,540,570,60,3\n\
+         r1,A,2024-04,service,120,90,60,,\n",
+    )
+    .unwrap();
+    // The second row has no absence days (empty), unlike the fixture's.
+    let mut want = fixture();
+    want[1].absence_days = 0;
+    assert_eq!(read_payment_inputs(&path).unwrap(), want);
+
+    // The optional columns may be left out.
+    std::fs::write(
+        &path,
+        "unit_id,recipient_id,month,category,granted_schablon_min,granted_ramtid_min,performed_min\n\
+         A,r1,2024-04,service,120,90,60\n\
+         A,r1,2024-04,service,120,ninety,60\n",
+    )
+    .unwrap();
+    let e = read_payment_inputs(&path).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}, row 3, column 'granted_ramtid_min': 'ninety' is not minutes >= 0",
+            path.display()
+        )
+    );
+    std::fs::write(
+        &path,
+        "recipient_id,unit_id,month,category,granted_schablon_min,granted_ramtid_min,performed_min,absence_days\n\
+         r1,A,2024-02,service,1,1,1,30\n",
+    )
+    .unwrap();
+    let s = read_payment_inputs(&path).unwrap_err().to_string();
+    assert!(
+        s.ends_with("row 2, column 'absence_days': '30' is not a number of days 0 to 29 (2024-02)"),
+        "{s}"
+    );
+    std::fs::write(&path, "recipient_id,unit_id,month,category\n").unwrap();
+    let s = read_payment_inputs(&path).unwrap_err().to_string();
+    assert!(
+        s.contains("row 1 (header): required column 'granted_schablon_min' is missing"),
+        "{s}"
+    );
+}
+
+#[test]
 fn months_parse_and_have_their_days() {
     let days: Vec<u32> = [
         "2024-02", "2023-02", "2024-04", "2024-12", "1900-02", "2000-02",
