@@ -50,7 +50,8 @@
 //! so a declined visit is paid at `x` of its planned minutes whatever the basis (the granted
 //! time already holds the visit; performed time does not), and absence days are paid at
 //! `absence_share` of their granted time (performed time has none on those days). The amount
-//! is paid minutes ÷ 60 × the category's rate, summed per `unit_id` and month.
+//! is paid minutes ÷ 60 × the category's rate, summed per `unit_id` and month. A row without ramtid is paid
+//! nothing under `performed_capped` (its cap is 0).
 //!
 //! # Goals
 //!
