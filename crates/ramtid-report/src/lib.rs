@@ -6,3 +6,7 @@
 pub mod evaluate;
 pub mod followup;
 pub mod rebudget;
+
+// What each provider is paid per month under the municipality's payment model, side by
+// side with every other basis.
+pub mod payment;
