@@ -31,6 +31,8 @@ enum Command {
     #[command(flatten)]
     FollowUp(cmd::followup::Command),
     #[command(flatten)]
+    Payment(cmd::payment::Command),
+    #[command(flatten)]
     Rebudget(cmd::rebudget::Command),
     #[command(flatten)]
     Serve(cmd::serve::Command),
@@ -67,6 +69,7 @@ fn main() -> ExitCode {
         Command::Estimate(c) => c.run(),
         Command::Evaluate(c) => c.run(),
         Command::FollowUp(c) => c.run(),
+        Command::Payment(c) => c.run(),
         Command::Rebudget(c) => c.run(),
         Command::Serve(c) => c.run(),
         Command::Admin(c) => c.run(),

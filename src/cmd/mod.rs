@@ -8,6 +8,7 @@ pub mod evaluate;
 pub mod followup;
 pub mod health;
 pub mod load;
+pub mod payment;
 pub mod rebudget;
 pub mod serve;
 pub mod simulate;

@@ -16,6 +16,7 @@ mod history_rpc;
 mod model_folder;
 mod params;
 mod parsers;
+mod payment;
 mod rebudget;
 mod service_hardening;
 mod train_estimate;
