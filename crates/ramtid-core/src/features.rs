@@ -9,7 +9,6 @@
 use crate::catalog::{Catalog, ContextKind};
 use crate::slot::Slot;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 /// One encoded context column.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,8 +73,15 @@ pub struct FeatureSpace {
     pub context: Vec<ContextColumn>,
     /// Task pairs seen together often enough to be given their own coefficient.
     pub pairs: Vec<(u16, u16)>,
+    /// The pairs' coefficients by pair, `(a << 16 | b, index)` sorted: every visit of every
+    /// estimate looks its task pairs up here (a binary search over a few dozen numbers costs
+    /// less than hashing each pair).
     #[serde(skip)]
-    pair_index: HashMap<(u16, u16), usize>,
+    pair_index: Vec<(u32, usize)>,
+}
+
+fn pair_key((a, b): (u16, u16)) -> u32 {
+    (u32::from(a) << 16) | u32::from(b)
 }
 
 /// The non-baseline slots, in coefficient order (morning is the baseline).
@@ -152,7 +158,7 @@ impl FeatureSpace {
             n_tasks: catalog.insatser.len(),
             context,
             pairs,
-            pair_index: HashMap::new(),
+            pair_index: Vec::new(),
         };
         space.rebuild_index();
         space
@@ -160,12 +166,26 @@ impl FeatureSpace {
 
     /// Restores the lookup table after deserialization.
     pub fn rebuild_index(&mut self) {
-        self.pair_index = self
+        // A pair listed twice is found at its last place (as a map built in order would).
+        let mut index: Vec<(u32, usize)> = self
             .pairs
             .iter()
             .enumerate()
-            .map(|(i, &p)| (p, i))
+            .rev()
+            .map(|(i, &p)| (pair_key(p), i))
             .collect();
+        index.sort_by_key(|e| e.0);
+        index.dedup_by_key(|e| e.0);
+        self.pair_index = index;
+    }
+
+    /// The coefficient of a task pair, if it has one.
+    fn pair(&self, a: u16, b: u16) -> Option<usize> {
+        let key = pair_key((a, b));
+        self.pair_index
+            .binary_search_by_key(&key, |e| e.0)
+            .ok()
+            .map(|i| self.pair_index[i].1)
     }
 
     pub fn layout(&self) -> Layout {
@@ -237,7 +257,7 @@ impl FeatureSpace {
         }
         for (a_i, &a) in tasks.iter().enumerate() {
             for &b in &tasks[a_i + 1..] {
-                if let Some(&p) = self.pair_index.get(&(a, b)) {
+                if let Some(p) = self.pair(a, b) {
                     out.push(((l.pairs + p) as u32, 1.0));
                 }
             }
@@ -363,5 +383,25 @@ levels = ["urban", "suburban", "rural"]
         space.encode(&[1], Slot::Morning, 1, &z, &mut x);
         // intercept, the four non-zero context values, the task and its four interactions
         assert_eq!(x.len(), 1 + 4 + 1 + 4);
+    }
+
+    #[test]
+    fn pairs_are_found_as_a_map_built_in_order_finds_them() {
+        let c = catalog();
+        let pairs = vec![(3, 9), (0, 1), (1, 300), (0, 1), (2, 2), (300, 1), (7, 8)];
+        let space = FeatureSpace::new(
+            &c,
+            &[(1.0, 1.0), (0.0, 0.0)],
+            &[vec![], vec![0.5, 0.3, 0.2]],
+            pairs.clone(),
+        );
+        let map: std::collections::HashMap<(u16, u16), usize> =
+            pairs.iter().enumerate().map(|(i, &p)| (p, i)).collect();
+        for a in [0u16, 1, 2, 3, 7, 8, 9, 300] {
+            for b in [0u16, 1, 2, 3, 7, 8, 9, 300] {
+                assert_eq!(space.pair(a, b), map.get(&(a, b)).copied(), "({a}, {b})");
+            }
+        }
+        assert_eq!(space.pair(0, 1), Some(3));
     }
 }

@@ -197,14 +197,344 @@ impl Planner {
     /// The visits a set of needs implies, in a typical week. Every need's occasions are
     /// kept exactly: Σ over the plan of `per_week` × (times a code is in the visit) equals
     /// the needs' `per_week` of that code, whatever the frequencies and merges.
+    ///
+    /// Every Estimate plans once per call: the cells' occasions live in one list, the kinds'
+    /// tasks in one buffer and the subsets of a cell in buffers reused from cell to cell, so
+    /// that only the plan's own visits are allocated one by one.
     pub fn plan(&self, needs: &ValidNeeds) -> Vec<PlannedVisit> {
+        const CELLS: usize = CYCLE_DAYS * 5;
+        const END: u32 = u32::MAX;
+        // Joining occasions of every (day, slot) cell, each cell a chain in the order its
+        // occasions came: (code, staff, occasions in the cell, next of the cell or END).
+        let mut joining: Vec<(u16, u8, f64, u32)> = Vec::new();
+        let mut first = [END; CELLS];
+        let mut last = [END; CELLS];
+        // Visits of their own: (code, slot, staff) → occasions in the cycle.
+        let mut own: Vec<(u16, Slot, u8, f64)> = Vec::new();
+        for need in &needs.needs {
+            let habit = &self.habits[need.insats];
+            let code = need.insats as u16;
+            let wanted = need.per_week * CYCLE_WEEKS;
+            // NaN included: a need without a positive, finite frequency plans nothing.
+            if wanted.is_nan() || wanted <= 0.0 {
+                continue;
+            }
+            // Slots in order: the need's own, then the code's by how often the log shows it.
+            let mut slots = [Slot::Morning; 5];
+            let mut k = 0;
+            for s in need.slot.into_iter().chain(habit.slots_by_share()) {
+                if !slots[..k].contains(&s) {
+                    slots[k] = s;
+                    k += 1;
+                }
+            }
+            // (slot, day, occasions): whole days first, one slot a day each, then the rest
+            // spread evenly over the cycle in the next slot. Beyond one occasion in every
+            // slot of every day the cells carry more than one occasion each.
+            // Mixed practice: of each occasion, the share the log shows joining another
+            // task's visit goes into the day's shared visit, the rest is a visit of its own.
+            let join = habit.join_share();
+            let mut add = |slot: Slot, day: usize, w: f64| {
+                if join > 0.0 {
+                    let c = day * 5 + slot.index();
+                    let mut at = first[c];
+                    while at != END {
+                        let e = &mut joining[at as usize];
+                        if e.0 == code && e.1 == need.staff {
+                            e.2 += w * join;
+                            break;
+                        }
+                        at = e.3;
+                    }
+                    if at == END {
+                        let new = joining.len() as u32;
+                        joining.push((code, need.staff, w * join, END));
+                        match last[c] {
+                            END => first[c] = new,
+                            prev => joining[prev as usize].3 = new,
+                        }
+                        last[c] = new;
+                    }
+                }
+                if join < 1.0 {
+                    match own
+                        .iter_mut()
+                        .find(|o| o.0 == code && o.1 == slot && o.2 == need.staff)
+                    {
+                        Some(o) => o.3 += w * (1.0 - join),
+                        None => own.push((code, slot, need.staff, w * (1.0 - join))),
+                    }
+                }
+            };
+            let all_slots = (5 * CYCLE_DAYS) as f64;
+            if wanted >= all_slots {
+                let w = wanted / all_slots;
+                for &slot in &slots {
+                    for day in 0..CYCLE_DAYS {
+                        add(slot, day, w);
+                    }
+                }
+                continue;
+            }
+            let full = (wanted / CYCLE_DAYS as f64 + 1e-9).floor() as usize;
+            for &slot in &slots[..full] {
+                for day in 0..CYCLE_DAYS {
+                    add(slot, day, 1.0);
+                }
+            }
+            let rest = wanted - (full * CYCLE_DAYS) as f64;
+            if rest > 1e-9 {
+                // Whole occasions where the rest allows (0.1 a week is one occasion of
+                // weight 0.4 in the cycle, not 0.25 a week).
+                let n = (rest.round() as usize).clamp(1, CYCLE_DAYS);
+                let w = rest / n as f64;
+                for j in 0..n {
+                    let day = ((j as f64 + 0.5) * CYCLE_DAYS as f64 / n as f64) as usize;
+                    add(slots[full], day.min(CYCLE_DAYS - 1), w);
+                }
+            }
+        }
+        let mut kinds = Kinds::default();
+        let mut scratch = CellScratch::default();
+        let mut seen = SeenCells::default();
+        // A cell whose tasks occur with different weights is several kinds of visit. A task
+        // with weight w < 1 is in the cell's visit on a share w of the cycle's visits,
+        // independently of the others (mixed practice): every subset of the uncertain tasks
+        // is a kind of visit with the product of their shares. Beyond `MAX_UNCERTAIN` such
+        // tasks in one cell, the rarest are nested in layers instead (all tasks as often as
+        // the rarest, then the others for the rest). Either way every task keeps exactly
+        // its own occasions.
+        for (c, &head) in first.iter().enumerate() {
+            if head == END {
+                continue;
+            }
+            let slot = Slot::ALL[c % 5];
+            // The same code asked for twice (different staff) is one task of the visit with
+            // the larger staff.
+            let mut merged = std::mem::take(&mut scratch.merged);
+            merged.clear();
+            let mut at = head;
+            while at != END {
+                let (t, st, w, next) = joining[at as usize];
+                match merged.iter_mut().find(|e| e.0 == t) {
+                    Some(e) => {
+                        e.1 = e.1.max(st);
+                        e.2 += w;
+                    }
+                    None => merged.push((t, st, w)),
+                }
+                at = next;
+            }
+            // Cells alike (the same slot, the same occasions in the same order) are the
+            // same kinds of visit with the same shares: added again to the kinds found for
+            // the first of them, in the same order, as the cell itself would add them.
+            let same = |e: &&Seen| {
+                e.slot == slot
+                    && seen.merged[e.merged.clone()].len() == merged.len()
+                    && seen.merged[e.merged.clone()]
+                        .iter()
+                        .zip(&merged)
+                        .all(|(a, b)| a.0 == b.0 && a.1 == b.1 && a.2.to_bits() == b.2.to_bits())
+            };
+            let hit = seen.cells.iter().find(same).map(|e| e.kinds.clone());
+            if let Some(added) = hit {
+                for &(k, w) in &seen.kinds[added] {
+                    kinds.list[k].4 += w;
+                }
+            } else if seen.cells.len() < MAX_SEEN {
+                let from = seen.kinds.len();
+                cell_kinds(&merged, &mut scratch, |tasks, staff, w| {
+                    let k = kinds.push(tasks, slot, staff, w);
+                    seen.kinds.push((k, w));
+                });
+                let at = seen.merged.len();
+                seen.merged.extend_from_slice(&merged);
+                seen.cells.push(Seen {
+                    slot,
+                    merged: at..seen.merged.len(),
+                    kinds: from..seen.kinds.len(),
+                });
+            } else {
+                cell_kinds(&merged, &mut scratch, |tasks, staff, w| {
+                    kinds.push(tasks, slot, staff, w);
+                });
+            }
+            scratch.merged = merged;
+        }
+        for (code, slot, staff, w) in own {
+            kinds.push(&[code], slot, staff.max(1), w);
+        }
+        let Kinds { tasks, list } = kinds;
+        let mut plan: Vec<PlannedVisit> = list
+            .into_iter()
+            .map(|(from, len, slot, staff, w)| PlannedVisit {
+                tasks: tasks[from..from + len].to_vec(),
+                slot,
+                staff,
+                per_week: w / CYCLE_WEEKS,
+            })
+            .collect();
+        plan.sort_by(|a, b| (a.slot, &a.tasks, a.staff).cmp(&(b.slot, &b.tasks, b.staff)));
+        plan
+    }
+}
+
+/// The kinds of visit of a plan as they are found: their tasks one after another in one
+/// buffer, each kind (where its tasks start, how many, slot, staff, occasions in the cycle).
+#[derive(Default)]
+struct Kinds {
+    tasks: Vec<u16>,
+    list: Vec<(usize, usize, Slot, u8, f64)>,
+}
+
+impl Kinds {
+    /// Adds `w` occasions to the kind of visit, a new kind if it is not there yet; where
+    /// the kind is in the list.
+    fn push(&mut self, tasks: &[u16], slot: Slot, staff: u8, w: f64) -> usize {
+        let all = &self.tasks;
+        match self
+            .list
+            .iter()
+            .position(|k| k.2 == slot && k.3 == staff && &all[k.0..k.0 + k.1] == tasks)
+        {
+            Some(k) => {
+                self.list[k].4 += w;
+                k
+            }
+            None => {
+                self.list
+                    .push((self.tasks.len(), tasks.len(), slot, staff, w));
+                self.tasks.extend_from_slice(tasks);
+                self.list.len() - 1
+            }
+        }
+    }
+}
+
+/// Cells already expanded into kinds (at most this many are kept).
+const MAX_SEEN: usize = 32;
+
+/// One cell already expanded: its slot, its occasions (in [`SeenCells::merged`]) and the
+/// kinds it added to, with the occasions it added (in [`SeenCells::kinds`]).
+struct Seen {
+    slot: Slot,
+    merged: std::ops::Range<usize>,
+    kinds: std::ops::Range<usize>,
+}
+
+#[derive(Default)]
+struct SeenCells {
+    cells: Vec<Seen>,
+    merged: Vec<(u16, u8, f64)>,
+    kinds: Vec<(usize, f64)>,
+}
+
+/// Buffers of [`cell_kinds`], kept from one cell to the next.
+#[derive(Default)]
+struct CellScratch {
+    merged: Vec<(u16, u8, f64)>,
+    certain: Vec<(u16, u8)>,
+    uncertain: Vec<(u16, u8, f64)>,
+    extra: Vec<(u16, u8, f64)>,
+    rest: Vec<(u16, u8, f64)>,
+    tasks: Vec<u16>,
+}
+
+/// Uncertain tasks of one cell expanded into all their subsets; more are nested in layers.
+const MAX_UNCERTAIN: usize = 8;
+
+/// The kinds of visit one (day, slot) cell holds, each given to `kind` as (tasks, staff,
+/// occasions in the cycle). `merged` has each code once with its staff and its occasions in
+/// the cell.
+fn cell_kinds(
+    merged: &[(u16, u8, f64)],
+    scratch: &mut CellScratch,
+    mut kind: impl FnMut(&[u16], u8, f64),
+) {
+    let CellScratch {
+        certain,
+        uncertain,
+        extra,
+        rest,
+        tasks,
+        ..
+    } = scratch;
+    certain.clear();
+    uncertain.clear();
+    extra.clear();
+    rest.clear();
+    // Occasions of 1 or more: present in every visit of the cell; the part above 1 is more
+    // occasions than visits (beyond one a slot), planned as layers on top.
+    for &(t, st, w) in merged {
+        if w >= 1.0 - 1e-12 {
+            certain.push((t, st));
+            if w > 1.0 + 1e-12 {
+                extra.push((t, st, w - 1.0));
+            }
+        } else if w > 1e-12 {
+            uncertain.push((t, st, w));
+        }
+    }
+    // Too many uncertain tasks for their subsets: the rarest ones go to nested layers.
+    uncertain.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
+    let n = uncertain.len().min(MAX_UNCERTAIN);
+    rest.extend_from_slice(&uncertain[n..]);
+    uncertain.truncate(n);
+    let certain_staff = certain.iter().map(|e| e.1).max().unwrap_or(1);
+    for mask in 0u32..(1 << n) {
+        let mut share = 1.0;
+        tasks.clear();
+        tasks.extend(certain.iter().map(|e| e.0));
+        let mut staff = certain_staff;
+        for (i, &(t, st, w)) in uncertain.iter().enumerate() {
+            if mask & (1 << i) != 0 {
+                share *= w;
+                tasks.push(t);
+                staff = staff.max(st);
+            } else {
+                share *= 1.0 - w;
+            }
+        }
+        if tasks.is_empty() || share <= 1e-15 {
+            continue;
+        }
+        tasks.sort_unstable();
+        kind(tasks, staff.max(1), share);
+    }
+    // Layers by weight for the rest (nested tasks, occasions beyond one per visit).
+    rest.extend_from_slice(extra);
+    rest.sort_by(|a, b| a.2.total_cmp(&b.2).then(a.0.cmp(&b.0)));
+    let mut done = 0.0;
+    for i in 0..rest.len() {
+        let layer = rest[i].2 - done;
+        if layer <= 1e-12 {
+            continue;
+        }
+        tasks.clear();
+        tasks.extend(rest[i..].iter().map(|e| e.0));
+        tasks.sort_unstable();
+        tasks.dedup();
+        let staff = rest[i..].iter().map(|e| e.1).max().unwrap_or(1).max(1);
+        kind(tasks, staff, layer);
+        done = rest[i].2;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::needs::{ValidNeed, ValidNeeds};
+
+    // The planner as first written (a vector per cell, per subset and per kind), kept to
+    // compare with: the plans must be the same, figure for figure.
+    fn reference_plan(planner: &Planner, needs: &ValidNeeds) -> Vec<PlannedVisit> {
         const CELLS: usize = CYCLE_DAYS * 5;
         // Joining occasions per (day, slot) cell: (code, staff, occasions in the cell).
         let mut cells: Vec<Vec<(u16, u8, f64)>> = vec![Vec::new(); CELLS];
         // Visits of their own: (code, slot, staff) → occasions in the cycle.
         let mut own: Vec<(u16, Slot, u8, f64)> = Vec::new();
         for need in &needs.needs {
-            let habit = &self.habits[need.insats];
+            let habit = &planner.habits[need.insats];
             let code = need.insats as u16;
             let wanted = need.per_week * CYCLE_WEEKS;
             // NaN included: a need without a positive, finite frequency plans nothing.
@@ -304,7 +634,7 @@ impl Planner {
                     None => merged.push((t, st, w)),
                 }
             }
-            for kind in cell_kinds(&merged) {
+            for kind in reference_cell_kinds(&merged) {
                 push(kind.0, slot, kind.1, kind.2);
             }
         }
@@ -323,76 +653,67 @@ impl Planner {
         plan.sort_by(|a, b| (a.slot, &a.tasks, a.staff).cmp(&(b.slot, &b.tasks, b.staff)));
         plan
     }
-}
 
-/// Uncertain tasks of one cell expanded into all their subsets; more are nested in layers.
-const MAX_UNCERTAIN: usize = 8;
-
-/// The kinds of visit one (day, slot) cell holds: (tasks, staff, occasions in the cycle).
-/// `merged` has each code once with its staff and its occasions in the cell.
-fn cell_kinds(merged: &[(u16, u8, f64)]) -> Vec<(Vec<u16>, u8, f64)> {
-    let mut out: Vec<(Vec<u16>, u8, f64)> = Vec::new();
-    // Occasions of 1 or more: present in every visit of the cell; the part above 1 is more
-    // occasions than visits (beyond one a slot), planned as layers on top.
-    let mut certain: Vec<(u16, u8)> = Vec::new();
-    let mut uncertain: Vec<(u16, u8, f64)> = Vec::new();
-    let mut extra: Vec<(u16, u8, f64)> = Vec::new();
-    for &(t, st, w) in merged {
-        if w >= 1.0 - 1e-12 {
-            certain.push((t, st));
-            if w > 1.0 + 1e-12 {
-                extra.push((t, st, w - 1.0));
-            }
-        } else if w > 1e-12 {
-            uncertain.push((t, st, w));
-        }
-    }
-    // Too many uncertain tasks for their subsets: the rarest ones go to nested layers.
-    uncertain.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
-    let nested: Vec<(u16, u8, f64)> = uncertain.split_off(uncertain.len().min(MAX_UNCERTAIN));
-    let n = uncertain.len();
-    for mask in 0u32..(1 << n) {
-        let mut share = 1.0;
-        let mut tasks: Vec<u16> = certain.iter().map(|e| e.0).collect();
-        let mut staff = certain.iter().map(|e| e.1).max().unwrap_or(1);
-        for (i, &(t, st, w)) in uncertain.iter().enumerate() {
-            if mask & (1 << i) != 0 {
-                share *= w;
-                tasks.push(t);
-                staff = staff.max(st);
-            } else {
-                share *= 1.0 - w;
+    /// The kinds of visit one (day, slot) cell holds: (tasks, staff, occasions in the cycle).
+    /// `merged` has each code once with its staff and its occasions in the cell.
+    fn reference_cell_kinds(merged: &[(u16, u8, f64)]) -> Vec<(Vec<u16>, u8, f64)> {
+        let mut out: Vec<(Vec<u16>, u8, f64)> = Vec::new();
+        // Occasions of 1 or more: present in every visit of the cell; the part above 1 is more
+        // occasions than visits (beyond one a slot), planned as layers on top.
+        let mut certain: Vec<(u16, u8)> = Vec::new();
+        let mut uncertain: Vec<(u16, u8, f64)> = Vec::new();
+        let mut extra: Vec<(u16, u8, f64)> = Vec::new();
+        for &(t, st, w) in merged {
+            if w >= 1.0 - 1e-12 {
+                certain.push((t, st));
+                if w > 1.0 + 1e-12 {
+                    extra.push((t, st, w - 1.0));
+                }
+            } else if w > 1e-12 {
+                uncertain.push((t, st, w));
             }
         }
-        if tasks.is_empty() || share <= 1e-15 {
-            continue;
+        // Too many uncertain tasks for their subsets: the rarest ones go to nested layers.
+        uncertain.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
+        let nested: Vec<(u16, u8, f64)> = uncertain.split_off(uncertain.len().min(MAX_UNCERTAIN));
+        let n = uncertain.len();
+        for mask in 0u32..(1 << n) {
+            let mut share = 1.0;
+            let mut tasks: Vec<u16> = certain.iter().map(|e| e.0).collect();
+            let mut staff = certain.iter().map(|e| e.1).max().unwrap_or(1);
+            for (i, &(t, st, w)) in uncertain.iter().enumerate() {
+                if mask & (1 << i) != 0 {
+                    share *= w;
+                    tasks.push(t);
+                    staff = staff.max(st);
+                } else {
+                    share *= 1.0 - w;
+                }
+            }
+            if tasks.is_empty() || share <= 1e-15 {
+                continue;
+            }
+            tasks.sort_unstable();
+            out.push((tasks, staff.max(1), share));
         }
-        tasks.sort_unstable();
-        out.push((tasks, staff.max(1), share));
-    }
-    // Layers by weight for the rest (nested tasks, occasions beyond one per visit).
-    let mut rest: Vec<(u16, u8, f64)> = nested.into_iter().chain(extra).collect();
-    rest.sort_by(|a, b| a.2.total_cmp(&b.2).then(a.0.cmp(&b.0)));
-    let mut done = 0.0;
-    for i in 0..rest.len() {
-        let layer = rest[i].2 - done;
-        if layer <= 1e-12 {
-            continue;
+        // Layers by weight for the rest (nested tasks, occasions beyond one per visit).
+        let mut rest: Vec<(u16, u8, f64)> = nested.into_iter().chain(extra).collect();
+        rest.sort_by(|a, b| a.2.total_cmp(&b.2).then(a.0.cmp(&b.0)));
+        let mut done = 0.0;
+        for i in 0..rest.len() {
+            let layer = rest[i].2 - done;
+            if layer <= 1e-12 {
+                continue;
+            }
+            let mut tasks: Vec<u16> = rest[i..].iter().map(|e| e.0).collect();
+            tasks.sort_unstable();
+            tasks.dedup();
+            let staff = rest[i..].iter().map(|e| e.1).max().unwrap_or(1).max(1);
+            out.push((tasks, staff, layer));
+            done = rest[i].2;
         }
-        let mut tasks: Vec<u16> = rest[i..].iter().map(|e| e.0).collect();
-        tasks.sort_unstable();
-        tasks.dedup();
-        let staff = rest[i..].iter().map(|e| e.1).max().unwrap_or(1).max(1);
-        out.push((tasks, staff, layer));
-        done = rest[i].2;
+        out
     }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::needs::{ValidNeed, ValidNeeds};
 
     fn habit(code: &str, slot: Slot, joins: bool) -> TaskHabit {
         let mut slot_share = [0.0; 5];
@@ -574,6 +895,93 @@ mod tests {
                 proptest::prop_assert!(got2 + 1e-9 >= want2, "code {}: two-staff {} < {}", code, got2, want2);
             }
             proptest::prop_assert!(plan.iter().all(|v| !v.tasks.is_empty() && v.per_week > 0.0 && (1..=2).contains(&v.staff)));
+        }
+    }
+
+    #[test]
+    fn plans_are_those_of_the_planner_as_first_written() {
+        // Joining, alone and mixed codes; more than `MAX_UNCERTAIN` uncertain tasks in a
+        // cell; one code asked for with three staff counts; more than one occasion a slot.
+        let shares = [
+            1.0, 0.0, 0.6, 0.3, 0.45, 0.7, 0.2, 0.9, 0.55, 0.35, 0.8, 0.15,
+        ];
+        let planner = Planner {
+            habits: shares
+                .iter()
+                .enumerate()
+                .map(|(i, &share)| {
+                    let mut h = habit(&format!("C{i}"), Slot::ALL[i % 5], true);
+                    h.joins_share = share;
+                    h.slot_share[(i + 2) % 5] += 0.4;
+                    h
+                })
+                .collect(),
+        };
+        let n = |insats: usize, per_week: f64, slot: Option<Slot>, staff: u8| ValidNeed {
+            insats,
+            per_week,
+            slot,
+            staff,
+        };
+        let sets: Vec<Vec<ValidNeed>> = vec![
+            vec![n(0, 7.0, None, 1), n(1, 1.0, None, 1), n(2, 2.0, None, 1)],
+            (0..12).map(|i| n(i, 7.0, Some(Slot::Morning), 1)).collect(),
+            (0..12)
+                .map(|i| n(i, [0.1, 0.5, 3.0, 14.0][i % 4], None, 1 + (i % 2) as u8))
+                .collect(),
+            vec![
+                n(2, 3.0, Some(Slot::Midday), 1),
+                n(2, 2.0, Some(Slot::Midday), 2),
+                n(2, 5.0, Some(Slot::Midday), 3),
+                n(3, 40.0, None, 1),
+                n(4, 0.25, None, 2),
+            ],
+            vec![
+                n(5, 50.0, None, 2),
+                n(6, 21.0, None, 1),
+                n(0, 10.0, None, 1),
+            ],
+            vec![
+                n(1, 0.0, None, 1),
+                n(7, f64::NAN, None, 1),
+                n(8, 1.0, None, 1),
+            ],
+        ];
+        for needs in sets {
+            let set = ValidNeeds {
+                recipient_id: "r".into(),
+                context: vec![],
+                needs,
+            };
+            assert_eq!(
+                planner.plan(&set),
+                reference_plan(&planner, &set),
+                "{set:?}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+        #[test]
+        fn plans_are_those_of_the_planner_as_first_written_on_random_needs(
+            codes in proptest::collection::vec((0u8..5, proptest::prop_oneof![Just(0.0), Just(1.0), 0.0f64..1.0]), 1..14),
+            raw in proptest::collection::vec(
+                (0usize..14, 0usize..12, proptest::option::of(0u8..5), 1u8..=3), 1..20),
+        ) {
+            const FREQS: [f64; 12] = [0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 14.0, 21.0, 40.0];
+            let planner = random_planner(&codes);
+            let needs: Vec<ValidNeed> = raw
+                .iter()
+                .map(|&(c, f, slot, staff)| ValidNeed {
+                    insats: c % codes.len(),
+                    per_week: FREQS[f],
+                    slot: slot.map(|s| Slot::ALL[s as usize]),
+                    staff,
+                })
+                .collect();
+            let set = ValidNeeds { recipient_id: "r".into(), context: vec![], needs };
+            proptest::prop_assert_eq!(planner.plan(&set), reference_plan(&planner, &set));
         }
     }
 }

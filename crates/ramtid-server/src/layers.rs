@@ -58,13 +58,25 @@ struct IdSource {
 
 impl IdSource {
     fn make(&self) -> HeaderValue {
-        let id = format!(
-            "{:08x}-{:x}",
-            self.prefix,
-            self.next.fetch_add(1, Ordering::Relaxed)
-        );
-        HeaderValue::from_str(&id).expect("hex digits and a dash")
+        let (text, len) = id_text(self.prefix, self.next.fetch_add(1, Ordering::Relaxed));
+        HeaderValue::from_bytes(&text[..len]).expect("hex digits and a dash")
     }
+}
+
+/// `{prefix:08x}-{n:x}`, written without the formatting machinery (once per call): the
+/// bytes and how many of them are used.
+fn id_text(prefix: u32, n: u64) -> ([u8; 25], usize) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 25];
+    for (i, b) in out[..8].iter_mut().enumerate() {
+        *b = HEX[(prefix >> (28 - 4 * i)) as usize & 0xf];
+    }
+    out[8] = b'-';
+    let digits = (64 - n.leading_zeros() as usize).div_ceil(4).max(1);
+    for i in 0..digits {
+        out[9 + i] = HEX[(n >> (4 * (digits - 1 - i))) as usize & 0xf];
+    }
+    (out, 9 + digits)
 }
 
 /// Gives every call a request id and echoes it on the response.
@@ -386,7 +398,25 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::acceptable_request_id;
+    use super::{acceptable_request_id, id_text};
+
+    #[test]
+    fn made_request_ids_are_the_prefix_and_the_count_in_hex() {
+        for (prefix, n) in [
+            (0u32, 0u64),
+            (0xdead_beef, 1),
+            (7, 0xf),
+            (0x0102_0304, 0x10),
+            (u32::MAX, u64::MAX),
+            (0x00ab_cdef, 0x1234_5678_9abc),
+        ] {
+            let (text, len) = id_text(prefix, n);
+            assert_eq!(
+                std::str::from_utf8(&text[..len]).unwrap(),
+                format!("{prefix:08x}-{n:x}")
+            );
+        }
+    }
 
     #[test]
     fn request_ids_are_bounded_visible_ascii() {

@@ -17,10 +17,10 @@ use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
 use prost::Message as _;
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -36,6 +36,11 @@ const BUCKETS: [f64; 16] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
     5.0, 10.0,
 ];
+/// Latencies a method records before they are folded into its histogram. The exporter keeps
+/// every latency recorded until the next fold (in blocks allocated as they fill): folded at
+/// this count rather than only every few seconds, they stay a few kilobytes per method
+/// instead of megabytes that are allocated, freed and faulted in again at every fold.
+const FOLD_EVERY: u64 = 4096;
 /// gRPC status codes 0 (OK) to 16 (UNAUTHENTICATED).
 const CODES: usize = 17;
 /// The label of a path that is no method served here.
@@ -61,6 +66,8 @@ struct Method {
     name: String,
     limited: bool,
     duration: Histogram,
+    /// Latencies recorded so far (for [`FOLD_EVERY`]).
+    recorded: AtomicU64,
     /// By status code, registered on first use (OK at start).
     codes: [OnceLock<Counter>; CODES],
 }
@@ -72,7 +79,9 @@ pub struct MethodId(usize);
 pub struct Metrics {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
-    by_path: HashMap<String, MethodId>,
+    /// Request path → method, sorted by path (looked up twice a call: a binary search over a
+    /// few dozen paths costs less than hashing the path each time).
+    by_path: Vec<(String, MethodId)>,
     /// Every method served, then the one for unknown paths (last).
     methods: Vec<Method>,
     /// Needs sets estimated through EstimateBatch (good and bad).
@@ -168,7 +177,7 @@ impl Metrics {
             None,
             "EstimateBatch items answered with an error.".into(),
         );
-        let mut by_path = HashMap::new();
+        let mut by_path = Vec::new();
         let mut methods = Vec::new();
         let mut add = |service: String, name: String, limited: bool| {
             let duration = recorder.register_histogram(
@@ -180,6 +189,7 @@ impl Metrics {
                 name,
                 limited,
                 duration,
+                recorded: AtomicU64::new(0),
                 codes: Default::default(),
             });
             MethodId(methods.len() - 1)
@@ -187,10 +197,13 @@ impl Metrics {
         for (set, limited) in served() {
             for (path, service, name) in paths(set) {
                 let id = add(service, name, limited);
-                by_path.insert(path, id);
+                by_path.push((path, id));
             }
         }
         add(UNKNOWN.into(), UNKNOWN.into(), false);
+        // A path listed twice keeps its last method (none is: the router refuses that).
+        by_path.sort_by(|a: &(String, MethodId), b| a.0.cmp(&b.0).then(b.1 .0.cmp(&a.1 .0)));
+        by_path.dedup_by(|later, first| later.0 == first.0);
         let batch_items =
             recorder.register_counter(&Key::from_name("ramtid_batch_items_total"), &META);
         let batch_item_errors =
@@ -213,10 +226,10 @@ impl Metrics {
 
     /// The method a request path names, or the one that stands for all unknown paths.
     pub fn method(&self, path: &str) -> MethodId {
-        self.by_path
-            .get(path)
-            .copied()
-            .unwrap_or(MethodId(self.methods.len() - 1))
+        match self.by_path.binary_search_by(|(p, _)| p.as_str().cmp(path)) {
+            Ok(i) => self.by_path[i].1,
+            Err(_) => MethodId(self.methods.len() - 1),
+        }
     }
 
     /// The method's label (`Estimate`; `unknown` for any other path).
@@ -249,12 +262,17 @@ impl Metrics {
 
     /// Records one call that ended with `code` after `elapsed`.
     pub fn observe(&self, id: MethodId, code: Code, elapsed: Duration) {
-        self.methods[id.0].duration.record(elapsed.as_secs_f64());
+        let m = &self.methods[id.0];
+        m.duration.record(elapsed.as_secs_f64());
         self.counter(id, code).increment(1);
+        if m.recorded.fetch_add(1, Ordering::Relaxed) % FOLD_EVERY == FOLD_EVERY - 1 {
+            self.upkeep();
+        }
     }
 
-    /// Folds the latencies recorded since the last render into the histograms, so that they
-    /// do not pile up between scrapes (or without any).
+    /// Folds the latencies recorded since the last fold into the histograms, so that they
+    /// do not pile up between scrapes (or without any): every [`FOLD_EVERY`] calls of a
+    /// method, every few seconds, and at every render.
     pub fn upkeep(&self) {
         self.handle.run_upkeep();
     }
