@@ -712,31 +712,16 @@ impl Header {
 }
 
 fn csv_error(path: &str, e: csv::Error) -> EvaluateError {
-    let line = e.position().map(|p| p.line()).unwrap_or(0);
-    match e.into_kind() {
-        csv::ErrorKind::Io(source) => EvaluateError::Io {
+    match crate::csv_fault::CsvFault::from(e) {
+        crate::csv_fault::CsvFault::Io(source) => EvaluateError::Io {
             path: path.to_string(),
             source,
         },
-        csv::ErrorKind::Utf8 { err, .. } => EvaluateError::Row {
+        crate::csv_fault::CsvFault::Row { line, message } => EvaluateError::Row {
             path: path.to_string(),
             line,
             column: "(row)".into(),
-            message: format!("is not valid UTF-8: {err}"),
-        },
-        csv::ErrorKind::UnequalLengths {
-            expected_len, len, ..
-        } => EvaluateError::Row {
-            path: path.to_string(),
-            line,
-            column: "(row)".into(),
-            message: format!("has {len} fields where the header has {expected_len}"),
-        },
-        other => EvaluateError::Row {
-            path: path.to_string(),
-            line,
-            column: "(row)".into(),
-            message: format!("{other:?}"),
+            message,
         },
     }
 }

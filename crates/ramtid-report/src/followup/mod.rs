@@ -68,23 +68,16 @@ pub enum FollowUpError {
 
 impl FollowUpError {
     pub(crate) fn csv(path: &str, e: csv::Error) -> FollowUpError {
-        let row = e.position().map(|p| p.line()).unwrap_or(0);
-        match e.into_kind() {
-            csv::ErrorKind::Io(source) => FollowUpError::Io {
+        match crate::csv_fault::CsvFault::from(e) {
+            crate::csv_fault::CsvFault::Io(source) => FollowUpError::Io {
                 path: path.to_string(),
                 source,
             },
-            csv::ErrorKind::Utf8 { err, .. } => FollowUpError::Row {
+            crate::csv_fault::CsvFault::Row { line, message } => FollowUpError::Row {
                 path: path.to_string(),
-                row,
+                row: line,
                 column: "(row)".into(),
-                message: format!("is not valid UTF-8: {err}"),
-            },
-            other => FollowUpError::Row {
-                path: path.to_string(),
-                row,
-                column: "(row)".into(),
-                message: format!("{other:?}"),
+                message,
             },
         }
     }
