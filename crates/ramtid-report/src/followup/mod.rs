@@ -29,6 +29,8 @@ use thiserror::Error;
 
 pub use band::Band;
 pub use month::Month;
+// The model a follow-up used, named as an evaluation names it.
+pub use crate::evaluate::ModelInfo;
 
 pub const FORMAT: &str = "ramtid-followup/1";
 /// Months in a row outside the band before a recipient is flagged for reassessment.
@@ -129,13 +131,6 @@ impl FollowUpOptions {
 pub struct FollowUpInputs {
     pub orders: PathBuf,
     pub visits: PathBuf,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ModelInfo {
-    pub name: String,
-    pub version: String,
-    pub dir: String,
 }
 
 /// The log's days, as covered by its cleaned visits.
