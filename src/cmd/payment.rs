@@ -76,15 +76,14 @@ impl Command {
     }
 }
 
-/// One page around the payment section (no scripts, nothing fetched).
+/// One page around the payment section, in the reports' own style (no scripts, nothing
+/// fetched).
 fn page(section: &str) -> String {
+    let style = ramtid_report::evaluate::report::STYLE;
     format!(
-        "<!doctype html>\n<html lang=\"sv\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>ramtid · payment</title><style>\
-         body{{font-family:system-ui,sans-serif;margin:2rem auto;max-width:70rem;padding:0 1rem;color:#222}}\
-         table{{border-collapse:collapse;margin:1rem 0}}td,th{{padding:.3rem .6rem;border-bottom:1px solid #ddd;text-align:right}}\
-         th:first-child,td:first-child{{text-align:left}}.chosen{{background:#eef5ff;font-weight:600}}\
-         </style></head><body><h1>Payment per provider and month</h1>\n{section}\n</body></html>\n"
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <title>ramtid payment</title><style>{style}\n.chosen{{background:#eef5ff;font-weight:600}}</style></head><body><main>\
+         <h1>Payment per provider and month</h1>\n{section}\n</main></body></html>\n"
     )
 }

@@ -353,12 +353,8 @@ pub fn rebudget(
 // ---------------------------------------------------------------------------------------
 // Report
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+// HTML escaping as every report does it (quotes in attributes included).
+use crate::evaluate::report::esc;
 
 impl Summary {
     /// A few lines for the terminal.
