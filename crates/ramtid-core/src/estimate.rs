@@ -149,26 +149,27 @@ fn context_deltas(
     let l = space.layout();
     let k = z.len();
     let n_vars = catalog.contexts.len();
-    // Per variable: its reference and the (column, change of z) its columns take there.
-    let mut references = Vec::with_capacity(n_vars);
-    let mut changes: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n_vars];
-    for (var, change) in changes.iter_mut().enumerate() {
+    // The (column, change of z) each variable's columns take at its reference, one
+    // variable after another; per variable, where its changes are and its reference.
+    let mut changes: Vec<(usize, f64)> = Vec::with_capacity(k);
+    let mut vars: Vec<(std::ops::Range<usize>, String)> = Vec::with_capacity(n_vars);
+    for var in 0..n_vars {
         let (reference, label) = reference_value(space, catalog, var);
+        let from = changes.len();
         for (j, col) in space.context.iter().enumerate() {
             if col.var == var {
                 let dz = col.encode(reference) - z[j];
                 if dz != 0.0 {
-                    change.push((j, dz));
+                    changes.push((j, dz));
                 }
             }
         }
-        references.push(label);
+        vars.push((from..changes.len(), label));
     }
-    let moved: Vec<usize> = (0..n_vars).filter(|&v| !changes[v].is_empty()).collect();
     let mut without = vec![0.0; n_vars];
-    // Per visit: what one unit of each context column adds (overhead and its tasks).
-    let mut slope = vec![0.0; k];
-    if !moved.is_empty() {
+    if !changes.is_empty() {
+        // Per visit: what one unit of each context column adds (overhead and its tasks).
+        let mut slope = vec![0.0; k];
         for (v, &r) in plan.iter().zip(raw) {
             slope.copy_from_slice(&visit.coef[l.context..l.context + k]);
             for &t in &v.tasks {
@@ -177,21 +178,26 @@ fn context_deltas(
                     *s += c;
                 }
             }
-            for &var in &moved {
-                let delta: f64 = changes[var].iter().map(|&(j, dz)| dz * slope[j]).sum();
-                without[var] += v.per_week * (r + delta).max(MIN_VISIT_MIN);
+            for ((range, _), without) in vars.iter().zip(&mut without) {
+                if range.is_empty() {
+                    continue;
+                }
+                let delta: f64 = changes[range.clone()]
+                    .iter()
+                    .map(|&(j, dz)| dz * slope[j])
+                    .sum();
+                *without += v.per_week * (r + delta).max(MIN_VISIT_MIN);
             }
         }
     }
-    references
-        .into_iter()
-        .enumerate()
-        .map(|(var, label)| {
+    vars.into_iter()
+        .zip(without)
+        .map(|((range, label), without)| {
             // A variable at its reference changes nothing: no effect, exactly.
-            let effect = if changes[var].is_empty() {
+            let effect = if range.is_empty() {
                 0.0
             } else {
-                weekly - without[var]
+                weekly - without
             };
             (effect, label)
         })
