@@ -11,9 +11,11 @@
 //! minutes, visits, ratio, [`band::Band`], months in a row outside the band, and a
 //! `reassess` flag when the run reaches `reassess_after` months. Per unit ([`providers`]):
 //! performed ÷ the model's efficient minutes for exactly those visits, with a bootstrap
-//! interval over recipients.
+//! interval over recipients. Consumption ([`consumption`]): hours by age band and context
+//! group, and per inhabitant aged 80+ and year with a population file (KPB).
 
 pub mod band;
+pub mod consumption;
 pub mod html;
 pub mod month;
 pub mod orders;
@@ -38,6 +40,7 @@ pub const DEFAULT_REASSESS_AFTER: u32 = 2;
 pub const DEFAULT_TOLERANCE: f64 = 0.10;
 pub const DEFAULT_BOOTSTRAP: usize = 400;
 pub const DEFAULT_SEED: u64 = 20_250_303;
+pub const DEFAULT_AGE_VARIABLE: &str = "age";
 
 #[derive(Debug, Error)]
 pub enum FollowUpError {
@@ -95,6 +98,10 @@ pub struct FollowUpOptions {
     pub reassess_after: u32,
     pub bootstrap: usize,
     pub seed: u64,
+    /// The numeric context variable read as age, for the consumption's age bands.
+    pub age_variable: String,
+    /// Whether the user named `age_variable` (then a catalog without it is an error).
+    pub age_variable_given: bool,
 }
 
 impl Default for FollowUpOptions {
@@ -105,6 +112,8 @@ impl Default for FollowUpOptions {
             reassess_after: DEFAULT_REASSESS_AFTER,
             bootstrap: DEFAULT_BOOTSTRAP,
             seed: DEFAULT_SEED,
+            age_variable: DEFAULT_AGE_VARIABLE.to_string(),
+            age_variable_given: false,
         }
     }
 }
@@ -131,6 +140,8 @@ impl FollowUpOptions {
 pub struct FollowUpInputs {
     pub orders: PathBuf,
     pub visits: PathBuf,
+    /// `age_band,inhabitants`, for consumption per inhabitant (KPB).
+    pub population: Option<PathBuf>,
 }
 
 /// The log's days, as covered by its cleaned visits.
@@ -160,6 +171,8 @@ pub struct FollowUp {
     /// Recipients flagged for reassessment in the last month reported.
     pub reassess: Vec<recipients::Reassess>,
     pub providers: Vec<providers::ProviderRow>,
+    /// Hours by age band and context group, per inhabitant with a population file.
+    pub consumption: consumption::Consumption,
     pub bootstrap: usize,
     pub seed: u64,
     #[serde(skip)]
@@ -199,6 +212,17 @@ pub fn follow_up(
     opts: &FollowUpOptions,
 ) -> Result<FollowUp, FollowUpError> {
     opts.check()?;
+    let population = inputs
+        .population
+        .as_deref()
+        .map(consumption::read_population)
+        .transpose()?;
+    let grouping = consumption::Grouping::new(
+        &model.catalog,
+        &opts.age_variable,
+        opts.age_variable_given,
+        population.as_ref(),
+    )?;
     let orders = orders::read_orders(model, &inputs.orders)?;
     let log = read_visit_log(
         &inputs.visits,
@@ -219,6 +243,22 @@ pub fn follow_up(
         )));
     }
     let providers = providers::compare(model, &log, &table, opts);
+    let months: Vec<Month> = table
+        .months
+        .iter()
+        .copied()
+        .filter(|&m| recipients::reported(opts, m))
+        .collect();
+    let consumption = consumption::consumption(
+        log.table.iter(),
+        &grouping,
+        population.as_ref(),
+        &consumption::Span {
+            months: &months,
+            first_day: table.first_day,
+            last_day: table.last_day,
+        },
+    );
     let span = LogSpan {
         first_day: day_label(table.first_day),
         last_day: day_label(table.last_day),
@@ -242,6 +282,7 @@ pub fn follow_up(
         summary: table.summary,
         reassess: table.reassess,
         providers,
+        consumption,
         bootstrap: opts.bootstrap,
         seed: opts.seed,
         rows: table.rows,
