@@ -598,17 +598,54 @@ fn hand_made_log_ordered_minutes_bands_and_reassess() {
                 })
                 .unwrap();
         }
+        // Two cases with the same needs at two providers, ordered 120 and 150 minutes (the
+        // second by an older model): the same-needs check must name them.
+        let needs =
+            r#"{"recipient_id":"-","context":{"age":84},"needs":[{"code":"X","per_week":7}]}"#;
+        for (case, unit, weekly, version) in [
+            ("CASE-2", "TEAM-X", 120.0, w.model.version().to_string()),
+            ("CASE-3", "TEAM-Y", 150.0, "older".to_string()),
+        ] {
+            store
+                .record_blocking(ramtid_history::Calculation {
+                    case_id: case.into(),
+                    created_ms: 1_700_000_200_000,
+                    caller: "test".into(),
+                    model_name: w.model.name().into(),
+                    model_version: version,
+                    needs_json: needs.into(),
+                    result: ramtid_history::StoredResult::Json("{}".into()),
+                    weekly_min: weekly,
+                    unit_id: unit.into(),
+                })
+                .unwrap();
+        }
         drop(store);
     }
     let out_h = w.tmp.path().join("history-out");
     let o = run_follow_up(&w.model.dir, Path::new(&url), &hand, &out_h, &[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let rows = read_csv(&out_h.join("recipients.csv"));
-    let a = rows.iter().find(|r| r["month"] == "2025-04").unwrap();
+    let a = rows
+        .iter()
+        .find(|r| r["recipient_id"] == "HAND-1" && r["month"] == "2025-04")
+        .unwrap();
     assert_eq!(
         (a["ordered_min"].as_str(), a["band"].as_str()),
         ("900.0", "within")
     );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_h.join("followup.json")).unwrap())
+            .unwrap();
+    let same = &json["same_needs_same_time"];
+    assert_eq!(same["applicable"], true);
+    assert_eq!(
+        (same["shared_profiles"].as_u64(), same["differing"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert!((same["worst"][0]["spread"].as_f64().unwrap() - 0.25).abs() < 1e-9);
+    let html = std::fs::read_to_string(out_h.join("report.html")).unwrap();
+    assert!(html.contains("Same needs, same time") && html.contains("TEAM-Y"));
 }
 
 #[test]

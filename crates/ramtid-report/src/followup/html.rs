@@ -340,6 +340,61 @@ pub fn group_bars_svg(rows: &[&GroupRow], id: &str, title: &str) -> String {
     s
 }
 
+/// The Norrköping check: the same needs get the same ordered time whatever the provider.
+fn same_time_section(c: &super::same_time::SameTimeCheck, s: &mut String) {
+    s.push_str(r#"<h2 id="same-time">Same needs, same time</h2>"#);
+    if !c.applicable {
+        s.push_str(r#"<p class="note">The orders are minutes only (a CSV), so there are no needs to compare. Give the orders as a needs.jsonl or the calculation history to check that the same needs get the same time whatever the provider.</p>"#);
+        return;
+    }
+    let _ = write!(
+        s,
+        r#"<p class="note">{} ordered recipients in {} need profiles (needs and context, the recipient left out); {} profiles, {} recipients, are held at two or more providers. A recipient's provider is the unit its order names, or else the unit that performed most of its minutes. Differences up to {} min or {} of the lower are rounding.</p>"#,
+        c.recipients,
+        c.profiles,
+        c.shared_profiles,
+        c.recipients_in_shared,
+        super::same_time::SAME_TIME_MIN,
+        pct(super::same_time::SAME_TIME_SHARE)
+    );
+    s.push_str(r#"<div class="cards">"#);
+    s.push_str(&card(
+        if c.differing == 0 { "best" } else { "sch" },
+        "Shared profiles with different times",
+        &c.differing.to_string(),
+        &format!("of {} shared", c.shared_profiles),
+    ));
+    s.push_str("</div>");
+    if c.worst.is_empty() {
+        return;
+    }
+    s.push_str("<table><thead><tr><th>need profile</th><th>provider</th><th>recipients</th><th>weekly min</th><th>models</th><th>spread</th></tr></thead><tbody>");
+    for w in &c.worst {
+        for (i, p) in w.providers.iter().enumerate() {
+            let range = if p.weekly_min_low == p.weekly_min_high {
+                num(p.weekly_min_low, 1)
+            } else {
+                format!("{}–{}", num(p.weekly_min_low, 1), num(p.weekly_min_high, 1))
+            };
+            let _ = write!(
+                s,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                if i == 0 {
+                    format!("<code>{}</code>", esc(&w.needs))
+                } else {
+                    String::new()
+                },
+                esc(&p.unit_id),
+                p.recipients,
+                range,
+                esc(&p.models.join(", ")),
+                if i == 0 { pct(w.spread) } else { String::new() }
+            );
+        }
+    }
+    s.push_str("</tbody></table>");
+}
+
 /// The consumption section: cards, the trend, the age bands and the context groups.
 fn consumption_section(c: &Consumption, s: &mut String) {
     s.push_str(r#"<h2 id="consumption">Consumption (KPB)</h2>"#);
@@ -551,6 +606,7 @@ pub fn page(f: &FollowUp) -> String {
     }
     s.push_str("</tbody></table>");
 
+    same_time_section(&f.same_needs_same_time, &mut s);
     consumption_section(&f.consumption, &mut s);
 
     if !f.reassess.is_empty() {

@@ -22,6 +22,7 @@ pub mod orders;
 pub mod output;
 pub mod providers;
 pub mod recipients;
+pub mod same_time;
 
 use ramtid_core::model::Model;
 use ramtid_core::visits::{read_visit_log, LogError, ReadOptions, ReadReport};
@@ -171,6 +172,8 @@ pub struct FollowUp {
     /// Recipients flagged for reassessment in the last month reported.
     pub reassess: Vec<recipients::Reassess>,
     pub providers: Vec<providers::ProviderRow>,
+    /// The Norrköping check: the same needs, the same ordered time whatever the provider.
+    pub same_needs_same_time: same_time::SameTimeCheck,
     /// Hours by age band and context group, per inhabitant with a population file.
     pub consumption: consumption::Consumption,
     pub bootstrap: usize,
@@ -243,6 +246,7 @@ pub fn follow_up(
         )));
     }
     let providers = providers::compare(model, &log, &table, opts);
+    let same_needs_same_time = same_time::check(&orders, &log);
     let months: Vec<Month> = table
         .months
         .iter()
@@ -282,6 +286,7 @@ pub fn follow_up(
         summary: table.summary,
         reassess: table.reassess,
         providers,
+        same_needs_same_time,
         consumption,
         bootstrap: opts.bootstrap,
         seed: opts.seed,

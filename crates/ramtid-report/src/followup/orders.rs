@@ -33,6 +33,35 @@ pub struct Orders {
     pub problems: Vec<OrderProblem>,
     #[serde(skip)]
     pub by_recipient: BTreeMap<String, Vec<Period>>,
+    /// Per recipient, the needs behind its order, when the orders carry them (a needs.jsonl
+    /// or the history): for the check that the same needs get the same time.
+    #[serde(skip)]
+    pub profiles: HashMap<String, OrderedProfile>,
+}
+
+/// What an order was calculated from.
+#[derive(Debug, Clone)]
+pub struct OrderedProfile {
+    /// The needs set without its recipient id, needs sorted: equal keys are equal needs
+    /// and context.
+    pub key: String,
+    /// The unit the order went to, when the history says it.
+    pub unit_id: Option<String>,
+    /// `name/version` of the model that calculated it.
+    pub model: String,
+}
+
+/// The needs set as a key: recipient id left out, needs sorted, context in key order (a
+/// JSON object's keys are sorted), so that the same needs written in another order match.
+pub fn profile_key(set: &ramtid_core::needs::NeedsSet) -> String {
+    let mut needs: Vec<String> = set
+        .needs
+        .iter()
+        .map(|n| serde_json::to_string(n).unwrap_or_default())
+        .collect();
+    needs.sort();
+    let context = serde_json::to_string(&set.context).unwrap_or_default();
+    format!(r#"{{"context":{context},"needs":[{}]}}"#, needs.join(","))
 }
 
 const PROBLEMS_KEPT: usize = 20;
@@ -72,6 +101,18 @@ fn read_history(url: &str) -> Result<Orders, FollowUpError> {
     while let Some(chunk) = rx.blocking_recv() {
         for stored in chunk.map_err(err)? {
             out.rows += 1;
+            if let Ok(set) =
+                serde_json::from_str::<ramtid_core::needs::NeedsSet>(&stored.calc.needs_json)
+            {
+                out.profiles.insert(
+                    stored.calc.case_id.clone(),
+                    OrderedProfile {
+                        key: profile_key(&set),
+                        unit_id: Some(stored.calc.unit_id.clone()).filter(|u| !u.is_empty()),
+                        model: format!("{}/{}", stored.calc.model_name, stored.calc.model_version),
+                    },
+                );
+            }
             out.by_recipient.insert(
                 stored.calc.case_id,
                 vec![Period {
@@ -143,6 +184,14 @@ fn read_needs(model: &Model, path: &Path) -> Result<Orders, FollowUpError> {
             Ok(valid) => {
                 first_line.insert(set.recipient_id.clone(), line);
                 let e = estimate(model, &valid);
+                out.profiles.insert(
+                    set.recipient_id.clone(),
+                    OrderedProfile {
+                        key: profile_key(&set),
+                        unit_id: None,
+                        model: format!("{}/{}", model.name(), model.version()),
+                    },
+                );
                 out.by_recipient.insert(
                     set.recipient_id,
                     vec![Period {
