@@ -407,6 +407,16 @@ fn simulated_world_sums_to_the_cleaned_log_and_ranks_the_team_paces() {
         html.contains(r#"id="consumption-trend""#) && html.contains(r#"id="consumption-age_band""#)
     );
     assert!(html.contains("Staff hours per inhabitant 80+ and year"));
+    crate::browser::assert_plots_render(
+        &out.join("report.html"),
+        &[
+            "ratio-plot",
+            "provider-plot",
+            "consumption-trend",
+            "consumption-age_band",
+        ],
+        4,
+    );
     assert_eq!(html.matches("class=\"dot\"").count(), providers.len());
     assert!(!html.contains("<script src") && !html.contains("<link"));
 
