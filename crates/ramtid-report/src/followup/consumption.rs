@@ -107,11 +107,20 @@ impl Population {
 
 /// Reads `age_band,inhabitants`; every problem names the file, row and column.
 pub fn read_population(path: &Path) -> Result<Population, FollowUpError> {
-    let file = path.display().to_string();
+    let name = path.display().to_string();
+    let f = std::fs::File::open(path).map_err(|source| FollowUpError::Io {
+        path: name.clone(),
+        source,
+    })?;
+    read_population_from(f, &name)
+}
+
+/// Reads an opened population file; `name` is how it is shown.
+pub fn read_population_from(f: std::fs::File, name: &str) -> Result<Population, FollowUpError> {
+    let file = name.to_string();
     let mut r = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
-        .from_path(path)
-        .map_err(|e| FollowUpError::csv(&file, e))?;
+        .from_reader(f);
     let header = r
         .headers()
         .map_err(|e| FollowUpError::csv(&file, e))?

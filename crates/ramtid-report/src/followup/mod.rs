@@ -25,7 +25,7 @@ pub mod recipients;
 pub mod same_time;
 
 use ramtid_core::model::Model;
-use ramtid_core::visits::{read_visit_log, LogError, ReadOptions, ReadReport};
+use ramtid_core::visits::{read_visit_log_from_reporting, LogError, ReadOptions, ReadReport};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -70,6 +70,22 @@ pub enum FollowUpError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl ramtid_core::error::ErrorKind for FollowUpError {
+    fn kind(&self) -> ramtid_core::error::Kind {
+        use ramtid_core::error::Kind;
+        match self {
+            // The caller's files and settings.
+            FollowUpError::Io { .. } | FollowUpError::Row { .. } | FollowUpError::Settings(_) => {
+                Kind::InvalidArgument
+            }
+            FollowUpError::Log(e) => e.kind(),
+            // Well-formed inputs that hold nothing to follow up.
+            FollowUpError::Nothing(_) => Kind::FailedPrecondition,
+            FollowUpError::Write { .. } => Kind::Internal,
+        }
+    }
 }
 
 impl FollowUpError {
@@ -208,7 +224,8 @@ mod band_doc {
     }
 }
 
-/// Runs a follow-up. `opts` are checked first, then ORDERS, then the log.
+/// Runs a follow-up. `opts` are checked first, then the population file, then ORDERS, then
+/// the log.
 pub fn follow_up(
     model: &Model,
     inputs: &FollowUpInputs,
@@ -220,27 +237,63 @@ pub fn follow_up(
         .as_deref()
         .map(consumption::read_population)
         .transpose()?;
-    let grouping = consumption::Grouping::new(
+    consumption::Grouping::new(
         &model.catalog,
         &opts.age_variable,
         opts.age_variable_given,
         population.as_ref(),
     )?;
     let orders = orders::read_orders(model, &inputs.orders)?;
-    let log = read_visit_log(
-        &inputs.visits,
+    let name = inputs.visits.display().to_string();
+    let visits = std::fs::File::open(&inputs.visits).map_err(|source| FollowUpError::Io {
+        path: name.clone(),
+        source,
+    })?;
+    follow_up_from(
+        model,
+        orders,
+        population,
+        visits,
+        &name,
+        opts,
+        &ramtid_core::progress::NoProgress,
+    )
+}
+
+/// Runs a follow-up on orders already read and a visit log already opened (`visits_name`
+/// is how it is shown); `progress` is advanced by the log's bytes as they are read.
+pub fn follow_up_from(
+    model: &Model,
+    orders: orders::Orders,
+    population: Option<consumption::Population>,
+    visits: std::fs::File,
+    visits_name: &str,
+    opts: &FollowUpOptions,
+    progress: &dyn ramtid_core::progress::Progress,
+) -> Result<FollowUp, FollowUpError> {
+    opts.check()?;
+    let grouping = consumption::Grouping::new(
+        &model.catalog,
+        &opts.age_variable,
+        opts.age_variable_given,
+        population.as_ref(),
+    )?;
+    let log = read_visit_log_from_reporting(
+        visits,
+        visits_name,
         &model.catalog,
         &ReadOptions {
             rules: model.manifest.cleaning.clone(),
             rejects_path: None,
         },
+        progress,
     )?;
     let table = recipients::follow_recipients(&log, &orders, opts);
     if let Some(m) = opts.month.filter(|m| !table.months.contains(m)) {
         return Err(FollowUpError::Nothing(format!(
             "--month {}: the cleaned visits of {} run from {} to {}",
             m.label(),
-            inputs.visits.display(),
+            visits_name,
             day_label(table.first_day),
             day_label(table.last_day)
         )));

@@ -74,15 +74,30 @@ pub fn read_orders(model: &Model, path: &Path) -> Result<Orders, FollowUpError> 
     {
         return read_history(url);
     }
-    let ext = path
+    let name = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|source| FollowUpError::Io {
+        path: name.clone(),
+        source,
+    })?;
+    read_orders_from(model, file, &name)
+}
+
+/// Reads an orders file already opened (the service opens it inside its data directory);
+/// `name` is how it is shown, and its extension decides the format.
+pub fn read_orders_from(
+    model: &Model,
+    file: std::fs::File,
+    name: &str,
+) -> Result<Orders, FollowUpError> {
+    let ext = Path::new(name)
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_ascii_lowercase();
     if ext == "jsonl" || ext == "json" {
-        read_needs(model, path)
+        read_needs(model, file, name)
     } else {
-        read_csv(path)
+        read_csv(file, name)
     }
 }
 
@@ -92,8 +107,19 @@ fn read_history(url: &str) -> Result<Orders, FollowUpError> {
     let err =
         |e: ramtid_history::HistoryError| FollowUpError::Nothing(format!("history {shown}: {e}"));
     let store = ramtid_history::HistoryStore::open_read_only(url).map_err(err)?;
+    orders_from_history(&store, &shown)
+}
+
+/// The latest calculation per case in an open history (blocking: call it off an async
+/// runtime's threads); `shown` names the history in messages.
+pub fn orders_from_history(
+    store: &ramtid_history::HistoryStore,
+    shown: &str,
+) -> Result<Orders, FollowUpError> {
+    let err =
+        |e: ramtid_history::HistoryError| FollowUpError::Nothing(format!("history {shown}: {e}"));
     let mut out = Orders {
-        file: without_credentials(url),
+        file: shown.to_string(),
         kind: "history".into(),
         ..Orders::default()
     };
@@ -142,9 +168,10 @@ fn without_credentials(url: &str) -> String {
     }
 }
 
-fn read_needs(model: &Model, path: &Path) -> Result<Orders, FollowUpError> {
-    let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| FollowUpError::Io {
+fn read_needs(model: &Model, mut file: std::fs::File, name: &str) -> Result<Orders, FollowUpError> {
+    let name = name.to_string();
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut file, &mut bytes).map_err(|source| FollowUpError::Io {
         path: name.clone(),
         source,
     })?;
@@ -216,12 +243,8 @@ fn read_needs(model: &Model, path: &Path) -> Result<Orders, FollowUpError> {
     Ok(out)
 }
 
-fn read_csv(path: &Path) -> Result<Orders, FollowUpError> {
-    let name = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|source| FollowUpError::Io {
-        path: name.clone(),
-        source,
-    })?;
+fn read_csv(file: std::fs::File, name: &str) -> Result<Orders, FollowUpError> {
+    let name = name.to_string();
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
