@@ -37,6 +37,7 @@ pub mod features;
 pub mod files;
 pub mod fingerprint;
 pub mod fit;
+pub mod ibic;
 pub mod frontier;
 pub mod linalg;
 pub mod model;

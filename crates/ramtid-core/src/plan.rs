@@ -732,6 +732,7 @@ mod tests {
             per_week,
             slot: None,
             staff: 1,
+            words: None,
         }
     }
 
@@ -798,6 +799,7 @@ mod tests {
                 per_week: 14.0,
                 slot: None,
                 staff: 2,
+                words: None,
             }],
         };
         let plan = planner.plan(&needs);
@@ -881,6 +883,7 @@ mod tests {
                     per_week: FREQS[f],
                     slot: slot.map(|s| Slot::ALL[s as usize]),
                     staff,
+                    words: None,
                 })
                 .collect();
             let set = ValidNeeds { recipient_id: "r".into(), context: vec![], needs: needs.clone() };
@@ -922,6 +925,7 @@ mod tests {
             per_week,
             slot,
             staff,
+            words: None,
         };
         let sets: Vec<Vec<ValidNeed>> = vec![
             vec![n(0, 7.0, None, 1), n(1, 1.0, None, 1), n(2, 2.0, None, 1)],
@@ -978,6 +982,7 @@ mod tests {
                     per_week: FREQS[f],
                     slot: slot.map(|s| Slot::ALL[s as usize]),
                     staff,
+                    words: None,
                 })
                 .collect();
             let set = ValidNeeds { recipient_id: "r".into(), context: vec![], needs };

@@ -691,6 +691,7 @@ fn needs_set(p: &Profile, catalog: &Catalog, rid: &str, person: &Person) -> Need
                 .filter(|s| *s != p.codes[n.code].slots[0])
                 .map(|s| s.as_str().to_string()),
             staff: (n.staff >= 2).then_some(2),
+            ..Default::default()
         })
         .collect();
     NeedsSet {
