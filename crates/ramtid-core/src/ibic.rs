@@ -96,8 +96,7 @@ pub fn validate(rows: &[IbicRow], codes: &[&str]) -> Result<(), (String, String)
             if s.trim().is_empty() || s.trim() != s || s.chars().any(char::is_control) {
                 return Err((
                     format!("ibic[{i}].support"),
-                    "must be non-empty, without surrounding spaces or control characters"
-                        .into(),
+                    "must be non-empty, without surrounding spaces or control characters".into(),
                 ));
             }
         }
@@ -209,7 +208,10 @@ pub fn lookup<'a>(
             .find(|r| r.support.as_deref() == s && r.levels.contains(&level))
             .copied()
     };
-    if let Some(r) = support.and_then(|s| at_level(Some(s))).or_else(|| at_level(None)) {
+    if let Some(r) = support
+        .and_then(|s| at_level(Some(s)))
+        .or_else(|| at_level(None))
+    {
         return Ok(r);
     }
     let supports: Vec<&str> = of_code
@@ -350,10 +352,7 @@ code = "DRESSING"
 
     #[test]
     fn an_unknown_code_is_named_with_its_row() {
-        let e = refusal(&format!(
-            "{MAPPING}{}",
-            row("d630", "2, 3", "MEALS")
-        ));
+        let e = refusal(&format!("{MAPPING}{}", row("d630", "2, 3", "MEALS")));
         assert!(
             e.contains("ibic[4].code") && e.contains("'MEALS' is not an insats code"),
             "{e}"
@@ -384,7 +383,10 @@ code = "DRESSING"
             );
         }
         let e = refusal(&row("d630", "", "DRESSING"));
-        assert!(e.contains("ibic[0].levels") && e.contains("no level"), "{e}");
+        assert!(
+            e.contains("ibic[0].levels") && e.contains("no level"),
+            "{e}"
+        );
         let e = refusal(&row("d630", "2, 2", "DRESSING"));
         assert!(e.contains("listed twice"), "{e}");
         // A negative level is not a level either (refused by the parser, naming the line).
@@ -408,7 +410,9 @@ code = "DRESSING"
             "{MAPPING}[[ibic]]\nicf='d510'\nlevels=[3]\nsupport='partial'\ncode='SHOWER_FULL'\n"
         ));
         assert!(
-            e.contains("ibic[4].levels") && e.contains("(support 'partial')") && e.contains("ibic[2]"),
+            e.contains("ibic[4].levels")
+                && e.contains("(support 'partial')")
+                && e.contains("ibic[2]"),
             "{e}"
         );
     }
@@ -421,8 +425,7 @@ code = "DRESSING"
             row("d630", "3, 4", "DRESSING")
         ));
         assert!(
-            e.contains("ibic[1].levels")
-                && e.contains("gap: d630 maps levels 1 and 3 but not 2"),
+            e.contains("ibic[1].levels") && e.contains("gap: d630 maps levels 1 and 3 but not 2"),
             "{e}"
         );
         let e = refusal(&row("d630", "1, 4", "DRESSING"));

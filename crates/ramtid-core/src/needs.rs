@@ -191,8 +191,7 @@ impl NeedsSet {
                         ("", "level")
                     }
                     (false, Some(level)) => {
-                        match crate::ibic::lookup(&catalog.ibic, icf, level, n.support.as_deref())
-                        {
+                        match crate::ibic::lookup(&catalog.ibic, icf, level, n.support.as_deref()) {
                             Err(u) => {
                                 bad(field(u.field), u.description);
                                 ("", u.field)
@@ -653,7 +652,10 @@ code = "SHOWER"
             "{e}"
         );
         assert!(e.violations[1].description.contains("no difficulty"), "{e}");
-        assert!(e.violations[6].description.contains("maps to SHOWER_FULL"), "{e}");
+        assert!(
+            e.violations[6].description.contains("maps to SHOWER_FULL"),
+            "{e}"
+        );
         // Two rows that become the same code are the same code twice.
         let e = ibic_set(
             r#"{"icf":"d510","level":2,"per_week":1},{"icf":"d510","level":3,"support":"partial","per_week":1}"#,
@@ -661,7 +663,9 @@ code = "SHOWER"
         .validate(&c)
         .unwrap_err();
         assert_eq!(e.violations[0].field, "needs[1].level");
-        assert!(e.violations[0].description.contains("SHOWER appears twice (needs[0])"));
+        assert!(e.violations[0]
+            .description
+            .contains("SHOWER appears twice (needs[0])"));
         // A catalog without a mapping maps nothing.
         let e = ibic_set(r#"{"icf":"d510","level":3,"per_week":1}"#)
             .validate(&catalog())
@@ -676,9 +680,8 @@ code = "SHOWER"
 
     #[test]
     fn ibic_fields_round_trip_through_json() {
-        let set = ibic_set(
-            r#"{"icf":"d510","level":3,"support":"partial","per_week":7,"goal_id":"G1"}"#,
-        );
+        let set =
+            ibic_set(r#"{"icf":"d510","level":3,"support":"partial","per_week":7,"goal_id":"G1"}"#);
         let text = serde_json::to_string(&set).unwrap();
         assert!(!text.contains("\"code\""), "{text}");
         assert_eq!(serde_json::from_str::<NeedsSet>(&text).unwrap(), set);

@@ -17,6 +17,7 @@
 //! - `simulation.json`: all parameters, for reference.
 
 mod calendar;
+pub mod ibic;
 mod model;
 mod population;
 mod profile;

@@ -10,7 +10,7 @@ use super::FollowUpError;
 use ramtid_core::estimate::estimate;
 use ramtid_core::model::Model;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 /// One needs line that could not be estimated.
@@ -33,6 +33,20 @@ pub struct Orders {
     pub problems: Vec<OrderProblem>,
     #[serde(skip)]
     pub by_recipient: BTreeMap<String, Vec<Period>>,
+    /// (recipient_id, goal_id) of the goals the orders in force serve (the needs' `goal_id`s):
+    /// written as `goals.csv`, so that the payment pays a goal premium only for goals ordered.
+    #[serde(skip)]
+    pub goals: BTreeSet<(String, String)>,
+}
+
+/// The goal ids of a needs set, with the recipient they belong to.
+fn goals_of(recipient: &str, set: &ramtid_core::needs::NeedsSet) -> Vec<(String, String)> {
+    set.needs
+        .iter()
+        .filter_map(|n| n.goal_id.as_deref().map(str::trim))
+        .filter(|g| !g.is_empty())
+        .map(|g| (recipient.to_string(), g.to_string()))
+        .collect()
 }
 
 const PROBLEMS_KEPT: usize = 20;
@@ -72,6 +86,13 @@ fn read_history(url: &str) -> Result<Orders, FollowUpError> {
     while let Some(chunk) = rx.blocking_recv() {
         for stored in chunk.map_err(err)? {
             out.rows += 1;
+            // The needs as stored with the calculation; one that cannot be read names no
+            // goals (its minutes are still the order's).
+            if let Ok(set) =
+                serde_json::from_str::<ramtid_core::needs::NeedsSet>(&stored.calc.needs_json)
+            {
+                out.goals.extend(goals_of(&stored.calc.case_id, &set));
+            }
             out.by_recipient.insert(
                 stored.calc.case_id,
                 vec![Period {
@@ -142,6 +163,7 @@ fn read_needs(model: &Model, path: &Path) -> Result<Orders, FollowUpError> {
         match set.validate(&model.catalog) {
             Ok(valid) => {
                 first_line.insert(set.recipient_id.clone(), line);
+                out.goals.extend(goals_of(&set.recipient_id, &set));
                 let e = estimate(model, &valid);
                 out.by_recipient.insert(
                     set.recipient_id,
