@@ -35,12 +35,6 @@ struct Fixture {
     models: PathBuf,
 }
 
-fn with_mapping(data: &Path) {
-    let path = data.join("catalog.toml");
-    let c = ramtid_sim::ibic::with_mapping(&Catalog::load(&path).unwrap());
-    std::fs::write(&path, c.to_toml()).unwrap();
-}
-
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
@@ -49,19 +43,14 @@ fn fixture() -> &'static Fixture {
         for seed in [21, 22] {
             let data = root.join(format!("data-{seed}"));
             simulate_small(&data, seed);
-            with_mapping(&data);
+            // What `ramtid simulate --ibic` does.
+            assert!(ramtid_sim::ibic::write_ibic(&data).unwrap() > 0);
             train_small(&data, &models);
         }
-        let data = root.join("data-21");
-        let catalog = Catalog::load(&data.join("catalog.toml")).unwrap();
-        let mut out = String::new();
-        for (_, set) in read_needs(&data.join("needs.jsonl")) {
-            let rows = ramtid_sim::ibic::to_ibic(&set, &catalog.ibic);
-            out.push_str(&serde_json::to_string(&rows).unwrap());
-            out.push('\n');
+        Fixture {
+            data: root.join("data-21"),
+            models,
         }
-        std::fs::write(data.join("needs_ibic.jsonl"), out).unwrap();
-        Fixture { data, models }
     })
 }
 

@@ -17,6 +17,9 @@ use std::collections::BTreeMap;
 /// 8 not specified, 9 not applicable.
 pub const LEVELS: [u32; 7] = [0, 1, 2, 3, 4, 8, 9];
 
+/// Kinds of support a row or a need may name (data contract, section 5).
+pub const SUPPORTS: [&str; 4] = ["guidance", "partial", "full", "passive"];
+
 /// One `[[ibic]]` row of the catalog: the levels of an ICF code (with an optional kind of
 /// support) that become one insats code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,10 +96,14 @@ pub fn validate(rows: &[IbicRow], codes: &[&str]) -> Result<(), (String, String)
             ));
         }
         if let Some(s) = &r.support {
-            if s.trim().is_empty() || s.trim() != s || s.chars().any(char::is_control) {
+            if !SUPPORTS.contains(&s.as_str()) {
                 return Err((
                     format!("ibic[{i}].support"),
-                    "must be non-empty, without surrounding spaces or control characters".into(),
+                    format!(
+                        "'{}' is not a kind of support; expected one of {}",
+                        echo(s),
+                        SUPPORTS.join(", ")
+                    ),
                 ));
             }
         }
@@ -190,6 +197,16 @@ pub fn lookup<'a>(
         return Err(Unmapped {
             field: "level",
             description: format!("{level} is not an ICF level; expected 0–4, 8 or 9"),
+        });
+    }
+    if let Some(s) = support.filter(|s| !SUPPORTS.contains(s)) {
+        return Err(Unmapped {
+            field: "support",
+            description: format!(
+                "'{}' is not a kind of support; expected one of {}",
+                echo(s),
+                SUPPORTS.join(", ")
+            ),
         });
     }
     let of_code: Vec<&IbicRow> = rows.iter().filter(|r| r.icf == icf).collect();
@@ -446,8 +463,15 @@ code = "DRESSING"
 
     #[test]
     fn a_bad_support_is_refused() {
-        let e = refusal("[[ibic]]\nicf='d510'\nlevels=[3]\nsupport=' '\ncode='DRESSING'\n");
-        assert!(e.contains("ibic[0].support"), "{e}");
+        for bad in [" ", "some", "Partial"] {
+            let e = refusal(&format!(
+                "[[ibic]]\nicf='d510'\nlevels=[3]\nsupport='{bad}'\ncode='DRESSING'\n"
+            ));
+            assert!(
+                e.contains("ibic[0].support") && e.contains("not a kind of support"),
+                "{e}"
+            );
+        }
     }
 
     #[test]
@@ -496,5 +520,9 @@ code = "DRESSING"
         assert!(e.description.contains("one of full"), "{e:?}");
         let e = lookup(&only, "d510", 3, Some("guidance")).unwrap_err();
         assert_eq!(e.field, "support");
+        assert!(e.description.contains("not a support mapped"), "{e:?}");
+        let e = lookup(&only, "d510", 3, Some("lots")).unwrap_err();
+        assert_eq!(e.field, "support");
+        assert!(e.description.contains("not a kind of support"), "{e:?}");
     }
 }

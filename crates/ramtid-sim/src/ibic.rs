@@ -89,6 +89,31 @@ pub fn to_ibic(set: &NeedsSet, rows: &[IbicRow]) -> NeedsSet {
     out
 }
 
+/// Gives a simulated municipality written to `dir` its IBIC rows: `catalog.toml` gets
+/// [`mapping`] as its `[[ibic]]` section, and `needs_ibic.jsonl` holds `needs.jsonl` with
+/// every need rewritten by [`to_ibic`]. Returns the number of needs objects rewritten.
+pub fn write_ibic(dir: &std::path::Path) -> Result<usize, String> {
+    let path = dir.join("catalog.toml");
+    let catalog = Catalog::load(&path).map_err(|e| e.to_string())?;
+    let catalog = with_mapping(&catalog);
+    std::fs::write(&path, catalog.to_toml()).map_err(|e| format!("{}: {e}", path.display()))?;
+    let needs = dir.join("needs.jsonl");
+    let bytes = std::fs::read(&needs).map_err(|e| format!("{}: {e}", needs.display()))?;
+    let mut out = String::new();
+    let mut n = 0;
+    for (line, set) in ramtid_core::needs::parse_needs_file(&bytes).map_err(|e| e.to_string())? {
+        let set = set.map_err(|e| format!("{}, line {line}: {e}", needs.display()))?;
+        out.push_str(
+            &serde_json::to_string(&to_ibic(&set, &catalog.ibic)).expect("needs serialize"),
+        );
+        out.push('\n');
+        n += 1;
+    }
+    let target = dir.join("needs_ibic.jsonl");
+    std::fs::write(&target, out).map_err(|e| format!("{}: {e}", target.display()))?;
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
