@@ -413,3 +413,93 @@ fn a_catalog_whose_mapping_is_broken_is_refused_at_training() {
         "{err}"
     );
 }
+
+#[test]
+fn follow_up_on_needs_lists_their_goals_and_payment_pays_only_ordered_goals() {
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = d.join("followup");
+    let o = ramtid(&[
+        "follow-up",
+        "--model",
+        f.models.join("nordstad/1").to_str().unwrap(),
+        "--orders",
+        f.data.join("needs_ibic.jsonl").to_str().unwrap(),
+        "--visits",
+        f.data.join("visits.csv").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let goals = std::fs::read_to_string(out.join("goals.csv")).unwrap();
+    let want: usize = read_needs(&f.data.join("needs_ibic.jsonl"))
+        .iter()
+        .map(|(_, s)| s.needs.len())
+        .sum();
+    assert_eq!(goals.lines().count(), want + 1, "{goals}");
+    let (_, first) = read_needs(&f.data.join("needs_ibic.jsonl")).remove(0);
+    assert!(
+        goals.contains(&format!("\n{},G1\n", first.recipient_id)),
+        "{goals}"
+    );
+    // Orders without goals write no goals.csv.
+    let plain = d.join("plain");
+    let o = ramtid(&[
+        "follow-up",
+        "--model",
+        f.models.join("nordstad/1").to_str().unwrap(),
+        "--orders",
+        f.data.join("needs.jsonl").to_str().unwrap(),
+        "--visits",
+        f.data.join("visits.csv").to_str().unwrap(),
+        "--out",
+        plain.to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    assert!(!plain.join("goals.csv").exists());
+
+    // The payment fixture of tests/it/payment.rs: r1's fulfilled g1 earns 297 kr, unless
+    // the ordered goals leave it out.
+    std::fs::write(
+        d.join("pay.toml"),
+        "basis = \"performed_capped\"\ntolerance = 0.10\ngoal_premium_kr = 297\n\
+         [rates]\npersonal_care = 464\nservice = 382\n\
+         [declined]\nshort_notice_share = 0.5\nabsence_share = 0.0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("inputs.csv"),
+        "recipient_id,unit_id,month,category,granted_schablon_min,granted_ramtid_min,performed_min,declined_visits_planned_min,absence_days\n\
+         r1,A,2024-04,personal_care,600,540,570,60,3\n\
+         r1,A,2024-04,service,120,90,60,0,3\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("followed.csv"),
+        "recipient_id,goal_id,assessed,fulfilled\nr1,g1,2024-04-15,true\nr1,g2,2024-04-20,false\n",
+    )
+    .unwrap();
+    let pay = |ordered: &str| {
+        std::fs::write(d.join("ordered.csv"), ordered).unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_ramtid"))
+            .args(["payment", "--config", "pay.toml", "--inputs", "inputs.csv"])
+            .args(["--goals", "followed.csv", "--ordered-goals", "ordered.csv"])
+            .args(["--out", "out"])
+            .current_dir(d)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let csv = std::fs::read_to_string(d.join("out/payment.csv")).unwrap();
+        let row = csv.lines().nth(1).unwrap().to_string();
+        (row, String::from_utf8_lossy(&o.stderr).to_string())
+    };
+    let (row, _) = pay("recipient_id,goal_id\nr1,g1\nr1,g2\n");
+    assert!(row.contains(",297.00,4813.24,"), "{row}");
+    let (row, err) = pay("recipient_id,goal_id\nr1,g2\n");
+    assert!(row.contains(",0.00,4516.24,"), "{row}");
+    assert!(
+        err.contains("1 followed-up goals were not ordered"),
+        "{err}"
+    );
+}
