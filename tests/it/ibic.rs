@@ -227,6 +227,17 @@ async fn over_grpc_ibic_rows_estimate_are_checked_stored_and_recalculated() {
     let db = cfg.history_url().unwrap();
     let (_running, channel) = connect(cfg).await;
     let mut est = EstimationServiceClient::new(channel.clone());
+    // The catalog names its mapping, for clients that let assessors write IBIC rows.
+    let catalog = ramtid_proto::pb::model_service_client::ModelServiceClient::new(channel.clone())
+        .get_catalog(pb::GetCatalogRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(catalog.ibic.len(), catalog.insatser.len());
+    assert!(catalog
+        .ibic
+        .iter()
+        .all(|r| r.icf.starts_with('d') && !r.levels.is_empty() && !r.code.is_empty()));
     let (_, by_code) = read_needs(&f.data.join("needs.jsonl")).remove(0);
     let (_, by_ibic) = read_needs(&f.data.join("needs_ibic.jsonl")).remove(0);
 

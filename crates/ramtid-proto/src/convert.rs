@@ -302,6 +302,16 @@ pub fn catalog(c: &Catalog, model: &Model) -> pb::Catalog {
             })
             .collect(),
         model: Some(model_ref(model)),
+        ibic: c
+            .ibic
+            .iter()
+            .map(|r| pb::IbicMapping {
+                icf: r.icf.clone(),
+                levels: r.levels.clone(),
+                support: r.support.clone().unwrap_or_default(),
+                code: r.code.clone(),
+            })
+            .collect(),
     }
 }
 

@@ -11,7 +11,9 @@
 //! minutes, visits, ratio, [`band::Band`], months in a row outside the band, and a
 //! `reassess` flag when the run reaches `reassess_after` months. Per unit ([`providers`]):
 //! performed ÷ the model's efficient minutes for exactly those visits, with a bootstrap
-//! interval over recipients.
+//! interval over recipients. The goals the orders in force serve (the needs' `goal_id`s,
+//! from a needs.jsonl or the history) are kept in [`orders::Orders::goals`] and written as
+//! `goals.csv`, for a goal premium paid only on goals ordered.
 
 pub mod band;
 pub mod html;
