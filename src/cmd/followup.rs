@@ -14,7 +14,8 @@ use std::process::ExitCode;
 pub enum Command {
     /// Follow up ordered against performed time: per recipient and month the ratio and its
     /// band, months in a row outside it, and a provider index adjusted for case mix; writes
-    /// recipients.csv, providers.csv, followup.json and report.html.
+    /// recipients.csv, providers.csv, followup.json and report.html, and goals.csv
+    /// (recipient_id,goal_id) when the orders name goals.
     FollowUp {
         /// A model version folder, a model name folder (its newest version) or a models root.
         #[arg(long, default_value = "models")]

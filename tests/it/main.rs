@@ -14,6 +14,7 @@ mod followup;
 mod grpc;
 mod history;
 mod history_rpc;
+mod ibic;
 mod model_folder;
 mod params;
 mod parsers;

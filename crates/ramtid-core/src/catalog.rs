@@ -256,6 +256,11 @@ impl ContextVar {
 pub struct Catalog {
     pub insatser: Vec<Insats>,
     pub contexts: Vec<ContextVar>,
+    /// `[[ibic]]`: ICF codes and levels mapped to insats codes (see [`crate::ibic`]). Left
+    /// out of the serialized form when empty, so that catalogs without a mapping keep their
+    /// fingerprint.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ibic: Vec<crate::ibic::IbicRow>,
 }
 
 // Unknown keys are refused, naming the key: the data contract lists the catalog's keys, and
@@ -268,6 +273,8 @@ struct RawCatalog {
     insats: Vec<RawInsats>,
     #[serde(default)]
     context: Vec<RawContext>,
+    #[serde(default)]
+    ibic: Vec<crate::ibic::IbicRow>,
 }
 
 #[derive(Deserialize)]
@@ -454,7 +461,11 @@ impl Catalog {
             }
             contexts.push(var);
         }
-        let catalog = Catalog { insatser, contexts };
+        let catalog = Catalog {
+            insatser,
+            contexts,
+            ibic: raw.ibic,
+        };
         catalog
             .validate()
             .map_err(|(entry, message)| invalid(entry, message))?;
@@ -591,7 +602,8 @@ impl Catalog {
                 ContextKind::Boolean => {}
             }
         }
-        Ok(())
+        let codes: Vec<&str> = self.insatser.iter().map(|i| i.code.as_str()).collect();
+        crate::ibic::validate(&self.ibic, &codes)
     }
 
     /// Writes the catalog in the data contract's TOML shape.
@@ -645,6 +657,7 @@ impl Catalog {
             }
             out.push('\n');
         }
+        out.push_str(&crate::ibic::to_toml(&self.ibic));
         out
     }
 

@@ -76,6 +76,17 @@ pub struct NeedEstimate {
     /// and a code's share over the needs that ask for it by their frequency.
     pub weekly_min: f64,
     pub schablon_weekly_min: f64,
+    /// The need as the assessor wrote it, when given as an IBIC row: its ICF code, level and
+    /// support (`code` is then the code the catalog mapped it to).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icf: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub support: Option<String>,
+    /// The goal the need serves, as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goal_id: Option<String>,
 }
 
 /// One visit's prediction with its parts, for explanations.
@@ -362,11 +373,16 @@ fn share_over_needs(
         .iter()
         .map(|n| {
             let insats = &catalog.insatser[n.insats];
+            let words = n.words.as_deref().cloned().unwrap_or_default();
             NeedEstimate {
                 code: insats.code.clone(),
                 per_week: n.per_week,
                 weekly_min: by_code[n.insats] * n.per_week / per_week_by_code[n.insats],
                 schablon_weekly_min: n.per_week * insats.schablon_min,
+                icf: words.icf,
+                level: words.level,
+                support: words.support,
+                goal_id: words.goal_id,
             }
         })
         .collect()
@@ -531,6 +547,7 @@ mod tests {
                     per_week,
                     slot,
                     staff,
+                    words: None,
                 })
                 .collect(),
         }
@@ -621,6 +638,7 @@ mod tests {
                         per_week,
                         slot: slot.map(|s| Slot::ALL[s]),
                         staff,
+                        words: None,
                     })
                     .collect(),
             };
@@ -654,5 +672,57 @@ mod tests {
         // Totals only still carry them (the wire sends them with every detail).
         let e = estimate_with(&model, &valid, Detail::Totals);
         assert_eq!(e.unlogged_codes, vec!["SHOWER".to_string()]);
+    }
+
+    #[test]
+    fn an_ibic_row_estimates_exactly_as_the_code_it_maps_to() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/nordstad/1");
+        let mut model = Model::load(&dir).unwrap();
+        let mapping = r#"
+[[ibic]]
+icf = "d510"
+levels = [2, 3, 4]
+code = "SHOWER"
+[[ibic]]
+icf = "d510"
+levels = [1]
+code = "MORNING_CARE"
+[[ibic]]
+icf = "d6402"
+levels = [1, 2, 3, 4]
+code = "CLEANING"
+"#;
+        let text = format!("{}{mapping}", model.catalog.to_toml());
+        model.catalog.ibic = crate::catalog::Catalog::from_toml(&text, "t").unwrap().ibic;
+        let ctx = r#""context": {"age": 84, "lives_alone": true, "cognition": 1, "mobility": 2,
+                "interpreter": false, "area": "urban"}"#;
+        let by_code: NeedsSet = serde_json::from_str(&format!(
+            r#"{{"recipient_id": "H-1", {ctx}, "needs": [{{"code": "MORNING_CARE", "per_week": 7}},
+                {{"code": "SHOWER", "per_week": 2, "slot": "evening"}}, {{"code": "CLEANING", "per_week": 0.5}}]}}"#
+        ))
+        .unwrap();
+        let by_ibic: NeedsSet = serde_json::from_str(&format!(
+            r#"{{"recipient_id": "H-1", {ctx}, "needs": [{{"code": "MORNING_CARE", "per_week": 7}},
+                {{"icf": "d510", "level": 3, "per_week": 2, "slot": "evening", "goal_id": "G1"}},
+                {{"icf": "d6402", "level": 2, "support": "partial", "per_week": 0.5}}]}}"#
+        ))
+        .unwrap();
+        let a = estimate(&model, &by_code.validate(&model.catalog).unwrap());
+        let b = estimate(&model, &by_ibic.validate(&model.catalog).unwrap());
+        assert_eq!(a.weekly_min, b.weekly_min);
+        assert_eq!(a.p90_weekly_min, b.p90_weekly_min);
+        assert_eq!(a.visits, b.visits);
+        assert_eq!(a.context_effects, b.context_effects);
+        assert_eq!(a.per_need.len(), 3);
+        for (x, y) in a.per_need.iter().zip(&b.per_need) {
+            assert_eq!((&x.code, x.weekly_min), (&y.code, y.weekly_min));
+        }
+        // The answer names the assessor's words beside the code each row became.
+        assert_eq!(b.per_need[1].code, "SHOWER");
+        assert_eq!(b.per_need[1].icf.as_deref(), Some("d510"));
+        assert_eq!(b.per_need[1].level, Some(3));
+        assert_eq!(b.per_need[1].goal_id.as_deref(), Some("G1"));
+        assert_eq!(b.per_need[2].support.as_deref(), Some("partial"));
+        assert!(a.per_need.iter().all(|n| n.icf.is_none()));
     }
 }

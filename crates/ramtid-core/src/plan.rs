@@ -741,6 +741,7 @@ mod tests {
             per_week,
             slot: None,
             staff: 1,
+            words: None,
         }
     }
 
@@ -807,6 +808,7 @@ mod tests {
                 per_week: 14.0,
                 slot: None,
                 staff: 2,
+                words: None,
             }],
         };
         let plan = planner.plan(&needs);
@@ -890,6 +892,7 @@ mod tests {
                     per_week: FREQS[f],
                     slot: slot.map(|s| Slot::ALL[s as usize]),
                     staff,
+                    words: None,
                 })
                 .collect();
             let set = ValidNeeds { recipient_id: "r".into(), context: vec![], needs: needs.clone() };
@@ -931,6 +934,7 @@ mod tests {
             per_week,
             slot,
             staff,
+            words: None,
         };
         let sets: Vec<Vec<ValidNeed>> = vec![
             vec![n(0, 7.0, None, 1), n(1, 1.0, None, 1), n(2, 2.0, None, 1)],
@@ -987,6 +991,7 @@ mod tests {
                     per_week: FREQS[f],
                     slot: slot.map(|s| Slot::ALL[s as usize]),
                     staff,
+                    words: None,
                 })
                 .collect();
             let set = ValidNeeds { recipient_id: "r".into(), context: vec![], needs };

@@ -12,7 +12,10 @@
 //! `reassess` flag when the run reaches `reassess_after` months. Per unit ([`providers`]):
 //! performed ÷ the model's efficient minutes for exactly those visits, with a bootstrap
 //! interval over recipients. Consumption ([`consumption`]): hours by age band and context
-//! group, and per inhabitant aged 80+ and year with a population file (KPB).
+//! group, and per inhabitant aged 80+ and year with a population file (KPB). The goals the
+//! orders in force serve (the needs' `goal_id`s, from a needs.jsonl or the history) are kept
+//! in [`orders::Orders::goals`] and written as `goals.csv`, for a goal premium paid only on
+//! goals ordered.
 
 pub mod band;
 pub mod consumption;

@@ -10,7 +10,7 @@ use super::FollowUpError;
 use ramtid_core::estimate::estimate;
 use ramtid_core::model::Model;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 /// One needs line that could not be estimated.
@@ -37,6 +37,10 @@ pub struct Orders {
     /// or the history): for the check that the same needs get the same time.
     #[serde(skip)]
     pub profiles: HashMap<String, OrderedProfile>,
+    /// (recipient_id, goal_id) of the goals the orders in force serve (the needs' `goal_id`s):
+    /// written as `goals.csv`, so that the payment pays a goal premium only for goals ordered.
+    #[serde(skip)]
+    pub goals: BTreeSet<(String, String)>,
 }
 
 /// What an order was calculated from.
@@ -53,15 +57,30 @@ pub struct OrderedProfile {
 
 /// The needs set as a key: recipient id left out, needs sorted, context in key order (a
 /// JSON object's keys are sorted), so that the same needs written in another order match.
+/// Goal ids are left out too: they name a person's goals, not what the needs take.
 pub fn profile_key(set: &ramtid_core::needs::NeedsSet) -> String {
     let mut needs: Vec<String> = set
         .needs
         .iter()
-        .map(|n| serde_json::to_string(n).unwrap_or_default())
+        .map(|n| {
+            let mut n = n.clone();
+            n.goal_id = None;
+            serde_json::to_string(&n).unwrap_or_default()
+        })
         .collect();
     needs.sort();
     let context = serde_json::to_string(&set.context).unwrap_or_default();
     format!(r#"{{"context":{context},"needs":[{}]}}"#, needs.join(","))
+}
+
+/// The goal ids of a needs set, with the recipient they belong to.
+fn goals_of(recipient: &str, set: &ramtid_core::needs::NeedsSet) -> Vec<(String, String)> {
+    set.needs
+        .iter()
+        .filter_map(|n| n.goal_id.as_deref().map(str::trim))
+        .filter(|g| !g.is_empty())
+        .map(|g| (recipient.to_string(), g.to_string()))
+        .collect()
 }
 
 const PROBLEMS_KEPT: usize = 20;
@@ -127,9 +146,12 @@ pub fn orders_from_history(
     while let Some(chunk) = rx.blocking_recv() {
         for stored in chunk.map_err(err)? {
             out.rows += 1;
+            // The needs as stored with the calculation; one that cannot be read names no
+            // goals and no profile (its minutes are still the order's).
             if let Ok(set) =
                 serde_json::from_str::<ramtid_core::needs::NeedsSet>(&stored.calc.needs_json)
             {
+                out.goals.extend(goals_of(&stored.calc.case_id, &set));
                 out.profiles.insert(
                     stored.calc.case_id.clone(),
                     OrderedProfile {
@@ -210,6 +232,7 @@ fn read_needs(model: &Model, mut file: std::fs::File, name: &str) -> Result<Orde
         match set.validate(&model.catalog) {
             Ok(valid) => {
                 first_line.insert(set.recipient_id.clone(), line);
+                out.goals.extend(goals_of(&set.recipient_id, &set));
                 let e = estimate(model, &valid);
                 out.profiles.insert(
                     set.recipient_id.clone(),

@@ -1,5 +1,5 @@
 //! The files: `recipients.csv`, `providers.csv`, `consumption.csv`, `followup.json` and
-//! `report.html`.
+//! `report.html`, and `goals.csv` when the orders name goals.
 
 use super::{html, FollowUp, FollowUpError};
 use std::path::{Path, PathBuf};
@@ -41,6 +41,8 @@ pub const CONSUMPTION_COLUMNS: [&str; 11] = [
     "inhabitants",
     "staff_hours_per_inhabitant_year",
 ];
+
+pub const GOAL_COLUMNS: [&str; 2] = ["recipient_id", "goal_id"];
 
 fn write_err(p: &Path) -> impl Fn(std::io::Error) -> FollowUpError + '_ {
     move |source| FollowUpError::Write {
@@ -122,6 +124,16 @@ pub fn write_consumption(f: &FollowUp, path: &Path) -> Result<(), FollowUpError>
     w.flush().map_err(write_err(path))
 }
 
+/// `goals.csv`: the goals of the orders in force, one row per recipient and goal, sorted.
+pub fn write_goals(f: &FollowUp, path: &Path) -> Result<(), FollowUpError> {
+    let mut w = csv::Writer::from_path(path).map_err(csv_err(path))?;
+    w.write_record(GOAL_COLUMNS).map_err(csv_err(path))?;
+    for (recipient, goal) in &f.orders.goals {
+        w.write_record([recipient, goal]).map_err(csv_err(path))?;
+    }
+    w.flush().map_err(write_err(path))
+}
+
 pub fn write_all(f: &FollowUp, dir: &Path) -> Result<Vec<PathBuf>, FollowUpError> {
     std::fs::create_dir_all(dir).map_err(write_err(dir))?;
     let recipients = dir.join("recipients.csv");
@@ -136,5 +148,11 @@ pub fn write_all(f: &FollowUp, dir: &Path) -> Result<Vec<PathBuf>, FollowUpError
     std::fs::write(&json, text).map_err(write_err(&json))?;
     let page = dir.join("report.html");
     std::fs::write(&page, html::page(f)).map_err(write_err(&page))?;
-    Ok(vec![recipients, providers, consumption, json, page])
+    let mut written = vec![recipients, providers, consumption, json, page];
+    if !f.orders.goals.is_empty() {
+        let goals = dir.join("goals.csv");
+        write_goals(f, &goals)?;
+        written.push(goals);
+    }
+    Ok(written)
 }
