@@ -392,8 +392,9 @@ fn simulated_world_sums_to_the_cleaned_log_and_ranks_the_team_paces() {
     );
     assert!(index.len() >= 5, "{}", index.len());
     assert!(rho_effective >= 0.9, "Spearman {rho_effective:.3}");
-    // The issue asks for ≥ 80 % inside; measured here (seed 5) 11 of 13. Other seeds give
-    // less (README, "Following up ordered against performed time").
+    // The issue asks for ≥ 80 % inside; measured here (seed 5) 13 of 13, with the level's
+    // error in the interval (11 of 13 with the caseload bootstrap alone; README,
+    // "Following up ordered against performed time").
     assert!(
         covered as f64 >= 0.8 * index.len() as f64,
         "{covered} of {}",

@@ -581,7 +581,11 @@ pub fn page(f: &FollowUp) -> String {
     );
 
     s.push_str("<h2>Providers, adjusted for case mix</h2>");
-    s.push_str(r#"<p class="note">Index = performed minutes ÷ the efficient minutes the model expects for exactly the unit's visits (their tasks, slot, staff and the recipients' context). 1 is as expected; the interval is P10–P90 of a seeded bootstrap over the unit's recipients. Ranked from the lowest index.</p>"#);
+    let _ = write!(
+        s,
+        r#"<p class="note">Index = performed minutes ÷ the efficient minutes the model expects for exactly the unit's visits (their tasks, slot, staff and the recipients' context). 1 is as expected. The interval (P10–P90) carries the unit's caseload (a seeded bootstrap over its recipients) and the uncertainty of the efficient level itself, which all units share (log-scale sd {}): the level moves every index alike, so the ranking is surer than any one interval. Ranked from the lowest index.</p>"#,
+        num(f.index_level_sd, 3)
+    );
     let _ = write!(
         s,
         r#"<div class="plotbox">{}</div>"#,

@@ -191,6 +191,9 @@ pub struct FollowUp {
     /// Recipients flagged for reassessment in the last month reported.
     pub reassess: Vec<recipients::Reassess>,
     pub providers: Vec<providers::ProviderRow>,
+    /// The log-scale standard deviation of the efficient level that every index shares,
+    /// carried in the providers' intervals ([`providers::level_sd`]).
+    pub index_level_sd: f64,
     /// The Norrköping check: the same needs, the same ordered time whatever the provider.
     pub same_needs_same_time: same_time::SameTimeCheck,
     /// Hours by age band and context group, per inhabitant with a population file.
@@ -342,6 +345,7 @@ pub fn follow_up_from(
         summary: table.summary,
         reassess: table.reassess,
         providers,
+        index_level_sd: providers::level_sd(model),
         same_needs_same_time,
         consumption,
         bootstrap: opts.bootstrap,
