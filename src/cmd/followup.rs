@@ -47,6 +47,15 @@ pub enum Command {
         /// The numeric context variable that holds the recipient's age [default: age].
         #[arg(long)]
         age_variable: Option<String>,
+        /// A payment configuration (TOML, as `ramtid payment --config`): pay each provider
+        /// per month from this follow-up's visits and orders; writes payment.csv and a
+        /// section of the report.
+        #[arg(long)]
+        payment: Option<PathBuf>,
+        /// Goals followed up (recipient_id,goal_id,assessed,fulfilled), for the goal premium;
+        /// when the orders name goals, only those goals earn it.
+        #[arg(long, requires = "payment")]
+        goals: Option<PathBuf>,
     },
 }
 
@@ -62,6 +71,8 @@ impl Command {
             reassess_after,
             population,
             age_variable,
+            payment,
+            goals,
         } = self;
         // Settings first: a bad tolerance or month is refused before any file is read.
         let opts = FollowUpOptions {
@@ -77,9 +88,19 @@ impl Command {
             ..FollowUpOptions::default()
         };
         opts.check()?;
+        // The payment configuration and goals are checked before the log is read.
+        let payment = payment
+            .as_deref()
+            .map(ramtid_report::payment::CheckedPayment::load)
+            .transpose()?;
+        let goals = goals
+            .as_deref()
+            .map(ramtid_report::payment::read_goals)
+            .transpose()?
+            .unwrap_or_default();
         let dir = resolve(&model)?;
         let model = Model::load(&dir)?;
-        let f = follow_up(
+        let mut f = follow_up(
             &model,
             &FollowUpInputs {
                 orders,
@@ -88,6 +109,28 @@ impl Command {
             },
             &opts,
         )?;
+        if let Some(params) = &payment {
+            // Goals earn a premium only when ordered, if the orders name any.
+            let (goals, dropped) = if f.orders.goals.is_empty() {
+                (goals, 0)
+            } else {
+                let ordered = f.orders.goals.iter().cloned().collect();
+                ramtid_report::payment::keep_ordered(goals, &ordered)
+            };
+            if dropped > 0 {
+                eprintln!("{dropped} followed-up goals were not ordered and earn no premium");
+            }
+            let p = ramtid_report::payment::compute(params, &f.payment_inputs, &goals)
+                .map_err(|e| anyhow::anyhow!("payment: {e}"))?;
+            let totals = p.totals_by_basis_kr();
+            eprintln!(
+                "payment under {}: {:.2} kr over {} unit-months",
+                p.basis.name(),
+                totals[p.basis.index()],
+                p.rows.len()
+            );
+            f.payment = Some(p);
+        }
         let written = write_report(&f, &out)?;
         let s = &f.summary;
         eprintln!(

@@ -576,6 +576,63 @@ fn hand_made_log_ordered_minutes_bands_and_reassess() {
     let bands: Vec<&str> = rows.iter().map(|r| r["band"].as_str()).collect();
     assert_eq!(bands, ["over_tolerance", "within", "within"]);
 
+    // Payment from the follow-up itself, at 600 kr/h in every category: April performed
+    // 900 min (15 h: 9 000 kr), ordered 600 (10 h: 6 000 kr), capped at 600 × 1.1 = 660
+    // (6 600 kr); a CSV order has no schablon (0 kr).
+    let pay = w.tmp.path().join("pay.toml");
+    std::fs::write(
+        &pay,
+        "basis = \"performed_capped\"\ntolerance = 0.10\ngoal_premium_kr = 297\n[rates]\npersonal_care = 600\nservice = 600\nsupervision = 600\nother = 600\n",
+    )
+    .unwrap();
+    let out_p = w.tmp.path().join("hand-pay");
+    let pay_arg = pay.display().to_string();
+    let o = run_follow_up(
+        &w.model.dir,
+        &orders,
+        &hand,
+        &out_p,
+        &["--payment", &pay_arg],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let paid = read_csv(&out_p.join("payment.csv"));
+    let april = paid.iter().find(|r| r["month"] == "2025-04").unwrap();
+    let kr = |c: &str| april[c].parse::<f64>().unwrap();
+    assert_eq!(april["unit_id"], template[at("unit_id")]);
+    assert!(
+        (kr("amount_performed_kr") - 9000.0).abs() < 0.01,
+        "{april:?}"
+    );
+    assert!(
+        (kr("amount_granted_ramtid_kr") - 6000.0).abs() < 0.01,
+        "{april:?}"
+    );
+    assert!(
+        (kr("amount_performed_capped_kr") - 6600.0).abs() < 0.01,
+        "{april:?}"
+    );
+    assert_eq!(kr("amount_granted_schablon_kr"), 0.0);
+    assert!((kr("amount_kr") - 6600.0).abs() < 0.01, "the chosen basis");
+    let html = std::fs::read_to_string(out_p.join("report.html")).unwrap();
+    assert!(html.contains(r#"id="payment""#) && html.contains("class=\"chosen\""));
+    // payment_inputs.csv is what `ramtid payment --inputs` reads: the same payment.
+    let again = w.tmp.path().join("hand-pay-again");
+    let o = ramtid()
+        .arg("payment")
+        .arg("--config")
+        .arg(&pay)
+        .arg("--inputs")
+        .arg(out_p.join("payment_inputs.csv"))
+        .arg("--out")
+        .arg(&again)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        std::fs::read_to_string(again.join("payment.csv")).unwrap(),
+        std::fs::read_to_string(out_p.join("payment.csv")).unwrap()
+    );
+
     // needs.jsonl as ORDERS: estimated with the model; the hand recipient has no order.
     let out_n = w.tmp.path().join("needs-out");
     let o = run_follow_up(&w.model.dir, &w.sim.join("needs.jsonl"), &hand, &out_n, &[]);

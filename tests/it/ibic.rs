@@ -205,6 +205,27 @@ async fn connect(cfg: Config) -> (ramtid_server::Running, Channel) {
         assert!(t0.elapsed() < Duration::from_secs(30), "not SERVING");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    // SERVING means production is loaded; the candidate is loaded after it.
+    loop {
+        let models =
+            ramtid_proto::pb::model_service_client::ModelServiceClient::new(channel.clone())
+                .list_models(ramtid_proto::pb::ListModelsRequest {})
+                .await
+                .unwrap()
+                .into_inner()
+                .models;
+        if models
+            .iter()
+            .any(|m| m.aliases.iter().any(|a| a == "candidate"))
+        {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "no candidate loaded"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     (running, channel)
 }
 

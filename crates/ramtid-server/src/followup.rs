@@ -354,7 +354,7 @@ fn run(
             .map_err(|e| followup_error("orders_path", e))?,
         None => {
             let store = history.as_ref().expect("checked in prepare");
-            orders::orders_from_history(store, "the calculation history")
+            orders::orders_from_history(&p.model, store, "the calculation history")
                 .map_err(|e| followup_error("orders_path", e))?
         }
     };

@@ -497,7 +497,8 @@ pub fn page(f: &FollowUp) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
-        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>ramtid follow-up: {0}/{1}</title><style>{STYLE}</style></head><body><main>"#,
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>ramtid follow-up: {0}/{1}</title><style>{STYLE}
+.chosen{{background:#eef5ff;font-weight:600}}</style></head><body><main>"#,
         esc(&f.model.name),
         esc(&f.model.version)
     );
@@ -611,6 +612,11 @@ pub fn page(f: &FollowUp) -> String {
     s.push_str("</tbody></table>");
 
     same_time_section(&f.same_needs_same_time, &mut s);
+    if let Some(p) = &f.payment {
+        s.push_str(r#"<h2 id="payment">Payment</h2>"#);
+        s.push_str(r#"<p class="note">From the follow-up's own cleaned visits and orders (payment_inputs.csv): performed minutes per category by the visits' tasks, granted ramtid split over categories as the order's estimate shares it, the granted schablon from the ordered needs.</p>"#);
+        s.push_str(&p.html_section());
+    }
     consumption_section(&f.consumption, &mut s);
 
     if !f.reassess.is_empty() {

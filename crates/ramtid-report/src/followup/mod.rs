@@ -23,6 +23,7 @@ pub mod html;
 pub mod month;
 pub mod orders;
 pub mod output;
+pub mod payment_inputs;
 pub mod providers;
 pub mod recipients;
 pub mod same_time;
@@ -202,6 +203,13 @@ pub struct FollowUp {
     pub seed: u64,
     #[serde(skip)]
     pub rows: Vec<recipients::RecipientMonth>,
+    /// Per recipient, month, unit and category: what the payment is computed from
+    /// (`payment_inputs.csv`).
+    #[serde(skip)]
+    pub payment_inputs: Vec<crate::payment::PaymentInput>,
+    /// The payment under the municipality's model, when a payment configuration was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment: Option<crate::payment::Payment>,
 }
 
 mod band_doc {
@@ -305,6 +313,8 @@ pub fn follow_up_from(
         )));
     }
     let providers = providers::compare(model, &log, &table, opts);
+    let payment_inputs =
+        payment_inputs::payment_inputs(&log, &model.catalog, &orders, &table, opts);
     let same_needs_same_time = same_time::check(&orders, &log);
     let months: Vec<Month> = table
         .months
@@ -351,6 +361,8 @@ pub fn follow_up_from(
         bootstrap: opts.bootstrap,
         seed: opts.seed,
         rows: table.rows,
+        payment_inputs,
+        payment: None,
     })
 }
 

@@ -41,6 +41,43 @@ pub struct Orders {
     /// written as `goals.csv`, so that the payment pays a goal premium only for goals ordered.
     #[serde(skip)]
     pub goals: BTreeSet<(String, String)>,
+    /// Per recipient, how the order splits over insats categories, when the orders carry
+    /// their needs: for payment inputs per category.
+    #[serde(skip)]
+    pub mix: HashMap<String, CategoryMix>,
+}
+
+/// An order's minutes per week by insats category (`personal_care`, `service`, …): the
+/// ramtid's share of each (from the estimate's per-need minutes) and the stacked schablon.
+#[derive(Debug, Clone, Default)]
+pub struct CategoryMix {
+    pub ramtid_share: BTreeMap<String, f64>,
+    pub schablon_weekly_min: BTreeMap<String, f64>,
+}
+
+impl CategoryMix {
+    /// From an estimate of the order's needs.
+    pub fn of(model: &Model, e: &ramtid_core::estimate::Estimate) -> CategoryMix {
+        let category = |code: &str| {
+            model
+                .catalog
+                .insatser
+                .iter()
+                .find(|i| i.code == code)
+                .map_or("other", |i| i.category.as_str())
+                .to_string()
+        };
+        let mut mix = CategoryMix::default();
+        let total: f64 = e.per_need.iter().map(|n| n.weekly_min).sum();
+        for n in &e.per_need {
+            let c = category(&n.code);
+            if total > 0.0 {
+                *mix.ramtid_share.entry(c.clone()).or_default() += n.weekly_min / total;
+            }
+            *mix.schablon_weekly_min.entry(c).or_default() += n.schablon_weekly_min;
+        }
+        mix
+    }
 }
 
 /// What an order was calculated from.
@@ -91,7 +128,7 @@ pub fn read_orders(model: &Model, path: &Path) -> Result<Orders, FollowUpError> 
         .to_str()
         .filter(|s| s.starts_with("sqlite://") || s.starts_with("postgres://"))
     {
-        return read_history(url);
+        return read_history(model, url);
     }
     let name = path.display().to_string();
     let file = std::fs::File::open(path).map_err(|source| FollowUpError::Io {
@@ -121,17 +158,20 @@ pub fn read_orders_from(
 }
 
 /// The latest calculation per case in the history, read only (a server may have it open).
-fn read_history(url: &str) -> Result<Orders, FollowUpError> {
+fn read_history(model: &Model, url: &str) -> Result<Orders, FollowUpError> {
     let shown = without_credentials(url);
     let err =
         |e: ramtid_history::HistoryError| FollowUpError::Nothing(format!("history {shown}: {e}"));
     let store = ramtid_history::HistoryStore::open_read_only(url).map_err(err)?;
-    orders_from_history(&store, &shown)
+    orders_from_history(model, &store, &shown)
 }
 
 /// The latest calculation per case in an open history (blocking: call it off an async
-/// runtime's threads); `shown` names the history in messages.
+/// runtime's threads); `shown` names the history in messages. The stored minutes are the
+/// order; `model` only splits them over categories (for payment inputs), from the stored
+/// needs, when its catalog takes them.
 pub fn orders_from_history(
+    model: &Model,
     store: &ramtid_history::HistoryStore,
     shown: &str,
 ) -> Result<Orders, FollowUpError> {
@@ -152,6 +192,12 @@ pub fn orders_from_history(
                 serde_json::from_str::<ramtid_core::needs::NeedsSet>(&stored.calc.needs_json)
             {
                 out.goals.extend(goals_of(&stored.calc.case_id, &set));
+                if let Ok(valid) = set.validate(&model.catalog) {
+                    out.mix.insert(
+                        stored.calc.case_id.clone(),
+                        CategoryMix::of(model, &estimate(model, &valid)),
+                    );
+                }
                 out.profiles.insert(
                     stored.calc.case_id.clone(),
                     OrderedProfile {
@@ -234,6 +280,8 @@ fn read_needs(model: &Model, mut file: std::fs::File, name: &str) -> Result<Orde
                 first_line.insert(set.recipient_id.clone(), line);
                 out.goals.extend(goals_of(&set.recipient_id, &set));
                 let e = estimate(model, &valid);
+                out.mix
+                    .insert(set.recipient_id.clone(), CategoryMix::of(model, &e));
                 out.profiles.insert(
                     set.recipient_id.clone(),
                     OrderedProfile {

@@ -134,6 +134,28 @@ pub fn write_goals(f: &FollowUp, path: &Path) -> Result<(), FollowUpError> {
     w.flush().map_err(write_err(path))
 }
 
+/// `payment_inputs.csv`, in the format `ramtid payment --inputs` reads.
+pub fn write_payment_inputs(f: &FollowUp, path: &Path) -> Result<(), FollowUpError> {
+    let mut w = csv::Writer::from_path(path).map_err(csv_err(path))?;
+    w.write_record(crate::payment::INPUT_COLUMNS)
+        .map_err(csv_err(path))?;
+    for r in &f.payment_inputs {
+        w.write_record([
+            r.recipient_id.clone(),
+            r.unit_id.clone(),
+            format!("{:04}-{:02}", r.month.year, r.month.month),
+            r.category.clone(),
+            format!("{:.2}", r.granted_schablon_min),
+            format!("{:.2}", r.granted_ramtid_min),
+            format!("{:.2}", r.performed_min),
+            format!("{:.2}", r.declined_visits_planned_min),
+            r.absence_days.to_string(),
+        ])
+        .map_err(csv_err(path))?;
+    }
+    w.flush().map_err(write_err(path))
+}
+
 pub fn write_all(f: &FollowUp, dir: &Path) -> Result<Vec<PathBuf>, FollowUpError> {
     std::fs::create_dir_all(dir).map_err(write_err(dir))?;
     let recipients = dir.join("recipients.csv");
@@ -148,7 +170,14 @@ pub fn write_all(f: &FollowUp, dir: &Path) -> Result<Vec<PathBuf>, FollowUpError
     std::fs::write(&json, text).map_err(write_err(&json))?;
     let page = dir.join("report.html");
     std::fs::write(&page, html::page(f)).map_err(write_err(&page))?;
-    let mut written = vec![recipients, providers, consumption, json, page];
+    let inputs = dir.join("payment_inputs.csv");
+    write_payment_inputs(f, &inputs)?;
+    let mut written = vec![recipients, providers, consumption, inputs, json, page];
+    if let Some(p) = &f.payment {
+        let path = dir.join("payment.csv");
+        p.write_payment_csv(&path).map_err(csv_err(&path))?;
+        written.push(path);
+    }
     if !f.orders.goals.is_empty() {
         let goals = dir.join("goals.csv");
         write_goals(f, &goals)?;
