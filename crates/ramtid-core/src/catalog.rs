@@ -256,6 +256,10 @@ impl ContextVar {
 pub struct Catalog {
     pub insatser: Vec<Insats>,
     pub contexts: Vec<ContextVar>,
+    /// Broad codes (`[[cluster]]`), see [`crate::cluster`]. Left out of the serialized form
+    /// when empty, so that a catalog without clusters keeps its fingerprint.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clusters: Vec<crate::cluster::Cluster>,
 }
 
 // Unknown keys are refused, naming the key: the data contract lists the catalog's keys, and
@@ -268,6 +272,8 @@ struct RawCatalog {
     insats: Vec<RawInsats>,
     #[serde(default)]
     context: Vec<RawContext>,
+    #[serde(default)]
+    cluster: Vec<crate::cluster::RawCluster>,
 }
 
 #[derive(Deserialize)]
@@ -454,7 +460,11 @@ impl Catalog {
             }
             contexts.push(var);
         }
-        let catalog = Catalog { insatser, contexts };
+        let catalog = Catalog {
+            insatser,
+            contexts,
+            clusters: crate::cluster::from_raw(raw.cluster),
+        };
         catalog
             .validate()
             .map_err(|(entry, message)| invalid(entry, message))?;
@@ -591,7 +601,7 @@ impl Catalog {
                 ContextKind::Boolean => {}
             }
         }
-        Ok(())
+        crate::cluster::validate(self)
     }
 
     /// Writes the catalog in the data contract's TOML shape.
@@ -645,6 +655,7 @@ impl Catalog {
             }
             out.push('\n');
         }
+        crate::cluster::write_toml(&self.clusters, &mut out);
         out
     }
 
