@@ -6,6 +6,7 @@ mod common;
 
 mod access;
 mod cli;
+mod clusters;
 #[cfg(unix)]
 mod crash;
 mod evaluate;

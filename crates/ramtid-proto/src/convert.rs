@@ -196,6 +196,26 @@ pub fn estimate(e: Estimate, full: bool) -> pb::Estimate {
             version: e.model_version,
         }),
         unlogged_codes: e.unlogged_codes,
+        broad_needs: e
+            .cluster_mix
+            .into_iter()
+            .map(|c| pb::BroadNeed {
+                code: c.code,
+                need_index: c.need_index as u32,
+                per_week: c.per_week,
+                weekly_min: c.weekly_min,
+                members: c
+                    .members
+                    .into_iter()
+                    .map(|m| pb::BroadMember {
+                        code: m.code,
+                        share: m.share,
+                        per_week: m.per_week,
+                        weekly_min: m.weekly_min,
+                    })
+                    .collect(),
+            })
+            .collect(),
         per_need: if full {
             e.per_need
                 .into_iter()
