@@ -5,6 +5,7 @@
 mod common;
 
 mod access;
+mod catalog_design;
 mod cli;
 mod clusters;
 #[cfg(unix)]
