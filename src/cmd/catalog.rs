@@ -44,6 +44,9 @@ pub enum CatalogCommand {
         /// Decides the held-out recipients and the random grouping.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Random groupings of the proposal's size scored beside it, for scale.
+        #[arg(long, default_value_t = 5)]
+        random: usize,
     },
 }
 
@@ -59,6 +62,7 @@ impl Command {
                     out,
                     candidate,
                     seed,
+                    random,
                 },
         } = self;
         let model = Model::load(&resolve(&model)?)?;
@@ -89,8 +93,17 @@ impl Command {
                 rejects_path: None,
             },
         )?;
-        let (d, proposed) = design(&model, &log, candidates, &DesignConfig { clusters, seed })
-            .map_err(|e| anyhow::anyhow!(e))?;
+        let (d, proposed) = design(
+            &model,
+            &log,
+            candidates,
+            &DesignConfig {
+                clusters,
+                seed,
+                random_draws: random,
+            },
+        )
+        .map_err(|e| anyhow::anyhow!(e))?;
         write(&out, &d, &proposed).with_context(|| format!("cannot write {}", out.display()))?;
         for c in &d.candidates {
             eprintln!(
@@ -102,6 +115,10 @@ impl Command {
                 100.0 * c.accuracy_lost
             );
         }
+        eprintln!(
+            "random groupings: median MAPE vs detailed {:.1} %",
+            100.0 * d.random_median_mape_vs_detailed
+        );
         eprintln!(
             "detailed catalog: {} codes, MAPE vs performed {:.1} %; {} held-out recipients; {:.1} s; wrote {}/catalog.toml, design.json, report.html",
             d.detailed_codes,

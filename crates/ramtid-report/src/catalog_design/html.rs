@@ -154,8 +154,8 @@ pub fn html(d: &Design) -> String {
     if let Some(r) = random {
         s.push_str(&card(
             "sch",
-            "random grouping: MAPE against detailed",
-            &pct(r.mape_vs_detailed),
+            "random groupings: median MAPE against detailed",
+            &pct(d.random_median_mape_vs_detailed),
             &format!("{} codes", r.codes),
         ));
     }

@@ -42,6 +42,8 @@ pub struct DesignConfig {
     /// Broad codes wanted (codes left alone count as one each).
     pub clusters: usize,
     pub seed: u64,
+    /// Random groupings of the proposal's size scored for scale (each its own candidate).
+    pub random_draws: usize,
 }
 
 /// A candidate grouping: clusters over the model's codes (codes in none stay detailed).
@@ -65,6 +67,8 @@ pub struct Design {
     /// MAPE of the detailed-code estimate against performed person-weeks (held out).
     pub detailed_mape_vs_performed: f64,
     pub candidates: Vec<CandidateResult>,
+    /// Median over the random groupings of their MAPE against the detailed estimate.
+    pub random_median_mape_vs_detailed: f64,
     pub seconds: f64,
 }
 
@@ -513,8 +517,9 @@ pub fn with_clusters(model: &Model, clusters: &[Cluster]) -> Result<Catalog, Str
     Ok(c)
 }
 
-/// Runs the design: the proposal of `cfg.clusters` broad codes, the given candidates and a
-/// random grouping of the proposal's size, each scored on held-out recipients.
+/// Runs the design: the proposal of `cfg.clusters` broad codes, the given candidates and
+/// `cfg.random_draws` random groupings of the proposal's size, each scored on held-out
+/// recipients.
 pub fn design(
     model: &Model,
     log: &VisitLog,
@@ -544,15 +549,20 @@ pub fn design(
         source: "proposed".into(),
         clusters: name_groups(&model.catalog, &groups, "BROAD"),
     };
-    let random = random_groups(&model.catalog, &groups, cfg.seed);
-    let random = Candidate {
-        name: format!("random ({} codes)", random.len()),
-        source: "random".into(),
-        clusters: name_groups(&model.catalog, &random, "RANDOM"),
-    };
     let mut candidates = vec![proposed];
     candidates.extend(given);
-    candidates.push(random);
+    for draw in 0..cfg.random_draws {
+        let random = random_groups(
+            &model.catalog,
+            &groups,
+            cfg.seed.wrapping_add(draw as u64 * 0x9E37),
+        );
+        candidates.push(Candidate {
+            name: format!("random #{} ({} codes)", draw + 1, random.len()),
+            source: "random".into(),
+            clusters: name_groups(&model.catalog, &random, "RANDOM"),
+        });
+    }
     // The detailed estimates, once.
     let detailed: Vec<f64> = test
         .iter()
@@ -671,7 +681,14 @@ pub fn design(
             broad_codes,
         });
     }
+    let mut random: Vec<f64> = results
+        .iter()
+        .filter(|c| c.source == "random")
+        .map(|c| c.mape_vs_detailed)
+        .collect();
+    random.sort_by(f64::total_cmp);
     let design = Design {
+        random_median_mape_vs_detailed: quantile(&random, 0.5),
         model_name: model.name().to_string(),
         model_version: model.version().to_string(),
         seed: cfg.seed,
