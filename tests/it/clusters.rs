@@ -184,3 +184,88 @@ fn ramtid_estimate_prints_the_mix() {
     assert_eq!(e["per_need"][0]["code"], "PC_BODY");
     assert_eq!(e["cluster_mix"][0]["members"].as_array().unwrap().len(), 6);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_answers_a_broad_need_with_its_mix_and_names_a_bad_one() {
+    use ramtid_proto::convert::context_to_pb;
+    use ramtid_proto::pb::{self, estimation_service_client::EstimationServiceClient};
+    use tonic_types::StatusExt;
+    let m = model();
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("models");
+    copy_dir(m.dir.parent().unwrap().parent().unwrap(), &models);
+    let data = dir.path().join("data");
+    copy_dir(&fixture().data, &data);
+    let mut cfg = ramtid_server::config::Config::default();
+    cfg.server.listen = "127.0.0.1:0".into();
+    cfg.server.metrics_listen = String::new();
+    cfg.server.shutdown_grace_s = 5;
+    cfg.models.dir = models;
+    cfg.data.dir = data;
+    cfg.training.worker = std::path::PathBuf::from(env!("CARGO_BIN_EXE_ramtid"));
+    let running = ramtid_server::start(cfg).await.unwrap();
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", running.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut est = EstimationServiceClient::new(channel);
+    let context = [
+        ("age", serde_json::json!(84)),
+        ("lives_alone", serde_json::json!(true)),
+        ("cognition", serde_json::json!(1)),
+        ("mobility", serde_json::json!(2)),
+        ("interpreter", serde_json::json!(false)),
+        ("area", serde_json::json!("urban")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), context_to_pb(&v)))
+    .collect();
+    let need = |code: &str, per_week: f64| pb::Need {
+        code: code.into(),
+        per_week,
+        slot: String::new(),
+        staff: 1,
+    };
+    let mut req = pb::EstimateRequest {
+        recipient_id: "B-1".into(),
+        context,
+        needs: vec![need("MORNING_CARE", 7.0), need("PC_BODY", 10.0)],
+        ..Default::default()
+    };
+    let t0 = std::time::Instant::now();
+    let answer = loop {
+        match est.estimate(req.clone()).await {
+            Ok(r) => break r.into_inner().estimate.unwrap(),
+            Err(s) if s.code() == tonic::Code::Unavailable && t0.elapsed().as_secs() < 20 => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await
+            }
+            Err(s) => panic!("{s:?}"),
+        }
+    };
+    assert_eq!(answer.per_need[1].code, "PC_BODY");
+    assert_eq!(answer.broad_needs.len(), 1);
+    let b = &answer.broad_needs[0];
+    assert_eq!((b.code.as_str(), b.need_index), ("PC_BODY", 1));
+    assert_eq!(b.members.len(), 6);
+    let sum: f64 = b.members.iter().map(|m| m.share).sum();
+    assert!((sum - 1.0).abs() < 1e-9);
+    assert!((b.weekly_min - answer.per_need[1].weekly_min).abs() < 1e-9);
+    // The library gives the same answer.
+    let set = needs(
+        2,
+        r#"[{"code": "MORNING_CARE", "per_week": 7}, {"code": "PC_BODY", "per_week": 10}]"#,
+    );
+    assert!((weekly(m, &set).weekly_min - answer.weekly_min).abs() < 1e-9);
+    // A broad code beside its member: INVALID_ARGUMENT on the broad need's code.
+    req.needs.push(need("TOILET", 3.0));
+    let st = est.estimate(req).await.unwrap_err();
+    assert_eq!(st.code(), tonic::Code::InvalidArgument);
+    let fields: Vec<String> = st
+        .get_error_details()
+        .bad_request()
+        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
+        .unwrap_or_default();
+    assert_eq!(fields, vec!["needs[1].code".to_string()], "{st:?}");
+    running.shutdown().await.unwrap();
+}

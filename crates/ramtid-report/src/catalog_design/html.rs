@@ -132,7 +132,7 @@ pub fn html(d: &Design) -> String {
         esc(&d.model_version)
     );
     s.push_str(&format!(
-        r#"<h1>Catalog design: {} broad codes from {} detailed codes</h1><p class="sub">Model {}/{} · {} recipients to learn the mix, {} held out (seed {}) · {} s</p>"#,
+        r#"<h1>Catalog design: {} codes from {} detailed codes</h1><p class="sub">Model {}/{} · {} recipients to learn the mix, {} held out (seed {}) · {} s</p>"#,
         d.clusters_wanted,
         d.detailed_codes,
         esc(&d.model_name),
