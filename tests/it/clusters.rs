@@ -209,7 +209,7 @@ async fn grpc_answers_a_broad_need_with_its_mix_and_names_a_bad_one() {
         .connect()
         .await
         .unwrap();
-    let mut est = EstimationServiceClient::new(channel);
+    let mut est = EstimationServiceClient::new(channel.clone());
     let context = [
         ("age", serde_json::json!(84)),
         ("lives_alone", serde_json::json!(true)),
@@ -244,6 +244,15 @@ async fn grpc_answers_a_broad_need_with_its_mix_and_names_a_bad_one() {
         }
     };
     assert_eq!(answer.per_need[1].code, "PC_BODY");
+    let catalog = pb::model_service_client::ModelServiceClient::new(channel)
+        .get_catalog(pb::GetCatalogRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(catalog.broad_codes.len(), 2);
+    assert_eq!(catalog.broad_codes[1].code, "PC_BODY");
+    assert_eq!(catalog.broad_codes[1].category, "personal_care");
+    assert_eq!(catalog.broad_codes[1].shares.len(), 6);
     assert_eq!(answer.broad_needs.len(), 1);
     let b = &answer.broad_needs[0];
     assert_eq!((b.code.as_str(), b.need_index), ("PC_BODY", 1));

@@ -310,6 +310,24 @@ pub fn catalog(c: &Catalog, model: &Model) -> pb::Catalog {
             })
             .collect(),
         model: Some(model_ref(model)),
+        broad_codes: c
+            .clusters
+            .iter()
+            .enumerate()
+            .map(|(k, b)| pb::BroadCode {
+                code: b.code.clone(),
+                name: b.name.clone(),
+                category: c.cluster_category(k).as_str().to_string(),
+                members: b.members.clone(),
+                schablon_min: b.schablon_min,
+                shares: model
+                    .clusters
+                    .iter()
+                    .find(|m| m.code == b.code)
+                    .map(|m| m.shares.clone())
+                    .unwrap_or_default(),
+            })
+            .collect(),
     }
 }
 
