@@ -80,6 +80,7 @@ fn typical_needs(catalog: &Catalog) -> ValidNeeds {
             per_week,
             slot: None,
             staff: None,
+            ..Default::default()
         });
     }
     for (code, per_week) in pick(Category::Service, 2).zip([0.5, 1.0]) {
@@ -88,6 +89,7 @@ fn typical_needs(catalog: &Catalog) -> ValidNeeds {
             per_week,
             slot: None,
             staff: None,
+            ..Default::default()
         });
     }
     for code in pick(Category::Supervision, 1) {
@@ -96,6 +98,7 @@ fn typical_needs(catalog: &Catalog) -> ValidNeeds {
             per_week: 7.0,
             slot: None,
             staff: None,
+            ..Default::default()
         });
     }
     if needs.is_empty() {
@@ -104,6 +107,7 @@ fn typical_needs(catalog: &Catalog) -> ValidNeeds {
             per_week: 7.0,
             slot: None,
             staff: None,
+            ..Default::default()
         });
     }
     let context = catalog

@@ -159,6 +159,7 @@ pub fn sample_request(catalog: &pb::Catalog) -> pb::EstimateRequest {
                 per_week,
                 slot: String::new(),
                 staff: 1,
+                ..Default::default()
             })
             .collect(),
         model: String::new(),

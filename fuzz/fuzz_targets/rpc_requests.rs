@@ -77,6 +77,7 @@ fuzz_target!(|data: &[u8]| {
                         per_week: 1.0,
                         slot: r.slot.clone(),
                         staff: r.staff,
+                       ..Default::default()
                     })
                     .collect();
                 let set = match convert::needs_set("explain", &r.context, &needs, MAX_NEEDS) {

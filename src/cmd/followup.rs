@@ -4,7 +4,8 @@
 use clap::Subcommand;
 use ramtid_core::model::{resolve, Model};
 use ramtid_report::followup::{
-    follow_up, write_report, FollowUpInputs, FollowUpOptions, Month, DEFAULT_REASSESS_AFTER,
+    follow_up, write_report, FollowUpInputs, FollowUpOptions, Month, DEFAULT_AGE_VARIABLE,
+    DEFAULT_REASSESS_AFTER,
 };
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,7 +14,8 @@ use std::process::ExitCode;
 pub enum Command {
     /// Follow up ordered against performed time: per recipient and month the ratio and its
     /// band, months in a row outside it, and a provider index adjusted for case mix; writes
-    /// recipients.csv, providers.csv, followup.json and report.html.
+    /// recipients.csv, providers.csv, followup.json and report.html, and goals.csv
+    /// (recipient_id,goal_id) when the orders name goals.
     FollowUp {
         /// A model version folder, a model name folder (its newest version) or a models root.
         #[arg(long, default_value = "models")]
@@ -38,6 +40,13 @@ pub enum Command {
         /// Months in a row outside the band before a recipient is flagged for reassessment.
         #[arg(long, default_value_t = DEFAULT_REASSESS_AFTER)]
         reassess_after: u32,
+        /// Inhabitants per age band (CSV age_band,inhabitants, bands such as 65-79 and 80+),
+        /// for consumption per inhabitant aged 80+ and year (KPB).
+        #[arg(long)]
+        population: Option<PathBuf>,
+        /// The numeric context variable that holds the recipient's age [default: age].
+        #[arg(long)]
+        age_variable: Option<String>,
     },
 }
 
@@ -51,6 +60,8 @@ impl Command {
             tolerance,
             month,
             reassess_after,
+            population,
+            age_variable,
         } = self;
         // Settings first: a bad tolerance or month is refused before any file is read.
         let opts = FollowUpOptions {
@@ -61,12 +72,22 @@ impl Command {
                 .transpose()
                 .map_err(|e| anyhow::anyhow!("--month: {e}"))?,
             reassess_after,
+            age_variable_given: age_variable.is_some(),
+            age_variable: age_variable.unwrap_or_else(|| DEFAULT_AGE_VARIABLE.to_string()),
             ..FollowUpOptions::default()
         };
         opts.check()?;
         let dir = resolve(&model)?;
         let model = Model::load(&dir)?;
-        let f = follow_up(&model, &FollowUpInputs { orders, visits }, &opts)?;
+        let f = follow_up(
+            &model,
+            &FollowUpInputs {
+                orders,
+                visits,
+                population,
+            },
+            &opts,
+        )?;
         let written = write_report(&f, &out)?;
         let s = &f.summary;
         eprintln!(
@@ -93,6 +114,14 @@ impl Command {
             eprintln!(
                 "warning: {} of {} orders failed and were left out",
                 f.orders.failed, f.orders.rows
+            );
+        }
+        let c = &f.consumption;
+        if let Some(x) = c.staff_hours_per_inhabitant_80_plus_year {
+            eprintln!(
+                "consumption: {x:.1} staff hours per inhabitant aged 80+ and year ({} inhabitants, {} days)",
+                c.inhabitants_80_plus.unwrap_or(0),
+                c.days
             );
         }
         for p in &written {

@@ -3,7 +3,10 @@
 
 use anyhow::Context as _;
 use clap::Subcommand;
-use ramtid_report::payment::{compute, read_goals, read_payment_inputs, Basis, CheckedPayment};
+use ramtid_report::payment::{
+    compute, keep_ordered, read_goals, read_ordered_goals, read_payment_inputs, Basis,
+    CheckedPayment,
+};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -24,6 +27,10 @@ pub enum Command {
         /// Goals followed up: recipient_id,goal_id,assessed,fulfilled.
         #[arg(long)]
         goals: Option<PathBuf>,
+        /// The goals that were ordered (`ramtid follow-up`'s goals.csv: recipient_id,goal_id):
+        /// when given, a fulfilled goal earns a premium only if it is listed here.
+        #[arg(long, requires = "goals")]
+        ordered_goals: Option<PathBuf>,
         /// Folder for the files written.
         #[arg(long)]
         out: PathBuf,
@@ -36,6 +43,7 @@ impl Command {
             config,
             inputs,
             goals,
+            ordered_goals,
             out,
         } = self;
         // The configuration is checked before any data is read.
@@ -44,6 +52,19 @@ impl Command {
         let goals = match &goals {
             Some(path) => read_goals(path)?,
             None => Vec::new(),
+        };
+        let goals = match &ordered_goals {
+            Some(path) => {
+                let (kept, dropped) = keep_ordered(goals, &read_ordered_goals(path)?);
+                if dropped > 0 {
+                    eprintln!(
+                        "{dropped} followed-up goals were not ordered ({}) and earn no premium",
+                        path.display()
+                    );
+                }
+                kept
+            }
+            None => goals,
         };
         let payment = compute(&params, &rows, &goals)
             .map_err(|e| anyhow::anyhow!("{}: {e}", inputs.display()))?;

@@ -31,6 +31,11 @@ pub enum Command {
         codes: Option<usize>,
         #[arg(long)]
         out: PathBuf,
+        /// Also map every code to an IBIC row (ICF code and levels) in catalog.toml's
+        /// [[ibic]] section, and write needs_ibic.jsonl: needs.jsonl as IBIC rows with a goal
+        /// per need (training/IBIC.md).
+        #[arg(long)]
+        ibic: bool,
     },
 }
 
@@ -45,7 +50,15 @@ impl Command {
             holdout,
             codes,
             out,
+            ibic,
         } = self;
+        let with_ibic = |out: &std::path::Path| -> anyhow::Result<()> {
+            if ibic {
+                let n = ramtid_sim::ibic::write_ibic(out).map_err(|e| anyhow::anyhow!(e))?;
+                eprintln!("IBIC: mapping in catalog.toml, {n} needs objects in needs_ibic.jsonl");
+            }
+            Ok(())
+        };
         let municipality = match world.as_deref().map(str::trim) {
             Some(w) if w.eq_ignore_ascii_case("random") => {
                 let s = ramtid_sim::random::simulate_random(
@@ -66,6 +79,7 @@ impl Command {
                     s.holdout_recipients,
                     out.display()
                 );
+                with_ibic(&out)?;
                 return Ok(ExitCode::SUCCESS);
             }
             Some(w) => w
@@ -96,6 +110,7 @@ impl Command {
             summary.holdout_recipients,
             out.display()
         );
+        with_ibic(&out)?;
         Ok(ExitCode::SUCCESS)
     }
 }

@@ -224,8 +224,8 @@ async fn grpc_answers_a_broad_need_with_its_mix_and_names_a_bad_one() {
     let need = |code: &str, per_week: f64| pb::Need {
         code: code.into(),
         per_week,
-        slot: String::new(),
         staff: 1,
+        ..Default::default()
     };
     let mut req = pb::EstimateRequest {
         recipient_id: "B-1".into(),

@@ -184,6 +184,7 @@ fn end_to_end_on_a_simulated_municipality() {
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert_eq!(html.matches("<svg").count(), 3, "three plots");
+    crate::browser::assert_plots_render(&out.join("report.html"), &[], 3);
     assert!(html.contains("best achievable") && html.contains("stacked schablon"));
     let csv = std::fs::read_to_string(out.join("recipients.csv")).unwrap();
     assert_eq!(csv.lines().count(), 101);

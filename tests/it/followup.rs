@@ -165,6 +165,31 @@ fn cleaned_sums(
     sums
 }
 
+/// Each (recipient, month)'s age as the log's `ctx_age` gives it (constant per person in a
+/// simulated world; where it changes, the largest).
+fn logged_ages(visits: &Path) -> HashMap<(String, String), f64> {
+    let mut ages: HashMap<(String, String), f64> = HashMap::new();
+    let mut r = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(visits)
+        .unwrap();
+    let h = r.headers().unwrap().clone();
+    let col = |n: &str| h.iter().position(|c| c == n).unwrap();
+    let (rid, start, age) = (col("recipient_id"), col("start"), col("ctx_age"));
+    for rec in r.records() {
+        let rec = rec.unwrap();
+        let (Some(id), Some(st), Some(a)) = (rec.get(rid), rec.get(start), rec.get(age)) else {
+            continue;
+        };
+        let (Ok(a), Some(m)) = (a.trim().parse::<f64>(), st.trim().get(..7)) else {
+            continue;
+        };
+        let e = ages.entry((id.to_string(), m.to_string())).or_insert(a);
+        *e = e.max(a);
+    }
+    ages
+}
+
 fn ranks(v: &[f64]) -> Vec<f64> {
     let mut o: Vec<usize> = (0..v.len()).collect();
     o.sort_by(|&a, &b| v[a].total_cmp(&v[b]));
@@ -208,11 +233,25 @@ fn simulated_world_sums_to_the_cleaned_log_and_ranks_the_team_paces() {
     }
     std::fs::write(&orders, text).unwrap();
     let out = w.tmp.path().join("out");
-    let o = run_follow_up(&w.model.dir, &orders, &visits, &out, &[]);
+    let population = w.tmp.path().join("population.csv");
+    std::fs::write(
+        &population,
+        "age_band,inhabitants\n0-64,90000\n65-79,12000\n80+,5000\n",
+    )
+    .unwrap();
+    let pop = population.display().to_string();
+    let o = run_follow_up(
+        &w.model.dir,
+        &orders,
+        &visits,
+        &out,
+        &["--population", &pop],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     for f in [
         "recipients.csv",
         "providers.csv",
+        "consumption.csv",
         "followup.json",
         "report.html",
     ] {
@@ -256,6 +295,55 @@ fn simulated_world_sums_to_the_cleaned_log_and_ranks_the_team_paces() {
     let total: f64 = sums.values().map(|s| s.0).sum();
     let reported = json["summary"]["performed_min"].as_f64().unwrap();
     assert!((reported - total).abs() < 1.0, "{reported} against {total}");
+
+    // Consumption: the whole period's hours are the cleaned log's; the age bands partition
+    // them; the 80+ band's staff hours are those of the recipient-months whose logged age is
+    // 80 or more, summed here from recipients.csv and the log's ctx_age.
+    let consumption = read_csv(&out.join("consumption.csv"));
+    let crow = |dim: &str, group: &str| {
+        consumption
+            .iter()
+            .find(|r| r["dimension"] == dim && r["group"] == group && r["month"] == "all")
+            .unwrap_or_else(|| panic!("no consumption row {dim}/{group}"))
+    };
+    let hours = |r: &HashMap<String, String>, c: &str| r[c].parse::<f64>().unwrap();
+    let staff_total: f64 = sums.values().map(|s| s.1).sum();
+    assert!((hours(crow("all", "all"), "performed_hours") - total / 60.0).abs() < 0.01);
+    assert!((hours(crow("all", "all"), "staff_hours") - staff_total / 60.0).abs() < 0.01);
+    let bands: f64 = ["0-64", "65-79", "80+"]
+        .iter()
+        .filter(|b| consumption.iter().any(|r| r["group"] == **b))
+        .map(|b| hours(crow("age_band", b), "staff_hours"))
+        .sum();
+    let outside = consumption
+        .iter()
+        .find(|r| r["group"] == "outside the bands" && r["month"] == "all")
+        .map_or(0.0, |r| hours(r, "staff_hours"));
+    assert!(
+        (bands + outside - staff_total / 60.0).abs() < 0.05,
+        "{bands} + {outside}"
+    );
+    let ages = logged_ages(&visits);
+    let staff_80: f64 = rows
+        .iter()
+        .filter(|r| ages.get(&(r["recipient_id"].clone(), r["month"].clone())) >= Some(&80.0))
+        .map(|r| r["performed_staff_min"].parse::<f64>().unwrap())
+        .sum::<f64>()
+        / 60.0;
+    let r80 = crow("age_band", "80+");
+    assert!(staff_80 > 0.0);
+    assert!(
+        (hours(r80, "staff_hours") - staff_80).abs() < 0.05,
+        "{} against {staff_80}",
+        r80["staff_hours"]
+    );
+    let days = json["consumption"]["days"].as_f64().unwrap();
+    let want = staff_80 / 5000.0 * 365.25 / days;
+    let got = json["consumption"]["staff_hours_per_inhabitant_80_plus_year"]
+        .as_f64()
+        .unwrap();
+    assert!((got - want).abs() < 1e-3 * want, "{got} against {want}");
+    assert_eq!(r80["inhabitants"], "5000");
 
     // Provider index against the true paces of simulation.json. A team's true time per
     // efficient minute is its pace, × its weekend factor on weekend visits, plus its slack
@@ -305,8 +393,9 @@ fn simulated_world_sums_to_the_cleaned_log_and_ranks_the_team_paces() {
     );
     assert!(index.len() >= 5, "{}", index.len());
     assert!(rho_effective >= 0.9, "Spearman {rho_effective:.3}");
-    // The issue asks for ≥ 80 % inside; measured here (seed 5) 11 of 13. Other seeds give
-    // less (README, "Following up ordered against performed time").
+    // The issue asks for ≥ 80 % inside; measured here (seed 5) 13 of 13, with the level's
+    // error in the interval (11 of 13 with the caseload bootstrap alone; README,
+    // "Following up ordered against performed time").
     assert!(
         covered as f64 >= 0.8 * index.len() as f64,
         "{covered} of {}",
@@ -316,6 +405,20 @@ fn simulated_world_sums_to_the_cleaned_log_and_ranks_the_team_paces() {
     // The report is one page with both plots and no outside resources.
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains(r#"id="ratio-plot""#) && html.contains(r#"id="provider-plot""#));
+    assert!(
+        html.contains(r#"id="consumption-trend""#) && html.contains(r#"id="consumption-age_band""#)
+    );
+    assert!(html.contains("Staff hours per inhabitant 80+ and year"));
+    crate::browser::assert_plots_render(
+        &out.join("report.html"),
+        &[
+            "ratio-plot",
+            "provider-plot",
+            "consumption-trend",
+            "consumption-age_band",
+        ],
+        4,
+    );
     assert_eq!(html.matches("class=\"dot\"").count(), providers.len());
     assert!(!html.contains("<script src") && !html.contains("<link"));
 
@@ -507,17 +610,54 @@ fn hand_made_log_ordered_minutes_bands_and_reassess() {
                 })
                 .unwrap();
         }
+        // Two cases with the same needs at two providers, ordered 120 and 150 minutes (the
+        // second by an older model): the same-needs check must name them.
+        let needs =
+            r#"{"recipient_id":"-","context":{"age":84},"needs":[{"code":"X","per_week":7}]}"#;
+        for (case, unit, weekly, version) in [
+            ("CASE-2", "TEAM-X", 120.0, w.model.version().to_string()),
+            ("CASE-3", "TEAM-Y", 150.0, "older".to_string()),
+        ] {
+            store
+                .record_blocking(ramtid_history::Calculation {
+                    case_id: case.into(),
+                    created_ms: 1_700_000_200_000,
+                    caller: "test".into(),
+                    model_name: w.model.name().into(),
+                    model_version: version,
+                    needs_json: needs.into(),
+                    result: ramtid_history::StoredResult::Json("{}".into()),
+                    weekly_min: weekly,
+                    unit_id: unit.into(),
+                })
+                .unwrap();
+        }
         drop(store);
     }
     let out_h = w.tmp.path().join("history-out");
     let o = run_follow_up(&w.model.dir, Path::new(&url), &hand, &out_h, &[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let rows = read_csv(&out_h.join("recipients.csv"));
-    let a = rows.iter().find(|r| r["month"] == "2025-04").unwrap();
+    let a = rows
+        .iter()
+        .find(|r| r["recipient_id"] == "HAND-1" && r["month"] == "2025-04")
+        .unwrap();
     assert_eq!(
         (a["ordered_min"].as_str(), a["band"].as_str()),
         ("900.0", "within")
     );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_h.join("followup.json")).unwrap())
+            .unwrap();
+    let same = &json["same_needs_same_time"];
+    assert_eq!(same["applicable"], true);
+    assert_eq!(
+        (same["shared_profiles"].as_u64(), same["differing"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert!((same["worst"][0]["spread"].as_f64().unwrap() - 0.25).abs() < 1e-9);
+    let html = std::fs::read_to_string(out_h.join("report.html")).unwrap();
+    assert!(html.contains("Same needs, same time") && html.contains("TEAM-Y"));
 }
 
 #[test]
@@ -579,6 +719,35 @@ fn bad_settings_are_refused_before_any_file_and_bad_rows_named() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("--month 1999-01") && err.contains("run from"),
+        "{err}"
+    );
+    // A bad population file is named with row and column before the log is read; an age
+    // variable the catalog lacks is named with the variables it has.
+    let pop = tmp.path().join("pop.csv");
+    std::fs::write(&pop, "age_band,inhabitants\n65-79,100\n80+,-3\n").unwrap();
+    let pop = pop.display().to_string();
+    let o = run_follow_up(
+        &w.model.dir,
+        &orders,
+        &missing,
+        &tmp.path().join("o"),
+        &["--population", &pop],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains(&format!("{pop}, row 3, column 'inhabitants'")),
+        "{err}"
+    );
+    let o = run_follow_up(
+        &w.model.dir,
+        &orders,
+        &w.sim.join("visits.csv"),
+        &tmp.path().join("o"),
+        &["--age-variable", "alder"],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("no context variable 'alder'"),
         "{err}"
     );
     for (i, (text, want)) in cases.iter().enumerate() {

@@ -1256,6 +1256,7 @@ async fn reflection_lists_the_services() {
         "ramtid.v1.EstimationService",
         "ramtid.v1.ModelService",
         "ramtid.v1.HistoryService",
+        "ramtid.v1.FollowUpService",
         "grpc.health.v1.Health",
     ] {
         assert!(names.iter().any(|n| n == want), "{want} not in {names:?}");

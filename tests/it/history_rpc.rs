@@ -854,3 +854,170 @@ async fn results_stored_as_json_are_served_as_before() {
     assert!(cmp.needs.iter().all(|n| n.delta_weekly_min.abs() < 1e-9));
     s.running.shutdown().await.unwrap();
 }
+
+/// Reads a FollowUp stream to its end: the stage messages and the result.
+async fn follow_up_call(
+    s: &Server,
+    r: pb::FollowUpRequest,
+    token: Option<&str>,
+) -> Result<(Vec<pb::FollowUpStage>, pb::FollowUpResult), tonic::Status> {
+    use pb::follow_up_progress::Event;
+    let mut stream = pb::follow_up_service_client::FollowUpServiceClient::new(s.channel.clone())
+        .follow_up(req(r, token))
+        .await?
+        .into_inner();
+    let mut stages = Vec::new();
+    while let Some(m) = stream.message().await? {
+        match m.event {
+            Some(Event::Stage(st)) => stages.push(st),
+            Some(Event::Done(d)) => return Ok((stages, d)),
+            None => panic!("an empty progress message"),
+        }
+    }
+    panic!("the stream ended without a result")
+}
+
+/// FollowUpService: orders from the server's own history, the log from its data
+/// directory; `data` gets every row and the providers, an assessor only the cases whose
+/// calculation they made; bad paths, settings and rows are refused on their fields.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follow_up_over_grpc_from_the_history_with_assessors_limited_to_their_cases() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), true);
+    let data = cfg.data.dir.clone();
+    let s = serve(cfg).await;
+    // Two recipients of the log become cases: one calculated by Anna, one by Berit.
+    let log = std::fs::read_to_string(data.join("visits.csv")).unwrap();
+    let mut lines = log.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let rid = header.iter().position(|c| *c == "recipient_id").unwrap();
+    let mut ids: Vec<String> = lines
+        .map(|l| l.split(',').nth(rid).unwrap_or("").to_string())
+        .filter(|id| !id.is_empty())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert!(ids.len() > 10);
+    let (anna_case, berit_case) = (ids[0].clone(), ids[1].clone());
+    let base = s.request(Some(ANNA)).await;
+    s.estimate(&anna_case, &base, Some(ANNA)).await;
+    s.estimate(&berit_case, &base, Some(BERIT)).await;
+
+    let request = pb::FollowUpRequest {
+        visits_path: "visits.csv".into(),
+        ..Default::default()
+    };
+    let (stages, all) = follow_up_call(&s, request.clone(), Some(DORA))
+        .await
+        .unwrap();
+    assert!(
+        stages
+            .iter()
+            .any(|st| st.stage == "reading" && st.total > 0),
+        "{stages:?}"
+    );
+    assert!(!all.own_cases_only);
+    assert!(all.rows_used > 0 && !all.providers.is_empty() && !all.consumption.is_empty());
+    let cases: std::collections::HashSet<&str> = all
+        .recipient_months_rows
+        .iter()
+        .map(|r| r.recipient_id.as_str())
+        .collect();
+    assert!(cases.contains(anna_case.as_str()) && cases.contains(berit_case.as_str()));
+    // Ordered from the history: both cases carry the minutes their calculation gave.
+    assert!(all
+        .recipient_months_rows
+        .iter()
+        .filter(|r| r.recipient_id == anna_case)
+        .all(|r| r.ordered_min > 0.0 && r.ratio.is_some()));
+
+    // Anna: her case only, no provider or consumption tables.
+    let (_, own) = follow_up_call(&s, request.clone(), Some(ANNA))
+        .await
+        .unwrap();
+    assert!(own.own_cases_only);
+    assert!(!own.recipient_months_rows.is_empty());
+    assert!(own
+        .recipient_months_rows
+        .iter()
+        .all(|r| r.recipient_id == anna_case));
+    assert!(own.providers.is_empty() && own.consumption.is_empty());
+    let anna_rows: Vec<_> = all
+        .recipient_months_rows
+        .iter()
+        .filter(|r| r.recipient_id == anna_case)
+        .collect();
+    assert_eq!(anna_rows.len(), own.recipient_months_rows.len());
+    assert_eq!(
+        anna_rows[0].performed_min,
+        own.recipient_months_rows[0].performed_min
+    );
+
+    // Refusals, each on its field.
+    let fields = |st: &tonic::Status| -> Vec<String> {
+        st.get_details_bad_request()
+            .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
+            .unwrap_or_default()
+    };
+    for (r, field) in [
+        (
+            pb::FollowUpRequest {
+                orders_path: "../outside.csv".into(),
+                ..request.clone()
+            },
+            "orders_path",
+        ),
+        (
+            pb::FollowUpRequest {
+                tolerance: 1.5,
+                ..request.clone()
+            },
+            "tolerance",
+        ),
+        (
+            pb::FollowUpRequest {
+                month: "2025-13".into(),
+                ..request.clone()
+            },
+            "month",
+        ),
+        (
+            pb::FollowUpRequest {
+                age_variable: "alder".into(),
+                ..request.clone()
+            },
+            "age_variable",
+        ),
+    ] {
+        let st = follow_up_call(&s, r, Some(DORA)).await.unwrap_err();
+        assert_eq!(st.code(), Code::InvalidArgument, "{st:?}");
+        assert_eq!(fields(&st), [field], "{st:?}");
+    }
+    // A bad row of an orders file in the data directory: named by file, row and column.
+    std::fs::write(
+        data.join("orders.csv"),
+        "recipient_id,weekly_min\nA,60\nB,sixty\n",
+    )
+    .unwrap();
+    let st = follow_up_call(
+        &s,
+        pb::FollowUpRequest {
+            orders_path: "orders.csv".into(),
+            ..request.clone()
+        },
+        Some(DORA),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(st.code(), Code::InvalidArgument);
+    assert_eq!(fields(&st), ["orders_path"]);
+    assert!(
+        st.message().contains("row 3, column 'weekly_min'"),
+        "{}",
+        st.message()
+    );
+    // Without a token: refused by the access layer.
+    let st = follow_up_call(&s, request, None).await.unwrap_err();
+    assert_eq!(st.code(), Code::Unauthenticated);
+    s.running.shutdown().await.unwrap();
+}

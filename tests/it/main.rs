@@ -5,6 +5,7 @@
 mod common;
 
 mod access;
+mod browser;
 mod catalog_design;
 mod cli;
 mod clusters;
@@ -15,6 +16,7 @@ mod followup;
 mod grpc;
 mod history;
 mod history_rpc;
+mod ibic;
 mod model_folder;
 mod params;
 mod parsers;

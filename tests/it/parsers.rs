@@ -297,6 +297,7 @@ fn rpc_request(which: u8, body: &[u8]) -> Result<(), TestCaseError> {
                         per_week: 1.0,
                         slot: r.slot.clone(),
                         staff: r.staff,
+                        ..Default::default()
                     })
                     .collect();
                 if r.slot.trim().is_empty() {

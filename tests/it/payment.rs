@@ -54,6 +54,8 @@ fn payment_per_unit_and_month_under_every_basis_with_the_goal_premium() {
     assert_eq!(json["goals"]["unattributed"], 1, "{json}");
     let html = std::fs::read_to_string(d.join("out/payment.html")).unwrap();
     assert!(html.contains("class=\"chosen\""), "{html}");
+    // No plots on the payment page; it must still open and fit the window.
+    crate::browser::assert_plots_render(&d.join("out/payment.html"), &[], 0);
 }
 
 #[test]

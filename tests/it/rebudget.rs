@@ -255,6 +255,7 @@ fn the_subcommand_writes_json_and_report() {
     assert_eq!(json["cases_seen"], 50);
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("<svg") && html.contains("<rect"));
+    crate::browser::assert_plots_render(&out.join("report.html"), &[], 1);
 }
 
 #[test]

@@ -260,6 +260,11 @@ pub struct Catalog {
     /// when empty, so that a catalog without clusters keeps its fingerprint.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clusters: Vec<crate::cluster::Cluster>,
+    /// `[[ibic]]`: ICF codes and levels mapped to insats codes (see [`crate::ibic`]). Left
+    /// out of the serialized form when empty, so that catalogs without a mapping keep their
+    /// fingerprint.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ibic: Vec<crate::ibic::IbicRow>,
 }
 
 // Unknown keys are refused, naming the key: the data contract lists the catalog's keys, and
@@ -274,6 +279,8 @@ struct RawCatalog {
     context: Vec<RawContext>,
     #[serde(default)]
     cluster: Vec<crate::cluster::RawCluster>,
+    #[serde(default)]
+    ibic: Vec<crate::ibic::IbicRow>,
 }
 
 #[derive(Deserialize)]
@@ -464,6 +471,7 @@ impl Catalog {
             insatser,
             contexts,
             clusters: crate::cluster::from_raw(raw.cluster),
+            ibic: raw.ibic,
         };
         catalog
             .validate()
@@ -601,6 +609,8 @@ impl Catalog {
                 ContextKind::Boolean => {}
             }
         }
+        let codes: Vec<&str> = self.insatser.iter().map(|i| i.code.as_str()).collect();
+        crate::ibic::validate(&self.ibic, &codes)?;
         crate::cluster::validate(self)
     }
 
@@ -656,6 +666,7 @@ impl Catalog {
             out.push('\n');
         }
         crate::cluster::write_toml(&self.clusters, &mut out);
+        out.push_str(&crate::ibic::to_toml(&self.ibic));
         out
     }
 

@@ -581,6 +581,7 @@ pub fn validate_needs(set: &NeedsSet, catalog: &Catalog) -> Result<ClusteredNeed
                     insatser: catalog.insatser.clone(),
                     contexts: Vec::new(),
                     clusters: Vec::new(),
+                    ibic: Vec::new(),
                 }) {
                     Ok(v) => (v.needs[0].slot, v.needs[0].staff),
                     Err(e) => {
@@ -647,8 +648,7 @@ pub fn validate_needs(set: &NeedsSet, catalog: &Catalog) -> Result<ClusteredNeed
             ctx_only.needs.push(Need {
                 code: catalog.clusters[clusters[0].cluster].members[0].clone(),
                 per_week: 1.0,
-                slot: None,
-                staff: None,
+                ..Default::default()
             });
             let mut v = ctx_only.validate(catalog)?;
             v.needs.clear();
@@ -728,6 +728,7 @@ pub fn estimate_needs(model: &Model, needs: &ClusteredNeeds, detail: Detail) -> 
                 per_week: cn.per_week * s,
                 slot: cn.slot,
                 staff: cn.staff,
+                words: None,
             });
         }
         parts.push(mine);
@@ -779,6 +780,10 @@ pub fn estimate_needs(model: &Model, needs: &ClusteredNeeds, detail: Detail) -> 
                 per_week: cn.per_week,
                 weekly_min: weekly,
                 schablon_weekly_min: schablon,
+                icf: None,
+                level: None,
+                support: None,
+                goal_id: None,
             });
         }
         mixes.push(ClusterMixEstimate {

@@ -80,6 +80,17 @@ pub struct NeedEstimate {
     /// and a code's share over the needs that ask for it by their frequency.
     pub weekly_min: f64,
     pub schablon_weekly_min: f64,
+    /// The need as the assessor wrote it, when given as an IBIC row: its ICF code, level and
+    /// support (`code` is then the code the catalog mapped it to).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icf: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub support: Option<String>,
+    /// The goal the need serves, as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goal_id: Option<String>,
 }
 
 /// One visit's prediction with its parts, for explanations.
@@ -134,15 +145,78 @@ fn reference_value(space: &FeatureSpace, catalog: &Catalog, var: usize) -> (f64,
     }
 }
 
-fn weekly_total(
+/// What each context variable adds to the week against its reference, from the plan's
+/// visits encoded once: `raw` holds each visit's unclamped prediction under `z` (the
+/// recipient's encoded context) and `weekly` the week's minutes. A variable only moves its
+/// own context columns (their overhead and task interactions), so each visit's prediction
+/// with the variable at its reference is its raw prediction less those columns' change,
+/// clamped as [`predict_visit`] clamps. Returns `weekly − week at the reference` per
+/// catalog variable, in catalog order.
+fn context_deltas(
     visit: &VisitModel,
+    catalog: &Catalog,
     plan: &[PlannedVisit],
-    context: &[f64],
-    scratch: &mut Scratch,
-) -> f64 {
-    plan.iter()
-        .map(|v| v.per_week * predict_visit(visit, &v.tasks, v.slot, v.staff, context, scratch))
-        .sum()
+    raw: &[f64],
+    z: &[f64],
+    weekly: f64,
+) -> Vec<(f64, String)> {
+    let space = &visit.space;
+    let l = space.layout();
+    let k = z.len();
+    let n_vars = catalog.contexts.len();
+    // The (column, change of z) each variable's columns take at its reference, one
+    // variable after another; per variable, where its changes are and its reference.
+    let mut changes: Vec<(usize, f64)> = Vec::with_capacity(k);
+    let mut vars: Vec<(std::ops::Range<usize>, String)> = Vec::with_capacity(n_vars);
+    for var in 0..n_vars {
+        let (reference, label) = reference_value(space, catalog, var);
+        let from = changes.len();
+        for (j, col) in space.context.iter().enumerate() {
+            if col.var == var {
+                let dz = col.encode(reference) - z[j];
+                if dz != 0.0 {
+                    changes.push((j, dz));
+                }
+            }
+        }
+        vars.push((from..changes.len(), label));
+    }
+    let mut without = vec![0.0; n_vars];
+    if !changes.is_empty() {
+        // Per visit: what one unit of each context column adds (overhead and its tasks).
+        let mut slope = vec![0.0; k];
+        for (v, &r) in plan.iter().zip(raw) {
+            slope.copy_from_slice(&visit.coef[l.context..l.context + k]);
+            for &t in &v.tasks {
+                let base = l.interactions + t as usize * k;
+                for (s, c) in slope.iter_mut().zip(&visit.coef[base..base + k]) {
+                    *s += c;
+                }
+            }
+            for ((range, _), without) in vars.iter().zip(&mut without) {
+                if range.is_empty() {
+                    continue;
+                }
+                let delta: f64 = changes[range.clone()]
+                    .iter()
+                    .map(|&(j, dz)| dz * slope[j])
+                    .sum();
+                *without += v.per_week * (r + delta).max(MIN_VISIT_MIN);
+            }
+        }
+    }
+    vars.into_iter()
+        .zip(without)
+        .map(|((range, label), without)| {
+            // A variable at its reference changes nothing: no effect, exactly.
+            let effect = if range.is_empty() {
+                0.0
+            } else {
+                weekly - without
+            };
+            (effect, label)
+        })
+        .collect()
 }
 
 /// How much of the answer to compute.
@@ -167,22 +241,23 @@ pub fn estimate_with(model: &Model, needs: &ValidNeeds, detail: Detail) -> Estim
     let catalog = &model.catalog;
     let [lo, hi] = model.visit.visit_interval;
     let mut visits = Vec::with_capacity(if full { plan.len() } else { 0 });
+    // Each visit's prediction before the clamp, for the context effects.
+    let mut raw = Vec::with_capacity(if full { plan.len() } else { 0 });
+    let space = &model.visit.space;
+    space.encode_context(&needs.context, &mut scratch.z);
     let (mut weekly, mut weekly_staff, mut per_week) = (0.0, 0.0, 0.0);
     for v in &plan {
-        let minutes = predict_visit(
-            &model.visit,
-            &v.tasks,
-            v.slot,
-            v.staff,
-            &needs.context,
-            &mut scratch,
-        );
+        // As predict_visit, with the context encoded once for the whole plan.
+        space.encode(&v.tasks, v.slot, v.staff, &scratch.z, &mut scratch.x);
+        let unclamped = model.visit.predict_encoded(&scratch.x);
+        let minutes = unclamped.max(MIN_VISIT_MIN);
         weekly += minutes * v.per_week;
         weekly_staff += minutes * v.per_week * f64::from(v.staff);
         per_week += v.per_week;
         if !full {
             continue;
         }
+        raw.push(unclamped);
         visits.push(VisitEstimate {
             tasks: v
                 .tasks
@@ -198,24 +273,26 @@ pub fn estimate_with(model: &Model, needs: &ValidNeeds, detail: Detail) -> Estim
             weekly_min: minutes * v.per_week,
         });
     }
-    let mut context_effects = Vec::new();
-    let mut shifted = needs.context.clone();
-    for (var, c) in catalog.contexts.iter().enumerate().filter(|_| full) {
-        let (reference, reference_label) = reference_value(&model.visit.space, catalog, var);
-        shifted[var] = reference;
-        let without = weekly_total(&model.visit, &plan, &shifted, &mut scratch);
-        shifted[var] = needs.context[var];
-        context_effects.push(ContextEffect {
-            variable: c.name.clone(),
-            value: c.display_value(needs.context[var]),
-            reference: reference_label,
-            weekly_min: weekly - without,
-        });
-    }
-    let per_need = if full {
-        share_over_needs(model, needs, &plan, &mut scratch)
+    let (context_effects, per_need) = if full {
+        let deltas = context_deltas(&model.visit, catalog, &plan, &raw, &scratch.z, weekly);
+        let effects = catalog
+            .contexts
+            .iter()
+            .zip(deltas)
+            .enumerate()
+            .map(|(var, (c, (weekly_min, reference)))| ContextEffect {
+                variable: c.name.clone(),
+                value: c.display_value(needs.context[var]),
+                reference,
+                weekly_min,
+            })
+            .collect();
+        (
+            effects,
+            share_over_needs(model, needs, &plan, &visits, &scratch.z),
+        )
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
     let schablon_weekly_min: f64 = needs
         .needs
@@ -272,33 +349,21 @@ fn task_weight(visit: &VisitModel, task: u16, z: &[f64]) -> f64 {
     own.max(0.5)
 }
 
+/// `visits` holds each planned visit's prediction and `z` the recipient's encoded context.
 fn share_over_needs(
     model: &Model,
     needs: &ValidNeeds,
     plan: &[PlannedVisit],
-    scratch: &mut Scratch,
+    visits: &[VisitEstimate],
+    z: &[f64],
 ) -> Vec<NeedEstimate> {
     let catalog = &model.catalog;
-    model
-        .visit
-        .space
-        .encode_context(&needs.context, &mut scratch.z);
-    let z = scratch.z.clone();
     let mut by_code = vec![0.0; catalog.insatser.len()];
-    for v in plan {
-        let minutes = predict_visit(
-            &model.visit,
-            &v.tasks,
-            v.slot,
-            v.staff,
-            &needs.context,
-            scratch,
-        );
-        let weights: Vec<f64> = v
-            .tasks
-            .iter()
-            .map(|&t| task_weight(&model.visit, t, &z))
-            .collect();
+    let mut weights: Vec<f64> = Vec::new();
+    for (v, e) in plan.iter().zip(visits) {
+        let minutes = e.minutes;
+        weights.clear();
+        weights.extend(v.tasks.iter().map(|&t| task_weight(&model.visit, t, z)));
         let total: f64 = weights.iter().sum();
         for (&t, w) in v.tasks.iter().zip(&weights) {
             by_code[t as usize] += v.per_week * minutes * w / total;
@@ -313,11 +378,16 @@ fn share_over_needs(
         .iter()
         .map(|n| {
             let insats = &catalog.insatser[n.insats];
+            let words = n.words.as_deref().cloned().unwrap_or_default();
             NeedEstimate {
                 code: insats.code.clone(),
                 per_week: n.per_week,
                 weekly_min: by_code[n.insats] * n.per_week / per_week_by_code[n.insats],
                 schablon_weekly_min: n.per_week * insats.schablon_min,
+                icf: words.icf,
+                level: words.level,
+                support: words.support,
+                goal_id: words.goal_id,
             }
         })
         .collect()
@@ -355,7 +425,237 @@ pub fn explain_visit(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::needs::NeedsSet;
+    use crate::needs::{NeedsSet, ValidNeed};
+
+    fn nordstad() -> Model {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/nordstad/1");
+        Model::load(&dir).unwrap()
+    }
+
+    /// The context effects and shares as they were computed before the plan was encoded
+    /// once: the whole week predicted again with each variable at its reference, every
+    /// visit predicted again for the shares. The reference the incremental ones must equal.
+    fn brute_force(model: &Model, needs: &ValidNeeds) -> (f64, Vec<(f64, String)>, Vec<f64>) {
+        let mut scratch = Scratch::default();
+        let plan = model.planner.plan(needs);
+        let weekly_total = |context: &[f64], scratch: &mut Scratch| -> f64 {
+            plan.iter()
+                .map(|v| {
+                    v.per_week
+                        * predict_visit(&model.visit, &v.tasks, v.slot, v.staff, context, scratch)
+                })
+                .sum()
+        };
+        let weekly = weekly_total(&needs.context, &mut scratch);
+        let mut shifted = needs.context.clone();
+        let mut effects = Vec::new();
+        for var in 0..model.catalog.contexts.len() {
+            let (reference, label) = reference_value(&model.visit.space, &model.catalog, var);
+            shifted[var] = reference;
+            let without = weekly_total(&shifted, &mut scratch);
+            shifted[var] = needs.context[var];
+            effects.push((weekly - without, label));
+        }
+        let mut z = Vec::new();
+        model.visit.space.encode_context(&needs.context, &mut z);
+        let mut by_code = vec![0.0; model.catalog.insatser.len()];
+        for v in &plan {
+            let minutes = predict_visit(
+                &model.visit,
+                &v.tasks,
+                v.slot,
+                v.staff,
+                &needs.context,
+                &mut scratch,
+            );
+            let weights: Vec<f64> = v
+                .tasks
+                .iter()
+                .map(|&t| task_weight(&model.visit, t, &z))
+                .collect();
+            let total: f64 = weights.iter().sum();
+            for (&t, w) in v.tasks.iter().zip(&weights) {
+                by_code[t as usize] += v.per_week * minutes * w / total;
+            }
+        }
+        let mut per_week_by_code = vec![0.0; model.catalog.insatser.len()];
+        for n in &needs.needs {
+            per_week_by_code[n.insats] += n.per_week;
+        }
+        let per_need = needs
+            .needs
+            .iter()
+            .map(|n| by_code[n.insats] * n.per_week / per_week_by_code[n.insats])
+            .collect();
+        (weekly, effects, per_need)
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+    }
+
+    /// Where the incremental estimate and the brute-force one differ, if they do.
+    fn differences(model: &Model, needs: &ValidNeeds) -> Vec<String> {
+        let e = estimate(model, needs);
+        let (weekly, effects, per_need) = brute_force(model, needs);
+        let mut out = Vec::new();
+        if !close(e.weekly_min, weekly) {
+            out.push(format!("weekly {} against {weekly}", e.weekly_min));
+        }
+        if e.context_effects.len() != effects.len() {
+            out.push(format!(
+                "{} effects against {}",
+                e.context_effects.len(),
+                effects.len()
+            ));
+        }
+        for (got, (want, label)) in e.context_effects.iter().zip(&effects) {
+            if !close(got.weekly_min, *want) || &got.reference != label {
+                out.push(format!(
+                    "{}: {} against {} ({} / {label})",
+                    got.variable, got.weekly_min, want, got.reference
+                ));
+            }
+        }
+        for (got, want) in e.per_need.iter().zip(&per_need) {
+            if !close(got.weekly_min, *want) {
+                out.push(format!("{}: {} against {want}", got.code, got.weekly_min));
+            }
+        }
+        if e.per_need.len() != per_need.len() {
+            out.push(format!(
+                "{} needs against {}",
+                e.per_need.len(),
+                per_need.len()
+            ));
+        }
+        out
+    }
+
+    fn needs_of(
+        model: &Model,
+        context: Vec<f64>,
+        needs: &[(&str, f64, Option<Slot>, u8)],
+    ) -> ValidNeeds {
+        ValidNeeds {
+            recipient_id: "H-1".into(),
+            context,
+            needs: needs
+                .iter()
+                .map(|&(code, per_week, slot, staff)| ValidNeed {
+                    insats: model
+                        .catalog
+                        .insatser
+                        .iter()
+                        .position(|i| i.code == code)
+                        .unwrap(),
+                    per_week,
+                    slot,
+                    staff,
+                    words: None,
+                })
+                .collect(),
+        }
+    }
+
+    const WEEK: [(&str, f64, Option<Slot>, u8); 6] = [
+        ("MORNING_CARE", 7.0, None, 1),
+        ("SHOWER", 1.0, None, 2),
+        ("CLEANING", 0.5, None, 1),
+        ("MEDICATION", 14.0, None, 1),
+        ("MORNING_CARE", 2.0, Some(Slot::Evening), 1),
+        ("SHOPPING", 1.0, None, 1),
+    ];
+
+    #[test]
+    fn context_effects_from_one_encoding_equal_the_week_predicted_again() {
+        let model = nordstad();
+        // age 91, lives alone, cognition 2, mobility 3, interpreter, rural
+        let needs = needs_of(&model, vec![91.0, 1.0, 2.0, 3.0, 1.0, 2.0], &WEEK);
+        assert_eq!(differences(&model, &needs), Vec::<String>::new());
+        // Not a vacuous comparison: the context moves this week.
+        let e = estimate(&model, &needs);
+        assert!(
+            e.context_effects
+                .iter()
+                .filter(|c| c.weekly_min.abs() > 1.0)
+                .count()
+                >= 3
+        );
+        // At the references every effect is exactly nothing, as the brute force finds.
+        let mean = reference_value(&model.visit.space, &model.catalog, 0).0;
+        let at_reference = needs_of(&model, vec![mean, 0.0, 0.0, 0.0, 0.0, 0.0], &WEEK);
+        let e = estimate(&model, &at_reference);
+        assert!(e.context_effects.iter().all(|c| c.weekly_min == 0.0));
+        assert_eq!(differences(&model, &at_reference), Vec::<String>::new());
+    }
+
+    #[test]
+    fn context_effects_clamp_each_visit_as_the_prediction_does() {
+        let mut model = nordstad();
+        let needs = needs_of(&model, vec![91.0, 1.0, 2.0, 3.0, 1.0, 2.0], &WEEK);
+        // An overhead so low that some visits (here or at a reference) fall to the floor.
+        let e = estimate(&model, &needs);
+        let shortest = e
+            .visits
+            .iter()
+            .map(|v| v.minutes)
+            .fold(f64::INFINITY, f64::min);
+        model.visit.coef[0] -= shortest + 2.0;
+        let e = estimate(&model, &needs);
+        assert!(e.visits.iter().any(|v| v.minutes == MIN_VISIT_MIN));
+        assert!(e.visits.iter().any(|v| v.minutes > MIN_VISIT_MIN + 1.0));
+        assert_eq!(differences(&model, &needs), Vec::<String>::new());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        #[test]
+        fn context_effects_equal_the_brute_force_for_any_needs_and_context(
+            raw_needs in proptest::collection::vec(
+                (0usize..64, proptest::prop_oneof![
+                    proptest::prelude::Just(0.25), proptest::prelude::Just(0.5),
+                    proptest::prelude::Just(1.0), proptest::prelude::Just(7.0),
+                    proptest::prelude::Just(14.0), 0.1f64..30.0],
+                 proptest::option::of(0usize..5), 1u8..=2),
+                1..9),
+            age in 60.0f64..110.0,
+            flags in (0u8..2, 0u8..4, 0u8..4, 0u8..2, 0u8..3),
+            overhead in -40.0f64..5.0,
+        ) {
+            let mut model = nordstad_once().clone();
+            model.visit.coef[0] += overhead;
+            let n = model.catalog.insatser.len();
+            let needs = ValidNeeds {
+                recipient_id: "H-1".into(),
+                context: vec![
+                    age,
+                    f64::from(flags.0),
+                    f64::from(flags.1),
+                    f64::from(flags.2),
+                    f64::from(flags.3),
+                    f64::from(flags.4),
+                ],
+                needs: raw_needs
+                    .iter()
+                    .map(|&(code, per_week, slot, staff)| ValidNeed {
+                        insats: code % n,
+                        per_week,
+                        slot: slot.map(|s| Slot::ALL[s]),
+                        staff,
+                        words: None,
+                    })
+                    .collect(),
+            };
+            let diff = differences(&model, &needs);
+            proptest::prop_assert!(diff.is_empty(), "{:?}", diff);
+        }
+    }
+
+    fn nordstad_once() -> &'static Model {
+        static MODEL: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
+        MODEL.get_or_init(nordstad)
+    }
 
     #[test]
     fn an_estimate_names_the_codes_its_model_never_saw_in_the_log() {
@@ -377,5 +677,57 @@ mod tests {
         // Totals only still carry them (the wire sends them with every detail).
         let e = estimate_with(&model, &valid, Detail::Totals);
         assert_eq!(e.unlogged_codes, vec!["SHOWER".to_string()]);
+    }
+
+    #[test]
+    fn an_ibic_row_estimates_exactly_as_the_code_it_maps_to() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/nordstad/1");
+        let mut model = Model::load(&dir).unwrap();
+        let mapping = r#"
+[[ibic]]
+icf = "d510"
+levels = [2, 3, 4]
+code = "SHOWER"
+[[ibic]]
+icf = "d510"
+levels = [1]
+code = "MORNING_CARE"
+[[ibic]]
+icf = "d6402"
+levels = [1, 2, 3, 4]
+code = "CLEANING"
+"#;
+        let text = format!("{}{mapping}", model.catalog.to_toml());
+        model.catalog.ibic = crate::catalog::Catalog::from_toml(&text, "t").unwrap().ibic;
+        let ctx = r#""context": {"age": 84, "lives_alone": true, "cognition": 1, "mobility": 2,
+                "interpreter": false, "area": "urban"}"#;
+        let by_code: NeedsSet = serde_json::from_str(&format!(
+            r#"{{"recipient_id": "H-1", {ctx}, "needs": [{{"code": "MORNING_CARE", "per_week": 7}},
+                {{"code": "SHOWER", "per_week": 2, "slot": "evening"}}, {{"code": "CLEANING", "per_week": 0.5}}]}}"#
+        ))
+        .unwrap();
+        let by_ibic: NeedsSet = serde_json::from_str(&format!(
+            r#"{{"recipient_id": "H-1", {ctx}, "needs": [{{"code": "MORNING_CARE", "per_week": 7}},
+                {{"icf": "d510", "level": 3, "per_week": 2, "slot": "evening", "goal_id": "G1"}},
+                {{"icf": "d6402", "level": 2, "support": "partial", "per_week": 0.5}}]}}"#
+        ))
+        .unwrap();
+        let a = estimate(&model, &by_code.validate(&model.catalog).unwrap());
+        let b = estimate(&model, &by_ibic.validate(&model.catalog).unwrap());
+        assert_eq!(a.weekly_min, b.weekly_min);
+        assert_eq!(a.p90_weekly_min, b.p90_weekly_min);
+        assert_eq!(a.visits, b.visits);
+        assert_eq!(a.context_effects, b.context_effects);
+        assert_eq!(a.per_need.len(), 3);
+        for (x, y) in a.per_need.iter().zip(&b.per_need) {
+            assert_eq!((&x.code, x.weekly_min), (&y.code, y.weekly_min));
+        }
+        // The answer names the assessor's words beside the code each row became.
+        assert_eq!(b.per_need[1].code, "SHOWER");
+        assert_eq!(b.per_need[1].icf.as_deref(), Some("d510"));
+        assert_eq!(b.per_need[1].level, Some(3));
+        assert_eq!(b.per_need[1].goal_id.as_deref(), Some("G1"));
+        assert_eq!(b.per_need[2].support.as_deref(), Some("partial"));
+        assert!(a.per_need.iter().all(|n| n.icf.is_none()));
     }
 }

@@ -1194,6 +1194,7 @@ pub fn fit(
                     per_week: f64::from(n) / weeks,
                     slot: Some(slot),
                     staff: if 2 * two > n { 2 } else { 1 },
+                    words: None,
                 })
                 .collect(),
         };

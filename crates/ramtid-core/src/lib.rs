@@ -39,6 +39,7 @@ pub mod files;
 pub mod fingerprint;
 pub mod fit;
 pub mod frontier;
+pub mod ibic;
 pub mod linalg;
 pub mod model;
 pub mod needs;

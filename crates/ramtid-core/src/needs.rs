@@ -22,14 +22,41 @@ pub struct NeedsSet {
     pub needs: Vec<Need>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One need: an insats code, or an IBIC row (an ICF code with its assessed level and
+/// optionally the kind of support) that the catalog's `[[ibic]]` mapping turns into a code,
+/// or both (the code must then be the one the row maps to). See `training/IBIC.md`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Need {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub code: String,
     pub per_week: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slot: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub staff: Option<u32>,
+    /// ICF activity code of the life area (`d510`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icf: Option<String>,
+    /// Assessed level on the ICF scale: 0–4, 8 or 9.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<u32>,
+    /// Kind of support, where the catalog's mapping distinguishes them (`partial`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub support: Option<String>,
+    /// The goal of the decision this need serves, followed up later (pseudonymous, at most
+    /// [`MAX_ID_LEN`] characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goal_id: Option<String>,
+}
+
+/// What the assessor wrote for a need beside (or instead of) a code, kept so that the
+/// answer names it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NeedWords {
+    pub icf: Option<String>,
+    pub level: Option<u32>,
+    pub support: Option<String>,
+    pub goal_id: Option<String>,
 }
 
 /// One problem with one field.
@@ -67,6 +94,8 @@ pub struct ValidNeed {
     pub per_week: f64,
     pub slot: Option<Slot>,
     pub staff: u8,
+    /// The IBIC row and goal the need was given with, if any (none for a bare code).
+    pub words: Option<Box<NeedWords>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -140,19 +169,70 @@ impl NeedsSet {
         let mut first_at: Vec<Option<usize>> = vec![None; catalog.insatser.len()];
         for (i, n) in self.needs.iter().enumerate() {
             let mut ok = true;
+            let ibic = n.icf.is_some() || n.level.is_some() || n.support.is_some();
+            let given = n.code.trim();
+            let (code, code_field) = if ibic {
+                let field = |f: &str| format!("needs[{i}].{f}");
+                let icf = n.icf.as_deref().map(str::trim).unwrap_or("");
+                match (icf.is_empty(), n.level) {
+                    (true, _) => {
+                        bad(
+                            field("icf"),
+                            "is required with level and support: the ICF code of the need (d510)"
+                                .into(),
+                        );
+                        ("", "icf")
+                    }
+                    (false, None) => {
+                        bad(
+                            field("level"),
+                            "is required with icf: the assessed level, 0–4, 8 or 9".into(),
+                        );
+                        ("", "level")
+                    }
+                    (false, Some(level)) => {
+                        match crate::ibic::lookup(&catalog.ibic, icf, level, n.support.as_deref()) {
+                            Err(u) => {
+                                bad(field(u.field), u.description);
+                                ("", u.field)
+                            }
+                            Ok(row) if !given.is_empty() && given != row.code => {
+                                bad(
+                                    field("code"),
+                                    format!(
+                                        "'{}' is given, but {} level {level} maps to {} in this model's catalog; give the code the row maps to, or only the row",
+                                        crate::echo::echo(given),
+                                        crate::echo::echo(icf),
+                                        row.code
+                                    ),
+                                );
+                                ("", "code")
+                            }
+                            Ok(row) => (row.code.as_str(), "level"),
+                        }
+                    }
+                }
+            } else {
+                (given, "code")
+            };
             // A linear scan: catalogs hold tens of codes, and building a map per call costs more.
-            let code = n.code.trim();
             let insats = match catalog.insatser.iter().position(|i| i.code == code) {
-                Some(k) => k,
-                None => {
+                Some(k) if !code.is_empty() => k,
+                _ => {
                     ok = false;
-                    bad(
-                        format!("needs[{i}].code"),
-                        format!(
-                            "'{}' is not an insats code in this model's catalog",
-                            crate::echo::echo(&n.code)
-                        ),
-                    );
+                    if !ibic {
+                        bad(
+                            format!("needs[{i}].code"),
+                            if given.is_empty() {
+                                "is required: an insats code, or icf and level".to_string()
+                            } else {
+                                format!(
+                                    "'{}' is not an insats code in this model's catalog",
+                                    crate::echo::echo(&n.code)
+                                )
+                            },
+                        );
+                    }
                     0
                 }
             };
@@ -161,7 +241,7 @@ impl NeedsSet {
                     Some(first) => {
                         ok = false;
                         bad(
-                            format!("needs[{i}].code"),
+                            format!("needs[{i}].{code_field}"),
                             format!(
                                 "{} appears twice (needs[{first}]); give each code once, with all its occasions in per_week",
                                 crate::echo::echo(code)
@@ -169,6 +249,24 @@ impl NeedsSet {
                         );
                     }
                     None => first_at[insats] = Some(i),
+                }
+            }
+            if let Some(goal) = &n.goal_id {
+                let g = goal.trim();
+                let problem = if g.is_empty() {
+                    Some("is empty; leave it out or name the goal".to_string())
+                } else if g.len() > MAX_ID_LEN {
+                    Some(format!("is longer than {MAX_ID_LEN} characters"))
+                } else if g.chars().any(|c| c.is_control() || c == ',') {
+                    Some("must not contain control characters or ','".to_string())
+                } else if crate::personnummer::looks_like_personnummer(g) {
+                    Some("looks like a personnummer or samordningsnummer; goal ids must be pseudonymous".to_string())
+                } else {
+                    None
+                };
+                if let Some(p) = problem {
+                    ok = false;
+                    bad(format!("needs[{i}].goal_id"), p);
                 }
             }
             if !n.per_week.is_finite() || n.per_week <= 0.0 || n.per_week > MAX_PER_WEEK {
@@ -210,6 +308,18 @@ impl NeedsSet {
                     per_week: n.per_week,
                     slot,
                     staff,
+                    words: (ibic || n.goal_id.is_some()).then(|| {
+                        Box::new(NeedWords {
+                            icf: n.icf.as_ref().map(|s| s.trim().to_string()),
+                            level: n.level,
+                            support: n
+                                .support
+                                .as_ref()
+                                .map(|s| s.trim().to_string())
+                                .filter(|s| !s.is_empty()),
+                            goal_id: n.goal_id.as_ref().map(|s| s.trim().to_string()),
+                        })
+                    }),
                 });
             }
         }
@@ -443,6 +553,138 @@ kind = "boolean"
         for empty in [&b""[..], b"\n\n", b"\xef\xbb\xbf", b"  \r\n"] {
             assert_eq!(parse_needs_file(empty).unwrap_err(), NeedsFileError::Empty);
         }
+    }
+
+    fn ibic_catalog() -> Catalog {
+        Catalog::from_toml(
+            r#"
+[[insats]]
+code = "SHOWER"
+category = "personal_care"
+schablon_min = 30
+[[insats]]
+code = "SHOWER_FULL"
+category = "personal_care"
+schablon_min = 45
+[[ibic]]
+icf = "d510"
+levels = [1, 2]
+code = "SHOWER"
+[[ibic]]
+icf = "d510"
+levels = [3, 4]
+code = "SHOWER_FULL"
+[[ibic]]
+icf = "d510"
+levels = [3]
+support = "partial"
+code = "SHOWER"
+"#,
+            "t",
+        )
+        .unwrap()
+    }
+
+    fn ibic_set(needs: &str) -> NeedsSet {
+        parse(&format!(
+            r#"{{"recipient_id":"x","context":{{}},"needs":[{needs}]}}"#
+        ))
+    }
+
+    #[test]
+    fn an_ibic_row_maps_to_its_code_and_keeps_the_words() {
+        let c = ibic_catalog();
+        let v = ibic_set(
+            r#"{"icf":"d510","level":3,"support":"partial","per_week":7,"slot":"morning","staff":1,"goal_id":"G1"}"#,
+        )
+        .validate(&c)
+        .unwrap();
+        assert_eq!(v.needs[0].insats, 0);
+        let w = v.needs[0].words.as_deref().unwrap();
+        assert_eq!(w.icf.as_deref(), Some("d510"));
+        assert_eq!(w.level, Some(3));
+        assert_eq!(w.support.as_deref(), Some("partial"));
+        assert_eq!(w.goal_id.as_deref(), Some("G1"));
+        let v = ibic_set(r#"{"icf":"d510","level":4,"per_week":1}"#)
+            .validate(&c)
+            .unwrap();
+        assert_eq!(v.needs[0].insats, 1);
+        // Beside the code it maps to: accepted; a bare code carries no words.
+        let v = ibic_set(
+            r#"{"code":"SHOWER_FULL","icf":"d510","level":3,"per_week":1},{"code":"SHOWER","per_week":1}"#,
+        )
+        .validate(&c)
+        .unwrap();
+        assert_eq!(v.needs[0].insats, 1);
+        assert!(v.needs[1].words.is_none());
+    }
+
+    #[test]
+    fn an_ibic_row_that_does_not_map_names_the_need_and_the_field() {
+        let c = ibic_catalog();
+        let e = ibic_set(
+            r#"{"icf":"d540","level":3,"per_week":1},
+               {"icf":"d510","level":0,"per_week":1},
+               {"icf":"d510","level":5,"per_week":1},
+               {"icf":"510","level":3,"per_week":1},
+               {"icf":"d510","per_week":1},
+               {"level":3,"per_week":1},
+               {"code":"SHOWER","icf":"d510","level":4,"per_week":1},
+               {"per_week":1},
+               {"code":"SHOWER","per_week":1,"goal_id":" "}"#,
+        )
+        .validate(&c)
+        .unwrap_err();
+        let fields: Vec<&str> = e.violations.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "needs[0].icf",
+                "needs[1].level",
+                "needs[2].level",
+                "needs[3].icf",
+                "needs[4].level",
+                "needs[5].icf",
+                "needs[6].code",
+                "needs[7].code",
+                "needs[8].goal_id"
+            ],
+            "{e}"
+        );
+        assert!(e.violations[1].description.contains("no difficulty"), "{e}");
+        assert!(
+            e.violations[6].description.contains("maps to SHOWER_FULL"),
+            "{e}"
+        );
+        // Two rows that become the same code are the same code twice.
+        let e = ibic_set(
+            r#"{"icf":"d510","level":2,"per_week":1},{"icf":"d510","level":3,"support":"partial","per_week":1}"#,
+        )
+        .validate(&c)
+        .unwrap_err();
+        assert_eq!(e.violations[0].field, "needs[1].level");
+        assert!(e.violations[0]
+            .description
+            .contains("SHOWER appears twice (needs[0])"));
+        // A catalog without a mapping maps nothing.
+        let e = ibic_set(r#"{"icf":"d510","level":3,"per_week":1}"#)
+            .validate(&catalog())
+            .unwrap_err();
+        assert!(
+            e.violations
+                .iter()
+                .any(|v| v.field == "needs[0].icf" && v.description.contains("not mapped")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn ibic_fields_round_trip_through_json() {
+        let set =
+            ibic_set(r#"{"icf":"d510","level":3,"support":"partial","per_week":7,"goal_id":"G1"}"#);
+        let text = serde_json::to_string(&set).unwrap();
+        assert!(!text.contains("\"code\""), "{text}");
+        assert_eq!(serde_json::from_str::<NeedsSet>(&text).unwrap(), set);
     }
 
     #[test]

@@ -206,11 +206,13 @@ impl Planner {
         const END: u32 = u32::MAX;
         // Joining occasions of every (day, slot) cell, each cell a chain in the order its
         // occasions came: (code, staff, occasions in the cell, next of the cell or END).
-        let mut joining: Vec<(u16, u8, f64, u32)> = Vec::new();
+        // Room for one occasion in every cell from the start: a typical week fits without
+        // the list growing step by step.
+        let mut joining: Vec<(u16, u8, f64, u32)> = Vec::with_capacity(CELLS);
         let mut first = [END; CELLS];
         let mut last = [END; CELLS];
         // Visits of their own: (code, slot, staff) → occasions in the cycle.
-        let mut own: Vec<(u16, Slot, u8, f64)> = Vec::new();
+        let mut own: Vec<(u16, Slot, u8, f64)> = Vec::with_capacity(needs.needs.len());
         for need in &needs.needs {
             let habit = &self.habits[need.insats];
             let code = need.insats as u16;
@@ -294,9 +296,18 @@ impl Planner {
                 }
             }
         }
-        let mut kinds = Kinds::default();
+        // Sized for a typical week's kinds and distinct cells, so that they are allocated
+        // once rather than grown.
+        let mut kinds = Kinds {
+            tasks: Vec::with_capacity(4 * MAX_SEEN),
+            list: Vec::with_capacity(MAX_SEEN),
+        };
         let mut scratch = CellScratch::default();
-        let mut seen = SeenCells::default();
+        let mut seen = SeenCells {
+            cells: Vec::with_capacity(MAX_SEEN),
+            merged: Vec::with_capacity(2 * MAX_SEEN),
+            kinds: Vec::with_capacity(2 * MAX_SEEN),
+        };
         // A cell whose tasks occur with different weights is several kinds of visit. A task
         // with weight w < 1 is in the cell's visit on a share w of the cycle's visits,
         // independently of the others (mixed practice): every subset of the uncertain tasks
@@ -381,7 +392,6 @@ impl Planner {
 
 /// The kinds of visit of a plan as they are found: their tasks one after another in one
 /// buffer, each kind (where its tasks start, how many, slot, staff, occasions in the cycle).
-#[derive(Default)]
 struct Kinds {
     tasks: Vec<u16>,
     list: Vec<(usize, usize, Slot, u8, f64)>,
@@ -422,7 +432,6 @@ struct Seen {
     kinds: std::ops::Range<usize>,
 }
 
-#[derive(Default)]
 struct SeenCells {
     cells: Vec<Seen>,
     merged: Vec<(u16, u8, f64)>,
@@ -732,6 +741,7 @@ mod tests {
             per_week,
             slot: None,
             staff: 1,
+            words: None,
         }
     }
 
@@ -798,6 +808,7 @@ mod tests {
                 per_week: 14.0,
                 slot: None,
                 staff: 2,
+                words: None,
             }],
         };
         let plan = planner.plan(&needs);
@@ -881,6 +892,7 @@ mod tests {
                     per_week: FREQS[f],
                     slot: slot.map(|s| Slot::ALL[s as usize]),
                     staff,
+                    words: None,
                 })
                 .collect();
             let set = ValidNeeds { recipient_id: "r".into(), context: vec![], needs: needs.clone() };
@@ -922,6 +934,7 @@ mod tests {
             per_week,
             slot,
             staff,
+            words: None,
         };
         let sets: Vec<Vec<ValidNeed>> = vec![
             vec![n(0, 7.0, None, 1), n(1, 1.0, None, 1), n(2, 2.0, None, 1)],
@@ -978,6 +991,7 @@ mod tests {
                     per_week: FREQS[f],
                     slot: slot.map(|s| Slot::ALL[s as usize]),
                     staff,
+                    words: None,
                 })
                 .collect();
             let set = ValidNeeds { recipient_id: "r".into(), context: vec![], needs };

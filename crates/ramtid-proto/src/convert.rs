@@ -81,6 +81,10 @@ impl From<&NeedsSet> for pb::NeedsSet {
                     slot: x.slot.clone().unwrap_or_default(),
                     // 0 is the wire's "not given", which the validation reads as 1.
                     staff: x.staff.unwrap_or(0),
+                    icf: x.icf.clone().unwrap_or_default(),
+                    level: x.level,
+                    support: x.support.clone().unwrap_or_default(),
+                    goal_id: x.goal_id.clone().unwrap_or_default(),
                 })
                 .collect(),
         }
@@ -94,6 +98,10 @@ impl From<&pb::Need> for Need {
             per_week: n.per_week,
             slot: (!n.slot.is_empty()).then(|| n.slot.clone()),
             staff: (n.staff != 0).then_some(n.staff),
+            icf: (!n.icf.is_empty()).then(|| n.icf.clone()),
+            level: n.level,
+            support: (!n.support.is_empty()).then(|| n.support.clone()),
+            goal_id: (!n.goal_id.is_empty()).then(|| n.goal_id.clone()),
         }
     }
 }
@@ -224,6 +232,10 @@ pub fn estimate(e: Estimate, full: bool) -> pb::Estimate {
                     per_week: n.per_week,
                     weekly_min: n.weekly_min,
                     schablon_weekly_min: n.schablon_weekly_min,
+                    icf: n.icf.unwrap_or_default(),
+                    level: n.level,
+                    support: n.support.unwrap_or_default(),
+                    goal_id: n.goal_id.unwrap_or_default(),
                 })
                 .collect()
         } else {
@@ -326,6 +338,16 @@ pub fn catalog(c: &Catalog, model: &Model) -> pb::Catalog {
                     .find(|m| m.code == b.code)
                     .map(|m| m.shares.clone())
                     .unwrap_or_default(),
+            })
+            .collect(),
+        ibic: c
+            .ibic
+            .iter()
+            .map(|r| pb::IbicMapping {
+                icf: r.icf.clone(),
+                levels: r.levels.clone(),
+                support: r.support.clone().unwrap_or_default(),
+                code: r.code.clone(),
             })
             .collect(),
     }

@@ -87,6 +87,8 @@ pub fn required_role(path: &str) -> Option<Role> {
             | "CompareCalculations",
         ) => Role::Assessor,
         ("ramtid.v1.HistoryService", "EraseCase") => Role::Admin,
+        // An assessor gets only their own cases' rows: the handler limits them.
+        ("ramtid.v1.FollowUpService", "FollowUp") => Role::Assessor,
         ("ramtid.v1.HistoryService", "RebudgetCaseload") => Role::Data,
         (
             "ramtid.v1.ModelService",

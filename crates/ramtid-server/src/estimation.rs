@@ -312,6 +312,7 @@ impl EstimationService for Estimation {
                     per_week: 1.0,
                     slot: r.slot.clone(),
                     staff: r.staff,
+                    ..Default::default()
                 })
                 .collect();
             let set = convert::needs_set(

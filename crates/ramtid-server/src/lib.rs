@@ -10,6 +10,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod estimation;
+pub mod followup;
 pub mod history;
 pub mod layers;
 pub mod metrics;

@@ -593,6 +593,7 @@ pub fn warm(model: &Model) -> Result<(), String> {
                 per_week: 1.0,
                 slot: None,
                 staff: 1,
+                words: None,
             })
             .collect(),
     };

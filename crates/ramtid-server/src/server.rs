@@ -11,6 +11,7 @@ use crate::registry::Registry;
 use crate::Shared;
 use ramtid_proto::pb;
 use ramtid_proto::pb::estimation_service_server::EstimationServiceServer;
+use ramtid_proto::pb::follow_up_service_server::FollowUpServiceServer;
 use ramtid_proto::pb::history_service_server::HistoryServiceServer;
 use ramtid_proto::pb::model_service_server::ModelServiceServer;
 use std::future::Future;
@@ -25,10 +26,11 @@ use tonic_health::server::HealthReporter;
 use tonic_health::ServingStatus;
 
 /// gRPC service names reported by the health service (besides the overall "").
-pub const SERVICES: [&str; 3] = [
+pub const SERVICES: [&str; 4] = [
     "ramtid.v1.EstimationService",
     "ramtid.v1.ModelService",
     "ramtid.v1.HistoryService",
+    "ramtid.v1.FollowUpService",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -271,6 +273,8 @@ pub async fn start(cfg: Config) -> Result<Running, ServeError> {
         .max_decoding_message_size(max);
     let models =
         ModelServiceServer::new(Models::new(shared.clone())).max_decoding_message_size(max);
+    let follow_up = FollowUpServiceServer::new(crate::followup::FollowUpSvc::new(shared.clone()))
+        .max_decoding_message_size(max);
 
     let tls = tls_config(&shared.cfg)?;
     let auth = crate::auth::AuthLayer::new(shared.cfg.tokens());
@@ -318,6 +322,7 @@ pub async fn start(cfg: Config) -> Result<Running, ServeError> {
         .add_service(estimation)
         .add_service(models)
         .add_service(history_service)
+        .add_service(follow_up)
         .serve_with_incoming_shutdown(incoming(listener), async {
             let _ = rx.await;
         });

@@ -17,6 +17,7 @@
 //! - `simulation.json`: all parameters, for reference.
 
 mod calendar;
+pub mod ibic;
 mod model;
 mod population;
 mod profile;
@@ -691,6 +692,7 @@ fn needs_set(p: &Profile, catalog: &Catalog, rid: &str, person: &Person) -> Need
                 .filter(|s| *s != p.codes[n.code].slots[0])
                 .map(|s| s.as_str().to_string()),
             staff: (n.staff >= 2).then_some(2),
+            ..Default::default()
         })
         .collect();
     NeedsSet {

@@ -198,6 +198,7 @@ fn detailed_order(p: &Person) -> ValidNeeds {
                 per_week,
                 slot: Some(slot),
                 staff,
+                words: None,
             })
             .collect(),
     }
@@ -215,6 +216,7 @@ fn broad_order(p: &Person, cluster_of: &[Option<usize>]) -> ClusteredNeeds {
                 per_week,
                 slot: Some(slot),
                 staff,
+                words: None,
             }),
             Some(c) => {
                 let e = by_cluster.entry(c).or_insert((0.0, 0.0, slot, staff));

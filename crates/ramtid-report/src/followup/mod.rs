@@ -11,18 +11,24 @@
 //! minutes, visits, ratio, [`band::Band`], months in a row outside the band, and a
 //! `reassess` flag when the run reaches `reassess_after` months. Per unit ([`providers`]):
 //! performed ÷ the model's efficient minutes for exactly those visits, with a bootstrap
-//! interval over recipients.
+//! interval over recipients. Consumption ([`consumption`]): hours by age band and context
+//! group, and per inhabitant aged 80+ and year with a population file (KPB). The goals the
+//! orders in force serve (the needs' `goal_id`s, from a needs.jsonl or the history) are kept
+//! in [`orders::Orders::goals`] and written as `goals.csv`, for a goal premium paid only on
+//! goals ordered.
 
 pub mod band;
+pub mod consumption;
 pub mod html;
 pub mod month;
 pub mod orders;
 pub mod output;
 pub mod providers;
 pub mod recipients;
+pub mod same_time;
 
 use ramtid_core::model::Model;
-use ramtid_core::visits::{read_visit_log, LogError, ReadOptions, ReadReport};
+use ramtid_core::visits::{read_visit_log_from_reporting, LogError, ReadOptions, ReadReport};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -38,6 +44,7 @@ pub const DEFAULT_REASSESS_AFTER: u32 = 2;
 pub const DEFAULT_TOLERANCE: f64 = 0.10;
 pub const DEFAULT_BOOTSTRAP: usize = 400;
 pub const DEFAULT_SEED: u64 = 20_250_303;
+pub const DEFAULT_AGE_VARIABLE: &str = "age";
 
 #[derive(Debug, Error)]
 pub enum FollowUpError {
@@ -68,6 +75,22 @@ pub enum FollowUpError {
     },
 }
 
+impl ramtid_core::error::ErrorKind for FollowUpError {
+    fn kind(&self) -> ramtid_core::error::Kind {
+        use ramtid_core::error::Kind;
+        match self {
+            // The caller's files and settings.
+            FollowUpError::Io { .. } | FollowUpError::Row { .. } | FollowUpError::Settings(_) => {
+                Kind::InvalidArgument
+            }
+            FollowUpError::Log(e) => e.kind(),
+            // Well-formed inputs that hold nothing to follow up.
+            FollowUpError::Nothing(_) => Kind::FailedPrecondition,
+            FollowUpError::Write { .. } => Kind::Internal,
+        }
+    }
+}
+
 impl FollowUpError {
     pub(crate) fn csv(path: &str, e: csv::Error) -> FollowUpError {
         match crate::csv_fault::CsvFault::from(e) {
@@ -95,6 +118,10 @@ pub struct FollowUpOptions {
     pub reassess_after: u32,
     pub bootstrap: usize,
     pub seed: u64,
+    /// The numeric context variable read as age, for the consumption's age bands.
+    pub age_variable: String,
+    /// Whether the user named `age_variable` (then a catalog without it is an error).
+    pub age_variable_given: bool,
 }
 
 impl Default for FollowUpOptions {
@@ -105,6 +132,8 @@ impl Default for FollowUpOptions {
             reassess_after: DEFAULT_REASSESS_AFTER,
             bootstrap: DEFAULT_BOOTSTRAP,
             seed: DEFAULT_SEED,
+            age_variable: DEFAULT_AGE_VARIABLE.to_string(),
+            age_variable_given: false,
         }
     }
 }
@@ -131,6 +160,8 @@ impl FollowUpOptions {
 pub struct FollowUpInputs {
     pub orders: PathBuf,
     pub visits: PathBuf,
+    /// `age_band,inhabitants`, for consumption per inhabitant (KPB).
+    pub population: Option<PathBuf>,
 }
 
 /// The log's days, as covered by its cleaned visits.
@@ -160,6 +191,13 @@ pub struct FollowUp {
     /// Recipients flagged for reassessment in the last month reported.
     pub reassess: Vec<recipients::Reassess>,
     pub providers: Vec<providers::ProviderRow>,
+    /// The log-scale standard deviation of the efficient level that every index shares,
+    /// carried in the providers' intervals ([`providers::level_sd`]).
+    pub index_level_sd: f64,
+    /// The Norrköping check: the same needs, the same ordered time whatever the provider.
+    pub same_needs_same_time: same_time::SameTimeCheck,
+    /// Hours by age band and context group, per inhabitant with a population file.
+    pub consumption: consumption::Consumption,
     pub bootstrap: usize,
     pub seed: u64,
     #[serde(skip)]
@@ -192,33 +230,98 @@ mod band_doc {
     }
 }
 
-/// Runs a follow-up. `opts` are checked first, then ORDERS, then the log.
+/// Runs a follow-up. `opts` are checked first, then the population file, then ORDERS, then
+/// the log.
 pub fn follow_up(
     model: &Model,
     inputs: &FollowUpInputs,
     opts: &FollowUpOptions,
 ) -> Result<FollowUp, FollowUpError> {
     opts.check()?;
+    let population = inputs
+        .population
+        .as_deref()
+        .map(consumption::read_population)
+        .transpose()?;
+    consumption::Grouping::new(
+        &model.catalog,
+        &opts.age_variable,
+        opts.age_variable_given,
+        population.as_ref(),
+    )?;
     let orders = orders::read_orders(model, &inputs.orders)?;
-    let log = read_visit_log(
-        &inputs.visits,
+    let name = inputs.visits.display().to_string();
+    let visits = std::fs::File::open(&inputs.visits).map_err(|source| FollowUpError::Io {
+        path: name.clone(),
+        source,
+    })?;
+    follow_up_from(
+        model,
+        orders,
+        population,
+        visits,
+        &name,
+        opts,
+        &ramtid_core::progress::NoProgress,
+    )
+}
+
+/// Runs a follow-up on orders already read and a visit log already opened (`visits_name`
+/// is how it is shown); `progress` is advanced by the log's bytes as they are read.
+pub fn follow_up_from(
+    model: &Model,
+    orders: orders::Orders,
+    population: Option<consumption::Population>,
+    visits: std::fs::File,
+    visits_name: &str,
+    opts: &FollowUpOptions,
+    progress: &dyn ramtid_core::progress::Progress,
+) -> Result<FollowUp, FollowUpError> {
+    opts.check()?;
+    let grouping = consumption::Grouping::new(
+        &model.catalog,
+        &opts.age_variable,
+        opts.age_variable_given,
+        population.as_ref(),
+    )?;
+    let log = read_visit_log_from_reporting(
+        visits,
+        visits_name,
         &model.catalog,
         &ReadOptions {
             rules: model.manifest.cleaning.clone(),
             rejects_path: None,
         },
+        progress,
     )?;
     let table = recipients::follow_recipients(&log, &orders, opts);
     if let Some(m) = opts.month.filter(|m| !table.months.contains(m)) {
         return Err(FollowUpError::Nothing(format!(
             "--month {}: the cleaned visits of {} run from {} to {}",
             m.label(),
-            inputs.visits.display(),
+            visits_name,
             day_label(table.first_day),
             day_label(table.last_day)
         )));
     }
     let providers = providers::compare(model, &log, &table, opts);
+    let same_needs_same_time = same_time::check(&orders, &log);
+    let months: Vec<Month> = table
+        .months
+        .iter()
+        .copied()
+        .filter(|&m| recipients::reported(opts, m))
+        .collect();
+    let consumption = consumption::consumption(
+        log.table.iter(),
+        &grouping,
+        population.as_ref(),
+        &consumption::Span {
+            months: &months,
+            first_day: table.first_day,
+            last_day: table.last_day,
+        },
+    );
     let span = LogSpan {
         first_day: day_label(table.first_day),
         last_day: day_label(table.last_day),
@@ -242,6 +345,9 @@ pub fn follow_up(
         summary: table.summary,
         reassess: table.reassess,
         providers,
+        index_level_sd: providers::level_sd(model),
+        same_needs_same_time,
+        consumption,
         bootstrap: opts.bootstrap,
         seed: opts.seed,
         rows: table.rows,

@@ -10,7 +10,7 @@ use super::FollowUpError;
 use ramtid_core::estimate::estimate;
 use ramtid_core::model::Model;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 /// One needs line that could not be estimated.
@@ -33,6 +33,54 @@ pub struct Orders {
     pub problems: Vec<OrderProblem>,
     #[serde(skip)]
     pub by_recipient: BTreeMap<String, Vec<Period>>,
+    /// Per recipient, the needs behind its order, when the orders carry them (a needs.jsonl
+    /// or the history): for the check that the same needs get the same time.
+    #[serde(skip)]
+    pub profiles: HashMap<String, OrderedProfile>,
+    /// (recipient_id, goal_id) of the goals the orders in force serve (the needs' `goal_id`s):
+    /// written as `goals.csv`, so that the payment pays a goal premium only for goals ordered.
+    #[serde(skip)]
+    pub goals: BTreeSet<(String, String)>,
+}
+
+/// What an order was calculated from.
+#[derive(Debug, Clone)]
+pub struct OrderedProfile {
+    /// The needs set without its recipient id, needs sorted: equal keys are equal needs
+    /// and context.
+    pub key: String,
+    /// The unit the order went to, when the history says it.
+    pub unit_id: Option<String>,
+    /// `name/version` of the model that calculated it.
+    pub model: String,
+}
+
+/// The needs set as a key: recipient id left out, needs sorted, context in key order (a
+/// JSON object's keys are sorted), so that the same needs written in another order match.
+/// Goal ids are left out too: they name a person's goals, not what the needs take.
+pub fn profile_key(set: &ramtid_core::needs::NeedsSet) -> String {
+    let mut needs: Vec<String> = set
+        .needs
+        .iter()
+        .map(|n| {
+            let mut n = n.clone();
+            n.goal_id = None;
+            serde_json::to_string(&n).unwrap_or_default()
+        })
+        .collect();
+    needs.sort();
+    let context = serde_json::to_string(&set.context).unwrap_or_default();
+    format!(r#"{{"context":{context},"needs":[{}]}}"#, needs.join(","))
+}
+
+/// The goal ids of a needs set, with the recipient they belong to.
+fn goals_of(recipient: &str, set: &ramtid_core::needs::NeedsSet) -> Vec<(String, String)> {
+    set.needs
+        .iter()
+        .filter_map(|n| n.goal_id.as_deref().map(str::trim))
+        .filter(|g| !g.is_empty())
+        .map(|g| (recipient.to_string(), g.to_string()))
+        .collect()
 }
 
 const PROBLEMS_KEPT: usize = 20;
@@ -45,15 +93,30 @@ pub fn read_orders(model: &Model, path: &Path) -> Result<Orders, FollowUpError> 
     {
         return read_history(url);
     }
-    let ext = path
+    let name = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|source| FollowUpError::Io {
+        path: name.clone(),
+        source,
+    })?;
+    read_orders_from(model, file, &name)
+}
+
+/// Reads an orders file already opened (the service opens it inside its data directory);
+/// `name` is how it is shown, and its extension decides the format.
+pub fn read_orders_from(
+    model: &Model,
+    file: std::fs::File,
+    name: &str,
+) -> Result<Orders, FollowUpError> {
+    let ext = Path::new(name)
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_ascii_lowercase();
     if ext == "jsonl" || ext == "json" {
-        read_needs(model, path)
+        read_needs(model, file, name)
     } else {
-        read_csv(path)
+        read_csv(file, name)
     }
 }
 
@@ -63,8 +126,19 @@ fn read_history(url: &str) -> Result<Orders, FollowUpError> {
     let err =
         |e: ramtid_history::HistoryError| FollowUpError::Nothing(format!("history {shown}: {e}"));
     let store = ramtid_history::HistoryStore::open_read_only(url).map_err(err)?;
+    orders_from_history(&store, &shown)
+}
+
+/// The latest calculation per case in an open history (blocking: call it off an async
+/// runtime's threads); `shown` names the history in messages.
+pub fn orders_from_history(
+    store: &ramtid_history::HistoryStore,
+    shown: &str,
+) -> Result<Orders, FollowUpError> {
+    let err =
+        |e: ramtid_history::HistoryError| FollowUpError::Nothing(format!("history {shown}: {e}"));
     let mut out = Orders {
-        file: without_credentials(url),
+        file: shown.to_string(),
         kind: "history".into(),
         ..Orders::default()
     };
@@ -72,6 +146,21 @@ fn read_history(url: &str) -> Result<Orders, FollowUpError> {
     while let Some(chunk) = rx.blocking_recv() {
         for stored in chunk.map_err(err)? {
             out.rows += 1;
+            // The needs as stored with the calculation; one that cannot be read names no
+            // goals and no profile (its minutes are still the order's).
+            if let Ok(set) =
+                serde_json::from_str::<ramtid_core::needs::NeedsSet>(&stored.calc.needs_json)
+            {
+                out.goals.extend(goals_of(&stored.calc.case_id, &set));
+                out.profiles.insert(
+                    stored.calc.case_id.clone(),
+                    OrderedProfile {
+                        key: profile_key(&set),
+                        unit_id: Some(stored.calc.unit_id.clone()).filter(|u| !u.is_empty()),
+                        model: format!("{}/{}", stored.calc.model_name, stored.calc.model_version),
+                    },
+                );
+            }
             out.by_recipient.insert(
                 stored.calc.case_id,
                 vec![Period {
@@ -101,9 +190,10 @@ fn without_credentials(url: &str) -> String {
     }
 }
 
-fn read_needs(model: &Model, path: &Path) -> Result<Orders, FollowUpError> {
-    let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| FollowUpError::Io {
+fn read_needs(model: &Model, mut file: std::fs::File, name: &str) -> Result<Orders, FollowUpError> {
+    let name = name.to_string();
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut file, &mut bytes).map_err(|source| FollowUpError::Io {
         path: name.clone(),
         source,
     })?;
@@ -142,7 +232,16 @@ fn read_needs(model: &Model, path: &Path) -> Result<Orders, FollowUpError> {
         match set.validate(&model.catalog) {
             Ok(valid) => {
                 first_line.insert(set.recipient_id.clone(), line);
+                out.goals.extend(goals_of(&set.recipient_id, &set));
                 let e = estimate(model, &valid);
+                out.profiles.insert(
+                    set.recipient_id.clone(),
+                    OrderedProfile {
+                        key: profile_key(&set),
+                        unit_id: None,
+                        model: format!("{}/{}", model.name(), model.version()),
+                    },
+                );
                 out.by_recipient.insert(
                     set.recipient_id,
                     vec![Period {
@@ -167,12 +266,8 @@ fn read_needs(model: &Model, path: &Path) -> Result<Orders, FollowUpError> {
     Ok(out)
 }
 
-fn read_csv(path: &Path) -> Result<Orders, FollowUpError> {
-    let name = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|source| FollowUpError::Io {
-        path: name.clone(),
-        source,
-    })?;
+fn read_csv(file: std::fs::File, name: &str) -> Result<Orders, FollowUpError> {
+    let name = name.to_string();
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)

@@ -119,3 +119,67 @@ pub fn read_goals(path: &Path) -> Result<Vec<Goal>, GoalsError> {
     }
     Ok(goals)
 }
+
+/// Reads the goals that were ordered: the follow-up's `goals.csv` (`recipient_id,goal_id`,
+/// columns found by name, extra columns ignored), as (recipient_id, goal_id).
+pub fn read_ordered_goals(path: &Path) -> Result<HashSet<(String, String)>, GoalsError> {
+    let p = path.display().to_string();
+    let mut r = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .map_err(|e| GoalsError::Read {
+            path: p.clone(),
+            message: e.to_string(),
+        })?;
+    let header = r.headers().map_err(|e| GoalsError::Header {
+        path: p.clone(),
+        message: e.to_string(),
+    })?;
+    let mut at = [0usize; 2];
+    for (i, c) in COLUMNS[..2].iter().enumerate() {
+        at[i] = header
+            .iter()
+            .position(|h| h == *c)
+            .ok_or_else(|| GoalsError::Header {
+                path: p.clone(),
+                message: format!(
+                    "required column '{c}' is missing (the columns are recipient_id,goal_id)"
+                ),
+            })?;
+    }
+    let mut ordered = HashSet::new();
+    for (i, rec) in r.records().enumerate() {
+        let rec = rec.map_err(|e| GoalsError::Row {
+            path: p.clone(),
+            row: e.position().map_or(i as u64 + 2, |pos| pos.line()),
+            column: "(record)",
+            message: e.to_string(),
+        })?;
+        let row = rec.position().map_or(i as u64 + 2, |pos| pos.line());
+        let field = |k: usize| rec.get(at[k]).unwrap_or("");
+        for (k, column) in [(0, "recipient_id"), (1, "goal_id")] {
+            if field(k).is_empty() {
+                return Err(GoalsError::Row {
+                    path: p.clone(),
+                    row,
+                    column,
+                    message: "empty".into(),
+                });
+            }
+        }
+        ordered.insert((field(0).to_string(), field(1).to_string()));
+    }
+    Ok(ordered)
+}
+
+/// The goals that were ordered, and how many followed-up goals were not (and so earn no
+/// premium).
+pub fn keep_ordered(goals: Vec<Goal>, ordered: &HashSet<(String, String)>) -> (Vec<Goal>, usize) {
+    let before = goals.len();
+    let kept: Vec<Goal> = goals
+        .into_iter()
+        .filter(|g| ordered.contains(&(g.recipient_id.clone(), g.goal_id.clone())))
+        .collect();
+    let dropped = before - kept.len();
+    (kept, dropped)
+}

@@ -84,7 +84,7 @@ pub use compute::{
 pub use config::{
     Basis, CheckedPayment, ConfigError, DeclinedConfig, PaymentConfig, PaymentError, PaymentParams,
 };
-pub use goals::{read_goals, Goal, GoalsError};
+pub use goals::{keep_ordered, read_goals, read_ordered_goals, Goal, GoalsError};
 pub use inputs::{read_payment_inputs, InputsError, INPUT_COLUMNS};
 pub use month::Month;
 pub use ramtid_core::params::ParamGuard;

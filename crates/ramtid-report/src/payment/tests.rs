@@ -545,3 +545,29 @@ fn months_parse_and_have_their_days() {
         assert!(bad.parse::<Month>().is_err(), "{bad}");
     }
 }
+
+#[test]
+fn only_ordered_goals_earn_a_premium() {
+    let (_d, path) = goals_file("recipient_id,goal_id\nr1,g1\nr1,g2\n");
+    let ordered = read_ordered_goals(&path).unwrap();
+    assert_eq!(ordered.len(), 2);
+    let (kept, dropped) = keep_ordered(goals(), &ordered);
+    assert_eq!(dropped, 1, "r9's g1 was never ordered");
+    assert_eq!(kept, goals()[..2].to_vec());
+    // r1's fulfilled g1 is still paid: the premium is unchanged, r9's was unattributed.
+    let pay = compute(&params(Basis::Performed), &fixture(), &kept).unwrap();
+    assert_eq!(pay.rows[0].goals_fulfilled, 1);
+    assert_eq!(pay.goals.fulfilled, 1);
+    // Nothing ordered: nothing paid.
+    let (_d, none) = goals_file("recipient_id,goal_id\n");
+    let (kept, dropped) = keep_ordered(goals(), &read_ordered_goals(&none).unwrap());
+    let pay = compute(&params(Basis::Performed), &fixture(), &kept).unwrap();
+    assert_eq!((dropped, pay.rows[0].goals_fulfilled), (3, 0));
+    // A bad file is named by row and column.
+    let (_d, bad) = goals_file("recipient_id,goal_id\nr1,\n");
+    let e = read_ordered_goals(&bad).unwrap_err().to_string();
+    assert!(e.ends_with("row 2, column 'goal_id': empty"), "{e}");
+    let (_d, bad) = goals_file("recipient,goal_id\nr1,g1\n");
+    let e = read_ordered_goals(&bad).unwrap_err().to_string();
+    assert!(e.contains("'recipient_id' is missing"), "{e}");
+}
