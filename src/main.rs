@@ -29,6 +29,8 @@ enum Command {
     #[command(flatten)]
     Evaluate(cmd::evaluate::Command),
     #[command(flatten)]
+    Catalog(cmd::catalog::Command),
+    #[command(flatten)]
     FollowUp(cmd::followup::Command),
     #[command(flatten)]
     Payment(cmd::payment::Command),
@@ -68,6 +70,7 @@ fn main() -> ExitCode {
         Command::Train(c) => c.run(),
         Command::Estimate(c) => c.run(),
         Command::Evaluate(c) => c.run(),
+        Command::Catalog(c) => c.run(),
         Command::FollowUp(c) => c.run(),
         Command::Payment(c) => c.run(),
         Command::Rebudget(c) => c.run(),

@@ -165,6 +165,7 @@ pub fn run_world(
             recipients: opts.recipients,
             weeks: opts.weeks,
             holdout_recipients: opts.holdout,
+            codes: None,
         },
         &data,
     )

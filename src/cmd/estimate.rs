@@ -2,7 +2,7 @@
 
 use anyhow::Context as _;
 use clap::{Subcommand, ValueEnum};
-use ramtid_core::estimate::{estimate, Estimate};
+use ramtid_core::estimate::Estimate;
 use ramtid_core::model::{resolve, Model};
 use ramtid_core::needs::NeedsSet;
 use std::io::{BufWriter, Write};
@@ -87,8 +87,16 @@ fn estimate_file(
 }
 
 fn estimate_one(model: &Model, line: usize, set: NeedsSet) -> LineResult {
-    match set.validate(&model.catalog) {
-        Ok(valid) => (line, set.recipient_id, Ok(estimate(model, &valid))),
+    match ramtid_core::cluster::validate_needs(&set, &model.catalog) {
+        Ok(valid) => (
+            line,
+            set.recipient_id,
+            Ok(ramtid_core::cluster::estimate_needs(
+                model,
+                &valid,
+                ramtid_core::estimate::Detail::Full,
+            )),
+        ),
         // An id refused as a personal identity number is not copied into the output.
         Err(e) if ramtid_core::personnummer::looks_like_personnummer(&set.recipient_id) => {
             (line, String::new(), Err(e.to_string()))

@@ -3,6 +3,7 @@
 //! new subcommand is a new variant here (or a new module) and one line in `main.rs`.
 
 pub mod admin;
+pub mod catalog;
 pub mod estimate;
 pub mod evaluate;
 pub mod followup;

@@ -25,6 +25,10 @@ pub enum Command {
         /// Held-out recipients (not in the log) with their true weekly minutes.
         #[arg(long, default_value_t = 500)]
         holdout: usize,
+        /// With --world random: about this many insats codes (at least 14) instead of the
+        /// drawn 14 to 32.
+        #[arg(long)]
+        codes: Option<usize>,
         #[arg(long)]
         out: PathBuf,
         /// Also map every code to an IBIC row (ICF code and levels) in catalog.toml's
@@ -44,6 +48,7 @@ impl Command {
             recipients,
             weeks,
             holdout,
+            codes,
             out,
             ibic,
         } = self;
@@ -62,6 +67,7 @@ impl Command {
                         recipients,
                         weeks,
                         holdout_recipients: holdout,
+                        codes,
                     },
                     &out,
                 )?;
@@ -81,6 +87,11 @@ impl Command {
                 .map_err(|e| anyhow::anyhow!("--world: {e}, or random"))?,
             None => municipality,
         };
+        if codes.is_some() {
+            anyhow::bail!(
+                "--codes is for --world random (the named worlds have their own catalogs)"
+            );
+        }
         let summary = simulate(
             &SimConfig {
                 municipality,

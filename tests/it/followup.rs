@@ -32,6 +32,7 @@ fn world(seed: u64, recipients: usize, weeks: usize) -> World {
             recipients,
             weeks,
             holdout_recipients: 5,
+            codes: None,
         },
         &sim,
     )

@@ -6,7 +6,9 @@ mod common;
 
 mod access;
 mod browser;
+mod catalog_design;
 mod cli;
+mod clusters;
 #[cfg(unix)]
 mod crash;
 mod evaluate;

@@ -289,6 +289,7 @@ fn a_version_that_does_not_load_is_never_published() {
         &m.catalog,
         &m.visit,
         &m.planner,
+        &m.clusters,
         &m.manifest.method,
         &m.manifest.cleaning,
         &read,

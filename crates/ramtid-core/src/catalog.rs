@@ -256,6 +256,10 @@ impl ContextVar {
 pub struct Catalog {
     pub insatser: Vec<Insats>,
     pub contexts: Vec<ContextVar>,
+    /// Broad codes (`[[cluster]]`), see [`crate::cluster`]. Left out of the serialized form
+    /// when empty, so that a catalog without clusters keeps its fingerprint.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clusters: Vec<crate::cluster::Cluster>,
     /// `[[ibic]]`: ICF codes and levels mapped to insats codes (see [`crate::ibic`]). Left
     /// out of the serialized form when empty, so that catalogs without a mapping keep their
     /// fingerprint.
@@ -273,6 +277,8 @@ struct RawCatalog {
     insats: Vec<RawInsats>,
     #[serde(default)]
     context: Vec<RawContext>,
+    #[serde(default)]
+    cluster: Vec<crate::cluster::RawCluster>,
     #[serde(default)]
     ibic: Vec<crate::ibic::IbicRow>,
 }
@@ -464,6 +470,7 @@ impl Catalog {
         let catalog = Catalog {
             insatser,
             contexts,
+            clusters: crate::cluster::from_raw(raw.cluster),
             ibic: raw.ibic,
         };
         catalog
@@ -603,7 +610,8 @@ impl Catalog {
             }
         }
         let codes: Vec<&str> = self.insatser.iter().map(|i| i.code.as_str()).collect();
-        crate::ibic::validate(&self.ibic, &codes)
+        crate::ibic::validate(&self.ibic, &codes)?;
+        crate::cluster::validate(self)
     }
 
     /// Writes the catalog in the data contract's TOML shape.
@@ -657,6 +665,7 @@ impl Catalog {
             }
             out.push('\n');
         }
+        crate::cluster::write_toml(&self.clusters, &mut out);
         out.push_str(&crate::ibic::to_toml(&self.ibic));
         out
     }

@@ -62,6 +62,10 @@ pub struct Estimate {
     /// `unlogged_codes`).
     #[serde(default)]
     pub unlogged_codes: Vec<String>,
+    /// Needs for broad codes (catalog clusters): which members each became and with what
+    /// shares (see [`crate::cluster::estimate_needs`]). Empty for detailed needs only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cluster_mix: Vec<crate::cluster::ClusterMixEstimate>,
     pub model_name: String,
     pub model_version: String,
 }
@@ -324,6 +328,7 @@ pub fn estimate_with(model: &Model, needs: &ValidNeeds, detail: Detail) -> Estim
         context_effects,
         per_need,
         unlogged_codes,
+        cluster_mix: Vec::new(),
         model_name: model.name().to_string(),
         model_version: model.version().to_string(),
     }

@@ -29,6 +29,7 @@
 
 pub mod calendar;
 pub mod catalog;
+pub mod cluster;
 pub mod datadir;
 pub mod echo;
 pub mod error;

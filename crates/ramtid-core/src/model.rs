@@ -4,6 +4,7 @@
 //! every piece against the manifest; a corrupt or mismatched model is refused with the reason.
 
 use crate::catalog::{Catalog, ContextKind, ContextRange};
+use crate::cluster::ClusterMix;
 use crate::features::FeatureSpace;
 use crate::fingerprint::fnv1a64;
 use crate::fit::{FitReport, FitSettings, VisitModel};
@@ -110,6 +111,10 @@ pub struct Params {
     /// [`Model::load`] for what applies then).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub context_ranges: Vec<ContextRange>,
+    /// How the members of each catalog cluster are used in the training log, in catalog
+    /// order (see [`crate::cluster::ClusterMix`]). Absent in models without clusters.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cluster_mix: Vec<ClusterMix>,
 }
 
 /// A loaded, validated model: everything estimation needs.
@@ -120,6 +125,8 @@ pub struct Model {
     pub visit: VisitModel,
     pub planner: Planner,
     pub interval_quantiles: [f64; 2],
+    /// One mix per catalog cluster, in catalog order.
+    pub clusters: Vec<ClusterMix>,
     pub dir: PathBuf,
 }
 
@@ -214,6 +221,7 @@ impl Model {
                 message: "this catalog is not the one the model was trained with (its fingerprint differs from the manifest's)".into(),
             });
         }
+        ClusterMix::check(&params.cluster_mix, &params.catalog).map_err(|m| corrupt(&ppath, m))?;
         params.space.rebuild_index();
         let mut catalog = params.catalog;
         for (i, var) in catalog.contexts.iter_mut().enumerate() {
@@ -247,6 +255,7 @@ impl Model {
             visit,
             planner: params.planner,
             interval_quantiles: params.interval_quantiles,
+            clusters: params.cluster_mix,
             dir: dir.to_path_buf(),
         })
     }
@@ -259,6 +268,7 @@ impl Model {
         catalog: &Catalog,
         visit: &VisitModel,
         planner: &Planner,
+        cluster_mix: &[ClusterMix],
         settings: &FitSettings,
         cleaning: &CleaningRules,
         read: &ReadReport,
@@ -286,6 +296,7 @@ impl Model {
             interval_quantiles: settings.interval,
             planner: planner.clone(),
             context_ranges: read.context_ranges.clone(),
+            cluster_mix: cluster_mix.to_vec(),
         };
         let pbytes = serde_json::to_vec_pretty(&params).expect("params serialize");
         let manifest = Manifest {

@@ -335,6 +335,7 @@ pub fn train(
     let t1 = Instant::now();
     let (visit, fit_report) = fit(&log.table, &log.units, &catalog, &req.params, progress)?;
     let planner = Planner::learn(&log.table, &catalog);
+    let cluster_mix = crate::cluster::ClusterMix::learn(&log.table, &catalog, &|_| true);
     let seconds_fitting = t1.elapsed().as_secs_f64();
     progress.stage(Stage::Writing, None);
     let model = Model::save_new_version(
@@ -343,6 +344,7 @@ pub fn train(
         &catalog,
         &visit,
         &planner,
+        &cluster_mix,
         req.params.settings(),
         req.params.cleaning(),
         &log.report,

@@ -204,6 +204,26 @@ pub fn estimate(e: Estimate, full: bool) -> pb::Estimate {
             version: e.model_version,
         }),
         unlogged_codes: e.unlogged_codes,
+        broad_needs: e
+            .cluster_mix
+            .into_iter()
+            .map(|c| pb::BroadNeed {
+                code: c.code,
+                need_index: c.need_index as u32,
+                per_week: c.per_week,
+                weekly_min: c.weekly_min,
+                members: c
+                    .members
+                    .into_iter()
+                    .map(|m| pb::BroadMember {
+                        code: m.code,
+                        share: m.share,
+                        per_week: m.per_week,
+                        weekly_min: m.weekly_min,
+                    })
+                    .collect(),
+            })
+            .collect(),
         per_need: if full {
             e.per_need
                 .into_iter()
@@ -302,6 +322,24 @@ pub fn catalog(c: &Catalog, model: &Model) -> pb::Catalog {
             })
             .collect(),
         model: Some(model_ref(model)),
+        broad_codes: c
+            .clusters
+            .iter()
+            .enumerate()
+            .map(|(k, b)| pb::BroadCode {
+                code: b.code.clone(),
+                name: b.name.clone(),
+                category: c.cluster_category(k).as_str().to_string(),
+                members: b.members.clone(),
+                schablon_min: b.schablon_min,
+                shares: model
+                    .clusters
+                    .iter()
+                    .find(|m| m.code == b.code)
+                    .map(|m| m.shares.clone())
+                    .unwrap_or_default(),
+            })
+            .collect(),
         ibic: c
             .ibic
             .iter()

@@ -3,6 +3,7 @@
 //! performed time with the providers compared ([`followup`]), each written as JSON, CSV
 //! and an HTML page with its plots.
 
+pub mod catalog_design;
 mod csv_fault;
 pub mod evaluate;
 pub mod followup;

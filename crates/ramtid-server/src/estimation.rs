@@ -2,7 +2,7 @@
 
 use crate::error::ApiError;
 use crate::Shared;
-use ramtid_core::estimate::{estimate_with, explain_visit, Detail};
+use ramtid_core::estimate::{explain_visit, Detail};
 use ramtid_core::model::Model;
 use ramtid_core::needs::NeedsSet;
 use ramtid_proto::convert;
@@ -27,12 +27,11 @@ impl Estimation {
 
 /// Validates and estimates one needs set on `model`.
 fn estimate_one(model: &Model, set: &NeedsSet, full: bool) -> Result<pb::Estimate, ApiError> {
-    let valid = set
-        .validate(&model.catalog)
+    let valid = ramtid_core::cluster::validate_needs(set, &model.catalog)
         .map_err(|e| ApiError::Invalid(e.violations))?;
     let detail = if full { Detail::Full } else { Detail::Totals };
     Ok(convert::estimate(
-        estimate_with(model, &valid, detail),
+        ramtid_core::cluster::estimate_needs(model, &valid, detail),
         full,
     ))
 }
@@ -183,12 +182,11 @@ impl EstimationService for Estimation {
                 &r.needs,
                 self.shared.cfg.limits.max_needs,
             )?;
-            let valid = set
-                .validate(&model.catalog)
+            let valid = ramtid_core::cluster::validate_needs(&set, &model.catalog)
                 .map_err(|e| ApiError::Invalid(e.violations))?;
             let answer = isolate(|| {
                 Ok(convert::estimate(
-                    estimate_with(&model, &valid, Detail::Full),
+                    ramtid_core::cluster::estimate_needs(&model, &valid, Detail::Full),
                     true,
                 ))
             })?;

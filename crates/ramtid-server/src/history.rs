@@ -10,7 +10,7 @@ use crate::auth::{Caller, Role};
 use crate::error::ApiError;
 use crate::Shared;
 use ramtid_core::error::{ErrorKind, Kind};
-use ramtid_core::estimate::{estimate_with, Detail, Estimate};
+use ramtid_core::estimate::{Detail, Estimate};
 use ramtid_core::needs::NeedsSet;
 use ramtid_history::{Calculation, HistoryError, HistoryStore, StoredCalculation, StoredResult};
 use ramtid_proto::convert;
@@ -387,20 +387,21 @@ impl HistoryService for History {
             let model = self.shared.registry.select(&r.model)?;
             crate::note_model(model.name(), model.version());
             let needs = parse_needs(&stored)?;
-            let valid = needs.validate(&model.catalog).map_err(|e| {
-                ApiError::Precondition(format!(
-                    "calculation {}'s needs are not valid under model {}/{}: {}",
-                    stored.id,
-                    model.name(),
-                    model.version(),
-                    e.violations
-                        .iter()
-                        .map(|v| v.to_string())
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                ))
-            })?;
-            let fresh = estimate_with(&model, &valid, Detail::Full);
+            let valid =
+                ramtid_core::cluster::validate_needs(&needs, &model.catalog).map_err(|e| {
+                    ApiError::Precondition(format!(
+                        "calculation {}'s needs are not valid under model {}/{}: {}",
+                        stored.id,
+                        model.name(),
+                        model.version(),
+                        e.violations
+                            .iter()
+                            .map(|v| v.to_string())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ))
+                })?;
+            let fresh = ramtid_core::cluster::estimate_needs(&model, &valid, Detail::Full);
             comparison(&stored, None, convert::estimate(fresh, true))
         }
         .await;

@@ -152,6 +152,7 @@ impl Profile {
                 })
                 .collect(),
             contexts: self.contexts.clone(),
+            clusters: Vec::new(),
             ibic: Vec::new(),
         }
     }

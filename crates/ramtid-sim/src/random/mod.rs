@@ -49,6 +49,8 @@ pub struct RandomConfig {
     pub recipients: usize,
     pub weeks: usize,
     pub holdout_recipients: usize,
+    /// About how many insats codes the world has (`None`: drawn, 14 to 32).
+    pub codes: Option<usize>,
 }
 
 /// What was written.
@@ -118,7 +120,7 @@ pub fn simulate_random(cfg: &RandomConfig, out: &Path) -> Result<RandomSummary, 
         path: out.to_path_buf(),
         source,
     })?;
-    let w = World::draw(cfg.seed);
+    let w = World::draw_with_codes(cfg.seed, cfg.codes);
     let mut summary = RandomSummary {
         recipients: cfg.recipients,
         holdout_recipients: cfg.holdout_recipients,

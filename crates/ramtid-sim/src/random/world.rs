@@ -378,6 +378,30 @@ fn need_prior(role: Role) -> ((f64, f64), (f64, f64)) {
 impl World {
     /// Draws a world from the priors; deterministic in `seed`.
     pub fn draw(seed: u64) -> World {
+        World::draw_with_codes(seed, None)
+    }
+
+    /// [`World::draw`] with about `codes` insats codes (at least the 14 the roles need):
+    /// each role starts at its fewest codes and the rest are added one at a time to a role
+    /// drawn at random (add-ons and service without an upper bound, the others up to their
+    /// most). `None` draws the count from the priors, as [`World::draw`].
+    pub fn draw_with_codes(seed: u64, codes: Option<usize>) -> World {
+        let counts = codes.map(|target| {
+            let templates = code_templates();
+            let mut counts: Vec<usize> = templates.iter().map(|t| t.1 .0).collect();
+            let mut rng = stream(seed, 101, 0);
+            let growable = |i: usize, n: usize| {
+                matches!(templates[i].0, Role::Addon | Role::Service) || n < templates[i].1 .1
+            };
+            while counts.iter().sum::<usize>() < target {
+                let open: Vec<usize> = (0..counts.len())
+                    .filter(|&i| growable(i, counts[i]))
+                    .collect();
+                let i = open[rng.gen_range(0..open.len())];
+                counts[i] += 1;
+            }
+            counts
+        });
         let mut rng = stream(seed, 100, 0);
         let rng = &mut rng;
 
@@ -446,8 +470,11 @@ impl World {
         // ---- codes ----
         let groups = rng.gen_range(2..=5usize);
         let mut codes = Vec::new();
-        for (role, (lo, hi), (blo, bhi), slots, freqs, (jlo, jhi)) in code_templates() {
-            let n = rng.gen_range(lo..=hi);
+        for (ti, (role, (lo, hi), (blo, bhi), slots, freqs, (jlo, jhi))) in
+            code_templates().into_iter().enumerate()
+        {
+            let drawn = rng.gen_range(lo..=hi);
+            let n = counts.as_ref().map_or(drawn, |c| c[ti]);
             let (nb, ns) = need_prior(role);
             for k in 0..n {
                 // Log-uniform base minutes: short tasks are common, long ones exist.
