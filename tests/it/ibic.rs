@@ -535,3 +535,61 @@ fn follow_up_on_needs_lists_their_goals_and_payment_pays_only_ordered_goals() {
         "{err}"
     );
 }
+
+/// A mapping with an overlap or a gap, sent to `TrainModel`: INVALID_ARGUMENT on the
+/// request's `catalog_path`, the message naming the mapping row and field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_mapping_sent_to_train_model_is_invalid_argument_naming_the_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.training.worker = PathBuf::from(env!("CARGO_BIN_EXE_ramtid"));
+    let data = cfg.data.dir.clone();
+    let c = Catalog::load(&data.join("catalog.toml")).unwrap();
+    // Overlap: the first row twice. Gap: a row of levels 1 and 3 only, for a new ICF code.
+    let mut overlap = c.clone();
+    overlap.ibic.push(c.ibic[0].clone());
+    let mut gap = c.clone();
+    let mut row = c.ibic[0].clone();
+    row.icf = "d4700".into();
+    row.levels = vec![1, 3];
+    gap.ibic.push(row);
+    std::fs::write(data.join("overlap.toml"), overlap.to_toml()).unwrap();
+    std::fs::write(data.join("gap.toml"), gap.to_toml()).unwrap();
+    let (_running, channel) = connect(cfg).await;
+    let mut m = pb::model_service_client::ModelServiceClient::new(channel);
+    for (file, n, want) in [
+        ("overlap.toml", overlap.ibic.len() - 1, "overlap"),
+        ("gap.toml", gap.ibic.len() - 1, "gap"),
+    ] {
+        let request = pb::TrainModelRequest {
+            catalog_path: file.into(),
+            visits_path: "visits.csv".into(),
+            name: "broken".into(),
+            ..Default::default()
+        };
+        let st = match m.train_model(request).await {
+            Err(st) => st,
+            Ok(s) => {
+                let mut s = s.into_inner();
+                loop {
+                    match s.message().await {
+                        Ok(Some(_)) => continue,
+                        Ok(None) => panic!("{file}: training succeeded"),
+                        Err(st) => break st,
+                    }
+                }
+            }
+        };
+        assert_eq!(st.code(), Code::InvalidArgument, "{file}: {st:?}");
+        let violations = st.get_details_bad_request().unwrap().field_violations;
+        assert_eq!(
+            violations[0].field, "catalog_path",
+            "{file}: {violations:?}"
+        );
+        let text = &violations[0].description;
+        assert!(
+            text.contains(&format!("ibic[{n}].levels")) && text.contains(want),
+            "{file}: {text}"
+        );
+    }
+}
