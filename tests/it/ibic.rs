@@ -205,7 +205,7 @@ async fn connect(cfg: Config) -> (ramtid_server::Running, Channel) {
         assert!(t0.elapsed() < Duration::from_secs(30), "not SERVING");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    // SERVING means production is loaded; the candidate is loaded after it.
+    // SERVING comes after every start-up model was tried: the candidate is there.
     loop {
         let models =
             ramtid_proto::pb::model_service_client::ModelServiceClient::new(channel.clone())

@@ -399,6 +399,13 @@ impl Registry {
     /// bare version is what the operator pinned: only that version is tried.
     pub fn startup(&self, active: &str, candidate: &str) -> Vec<String> {
         let mut problems = Vec::new();
+        // The candidate first: the service reports SERVING once production is loaded, and by
+        // then every start-up model has been tried (a caller may ask for the candidate at once).
+        if !candidate.trim().is_empty() {
+            if let Err(e) = self.activate(candidate, CANDIDATE) {
+                problems.push(format!("candidate: {e}"));
+            }
+        }
         let all = self.scan();
         let selector = active.trim();
         let name = if selector.is_empty() {
@@ -427,11 +434,6 @@ impl Registry {
                 }
             }
             None => {}
-        }
-        if !candidate.trim().is_empty() {
-            if let Err(e) = self.activate(candidate, CANDIDATE) {
-                problems.push(format!("candidate: {e}"));
-            }
         }
         problems
     }
