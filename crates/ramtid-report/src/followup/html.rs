@@ -24,6 +24,29 @@ fn band_color(b: Band) -> &'static str {
     }
 }
 
+/// Horizontal grid lines at `ticks` across a plot area from `left`, `width` wide, each
+/// labelled at its left by `label`.
+fn y_grid(
+    s: &mut String,
+    ticks: &[f64],
+    sy: impl Fn(f64) -> f64,
+    left: f64,
+    width: f64,
+    label: impl Fn(f64) -> String,
+) {
+    for &t in ticks {
+        let y = sy(t);
+        let _ = write!(
+            s,
+            r##"<line x1="{left}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#e6e8ec"/><text x="{:.1}" y="{:.1}" text-anchor="end" class="tick">{}</text>"##,
+            left + width,
+            left - 6.0,
+            y + 4.0,
+            label(t)
+        );
+    }
+}
+
 /// Histogram of recipient-month ratios, each bar coloured by its band.
 pub fn ratio_histogram_svg(ratios: &[f64], tolerance: f64) -> String {
     const W: f64 = 760.0;
@@ -48,17 +71,7 @@ pub fn ratio_histogram_svg(ratios: &[f64], tolerance: f64) -> String {
         s,
         r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" role="img" class="plot wide" id="ratio-plot"><title>Performed ÷ ordered per recipient-month</title><rect x="{L}" y="{T}" width="{pw}" height="{ph}" fill="#fbfbfd" stroke="#c9ccd3"/>"##
     );
-    for &t in &yticks {
-        let y = sy(t);
-        let _ = write!(
-            s,
-            r##"<line x1="{L}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#e6e8ec"/><text x="{:.1}" y="{:.1}" text-anchor="end" class="tick">{}</text>"##,
-            L + pw,
-            L - 6.0,
-            y + 4.0,
-            t as u64
-        );
-    }
+    y_grid(&mut s, &yticks, sy, L, pw, |t| (t as u64).to_string());
     for (k, &c) in counts.iter().enumerate() {
         if c == 0 {
             continue;
@@ -221,17 +234,9 @@ pub fn trend_svg(trend: &[TrendPoint], per_inhabitant: bool) -> String {
         s,
         r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" role="img" class="plot wide" id="consumption-trend"><title>Consumption month by month: {what}</title><rect x="{L}" y="{T}" width="{pw}" height="{ph}" fill="#fbfbfd" stroke="#c9ccd3"/>"##
     );
-    for &t in &yticks {
-        let y = sy(t);
-        let _ = write!(
-            s,
-            r##"<line x1="{L}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#e6e8ec"/><text x="{:.1}" y="{:.1}" text-anchor="end" class="tick">{}</text>"##,
-            L + pw,
-            L - 6.0,
-            y + 4.0,
-            num(t, if ymax < 10.0 { 1 } else { 0 })
-        );
-    }
+    y_grid(&mut s, &yticks, sy, L, pw, |t| {
+        num(t, if ymax < 10.0 { 1 } else { 0 })
+    });
     let points: Vec<String> = trend
         .iter()
         .enumerate()
