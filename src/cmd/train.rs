@@ -201,8 +201,9 @@ impl Command {
             eprintln!("efficient level ({}): {}", fr.method, fr.reason);
             if !fr.implausibly_fast.is_empty() {
                 eprintln!(
-                    "  set aside as implausibly fast (not copied): {}",
-                    fr.implausibly_fast.join(", ")
+                    "  implausibly fast: {} (weight in the level {:.0} %)",
+                    fr.implausibly_fast.join(", "),
+                    100.0 * fr.fastest_share
                 );
             }
             if !fr.not_comparable.is_empty() {

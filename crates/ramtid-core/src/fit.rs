@@ -161,8 +161,13 @@ pub struct FrontierReport {
     pub reason: String,
     /// The teams that set the level.
     pub members: Vec<String>,
-    /// Teams set aside as implausibly fast.
+    /// Teams set aside as implausibly fast (their lead weighed at least half against them).
     pub implausibly_fast: Vec<String>,
+    /// Share of the level from the reading that keeps the fastest team: 1 when its lead is
+    /// plausible, 0 when it is set aside wholly, between where the log cannot tell a real
+    /// lead from cut corners (see [`crate::frontier::set_aside_weight`]).
+    #[serde(default = "one")]
+    pub fastest_share: f64,
     /// Units not comparable with the others (alone in their slots).
     pub not_comparable: Vec<String>,
     /// The chosen level over the visit-weighted mean pace of all visits, with a 90 %
@@ -237,6 +242,10 @@ pub struct FitReport {
 
 /// A figure that was not measured is NaN, which JSON writes as `null`: read back as NaN, so
 /// that a model trained on few recipients loads.
+fn one() -> f64 {
+    1.0
+}
+
 fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
@@ -845,17 +854,39 @@ fn frontier_report(
     let (method, reason) = match efficiency {
         Efficiency::Frontier {
             implausible_gap, ..
-        } => (
-            "frontier",
-            format!(
+        } => {
+            let fastest = choice
+                .roles
+                .iter()
+                .position(|r| *r == Role::ImplausiblyFast)
+                .and_then(|u| units.get(u).cloned())
+                .unwrap_or_default();
+            let mut reason = format!(
                 "best practice: the weekday pace of the fastest comparable team and of the \
                  teams within noise of it ({}); a fastest team leading the next by more than \
-                 {:.0} % (and by more than twice the usual spacing) is set aside as \
-                 implausibly fast",
+                 {:.0} % (and by more than twice the usual spacing) is implausibly fast",
                 members.join(", "),
                 implausible_gap * 100.0
-            ),
-        ),
+            );
+            let share = choice.fastest_share;
+            if share > 0.0 && share < 1.0 {
+                reason.push_str(&format!(
+                    "; the fastest team's lead is ambiguous (cut corners or a real lead look \
+                     the same in the log), so the level weighs the reading with it at {:.0} % \
+                     and without it at {:.0} %{}",
+                    share * 100.0,
+                    (1.0 - share) * 100.0,
+                    if fastest.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": check {fastest}'s visits against what was ordered")
+                    }
+                ));
+            } else if share == 0.0 {
+                reason.push_str(": it is set aside, not copied");
+            }
+            ("frontier", reason)
+        }
         Efficiency::TeamReference { quantile, .. } => (
             "team_reference",
             format!(
@@ -900,6 +931,7 @@ fn frontier_report(
         reason,
         members,
         implausibly_fast: named(Role::ImplausiblyFast),
+        fastest_share: choice.fastest_share,
         not_comparable: named(Role::NotComparable),
         level_over_mean: reference,
         level_interval: [reference - half, reference + half],

@@ -372,6 +372,7 @@ pub fn fit_figures(m: &Manifest) -> pb::FitFigures {
             implausibly_fast: r.implausibly_fast.clone(),
             not_comparable: r.not_comparable.clone(),
             weekend_factor: r.weekend_factor,
+            fastest_share: r.fastest_share,
             what_if: r
                 .what_if
                 .iter()
