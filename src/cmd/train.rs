@@ -36,8 +36,9 @@ pub enum Command {
         /// (default 0.10).
         #[arg(long)]
         tolerance: Option<f64>,
-        /// frontier: the fastest team is set aside as implausibly fast when it leads the
-        /// next by more than this share (0 < gap <= 1; default 0.06).
+        /// frontier: the least lead over the next team (0 < gap <= 1; default 0.06) that
+        /// makes the fastest team implausibly fast; from 0.75 to 1.5 times the threshold it
+        /// is weighed out of the level gradually, above that set aside.
         #[arg(long)]
         implausible_gap: Option<f64>,
         /// One pace per team for weekdays and weekends alike (by default weekends get a

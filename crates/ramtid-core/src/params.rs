@@ -166,8 +166,9 @@ impl FitParams {
         self
     }
 
-    /// The fastest team is set aside as implausibly fast when it leads the next by more
-    /// than this share (`0 < gap <= 1`). Switches to the frontier method.
+    /// The least lead over the next team (`0 < gap <= 1`) at which the fastest team is
+    /// implausibly fast (weighed out of the level from 0.75 to 1.5 times the threshold,
+    /// [`crate::frontier::set_aside_weight`]). Switches to the frontier method.
     pub fn implausible_gap(mut self, gap: f64) -> Self {
         self.0.settings.efficiency = Efficiency::Frontier {
             tolerance: self.team_reference().1,
