@@ -855,10 +855,9 @@ fn frontier_report(
         Efficiency::Frontier {
             implausible_gap, ..
         } => {
+            // Named also when it kept the larger share (its role is then `frontier`).
             let fastest = choice
-                .roles
-                .iter()
-                .position(|r| *r == Role::ImplausiblyFast)
+                .judged
                 .and_then(|u| units.get(u).cloned())
                 .unwrap_or_default();
             let mut reason = format!(

@@ -124,6 +124,8 @@ pub struct Choice {
     /// Share of the level from the reading that keeps the fastest team (1 when its lead is
     /// plausible, 0 when it is set aside, between where its lead is ambiguous).
     pub fastest_share: f64,
+    /// The fastest team, when its lead was weighed against it at all (`fastest_share` < 1).
+    pub judged: Option<usize>,
 }
 
 impl Choice {
@@ -205,6 +207,7 @@ pub fn choose(cells: &Cells, evidence: &[CellEvidence], rules: &FrontierRules) -
             level_se: f64::NAN,
             roles,
             fastest_share: 1.0,
+            judged: None,
         };
     }
 
@@ -307,6 +310,7 @@ pub fn choose(cells: &Cells, evidence: &[CellEvidence], rules: &FrontierRules) -
         level_se: level_var.sqrt(),
         roles,
         fastest_share: 1.0 - set_aside,
+        judged: (set_aside > 0.0).then_some(order[0].0),
     }
 }
 
@@ -472,6 +476,7 @@ mod tests {
         let c = choose(&day_cells(6), &e, &RULES);
         assert!((c.level - 1.0).abs() < 1e-3, "{}", c.level);
         assert_eq!(c.roles[1], Role::Frontier);
+        assert_eq!(c.judged, None);
         assert!(c.roles.iter().filter(|r| **r == Role::Frontier).count() == 1);
     }
 
@@ -516,6 +521,7 @@ mod tests {
             c.level
         );
         assert_eq!(c.roles[1], Role::ImplausiblyFast);
+        assert_eq!(c.judged, Some(1));
         // The level's uncertainty carries the two readings' disagreement.
         assert!(c.level_se > 0.02, "{}", c.level_se);
         // Ends of the band: copied below it, set aside wholly above it.
