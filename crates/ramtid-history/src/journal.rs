@@ -184,6 +184,11 @@ pub(crate) struct Journal {
     written: Condvar,
     pub(crate) synced: Watermark,
     pub(crate) indexed: Watermark,
+    /// The segment started at open: the indexer begins there. Fixed at open, not read from
+    /// the state when the indexer gets round to it: by then a caller may already have
+    /// appended and sealed (an erasure), and starting at the new active segment would skip
+    /// the sealed one.
+    first_seq: u64,
     /// Held for the journal's life: one process per journal.
     _lock: File,
 }
@@ -274,6 +279,7 @@ impl Journal {
             written: Condvar::new(),
             synced: Watermark::new(max_seen),
             indexed: Watermark::new(max_seen),
+            first_seq: seq,
             _lock: lock_file,
         })
     }
@@ -374,11 +380,11 @@ impl Journal {
         self.seal_active(&mut st)
     }
 
-    /// Where the indexer starts after open: the beginning of the fresh active segment
-    /// (replay left nothing before it).
+    /// Where the indexer starts after open: the beginning of the segment open started
+    /// (replay left nothing before it), whatever was appended or sealed since.
     pub(crate) fn start(&self) -> Cursor {
         Cursor {
-            seq: lock(&self.state).active.seq,
+            seq: self.first_seq,
             offset: 0,
         }
     }
@@ -1144,6 +1150,23 @@ mod tests {
         assert!(!j.has_unindexed());
         j.append(&calc("c", 5)).unwrap();
         assert_eq!(j.read_from(at).unwrap().0, vec![(6, calc("c", 5))]);
+    }
+
+    #[test]
+    fn the_indexer_starts_where_open_did_even_after_a_seal() {
+        // The writer thread may ask for its start only after callers appended and an
+        // erasure sealed: the sealed segment must still be read (CI saw an erasure count 0).
+        let dir = tempfile::tempdir().unwrap();
+        let (_, j) = replayed(dir.path(), SqliteSync::Normal);
+        for n in 0..3 {
+            j.append(&calc("c", n)).unwrap();
+        }
+        j.seal().unwrap();
+        let (read, _) = j.read_from(j.start()).unwrap();
+        assert_eq!(
+            read,
+            (0..3).map(|n| (n + 1, calc("c", n))).collect::<Vec<_>>()
+        );
     }
 
     #[test]
