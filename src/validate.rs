@@ -88,6 +88,9 @@ pub struct WorldResult {
     pub ratio: f64,
     /// Σ estimate / Σ truth − 1.
     pub bias: f64,
+    /// The same of the best achievable predictor: how far the held-out recipients' effects
+    /// are from averaging to one (a sample of people, not a fault of the estimator).
+    pub best_bias: f64,
     /// Share of held-out weeks whose truth lies in the estimate's P10–P90.
     pub week_coverage: f64,
     /// Share of held-out visits whose efficient minutes lie in the visit's P10–P90.
@@ -216,6 +219,7 @@ pub fn run_world(
         best_mape,
         ratio: mape / best_mape,
         bias: finite(seed, "bias", w.ours.bias)?,
+        best_bias: finite(seed, "best achievable bias", best.bias)?,
         week_coverage: finite(
             seed,
             "week coverage",
@@ -580,16 +584,17 @@ pub fn html(v: &Validation) -> String {
         ],
         &[(0.75, "75 %"), (0.85, "85 %")],
     ));
-    s.push_str("</div><h2>Worlds</h2><table><thead><tr><th>world</th><th class=\"ours\">MAPE</th><th>best</th><th class=\"ours\">ratio</th><th class=\"ours\">bias</th><th class=\"ours\">weeks in P10–P90</th><th class=\"ours\">visits in P10–P90</th><th class=\"sch\">schablon MAPE</th><th class=\"sch\">schablon bias</th><th>logged ÷ efficient</th><th>rows</th><th>report</th></tr></thead><tbody>");
+    s.push_str("</div><h2>Worlds</h2><table><thead><tr><th>world</th><th class=\"ours\">MAPE</th><th>best</th><th class=\"ours\">ratio</th><th class=\"ours\">bias</th><th>best achievable's bias</th><th class=\"ours\">weeks in P10–P90</th><th class=\"ours\">visits in P10–P90</th><th class=\"sch\">schablon MAPE</th><th class=\"sch\">schablon bias</th><th>logged ÷ efficient</th><th>rows</th><th>report</th></tr></thead><tbody>");
     for w in &v.worlds {
         let _ = write!(
             s,
-            r#"<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><a href="world-{}/evaluation/report.html">open</a></td></tr>"#,
+            r#"<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><a href="world-{}/evaluation/report.html">open</a></td></tr>"#,
             w.seed,
             pct(w.mape),
             pct(w.best_mape),
             num(w.ratio, 3),
             signed_pct(w.bias),
+            signed_pct(w.best_bias),
             pct(w.week_coverage),
             pct(w.visit_coverage),
             pct(w.schablon_mape),

@@ -40,6 +40,7 @@ fn validate_runs_small_random_worlds_end_to_end() {
             "best_mape",
             "ratio",
             "bias",
+            "best_bias",
             "week_coverage",
             "visit_coverage",
             "schablon_mape",
@@ -56,6 +57,24 @@ fn validate_runs_small_random_worlds_end_to_end() {
         let world_dir = out.join(format!("world-{seed}"));
         assert!(world_dir.join("evaluation/evaluation.json").is_file());
         assert!(world_dir.join("data/truth.csv").is_file());
+        // The best achievable's bias is that of the world's own recipients: Σ best ÷ Σ true.
+        let rows = std::fs::read_to_string(world_dir.join("evaluation/recipients.csv")).unwrap();
+        let mut lines = rows.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+        let (true_at, best_at) = (col("true_weekly_min"), col("best_weekly_min"));
+        let (mut truth, mut best) = (0.0, 0.0);
+        for line in lines {
+            let cells: Vec<&str> = line.split(',').collect();
+            truth += cells[true_at].parse::<f64>().unwrap();
+            best += cells[best_at].parse::<f64>().unwrap();
+        }
+        let best_bias = w["best_bias"].as_f64().unwrap();
+        assert!(
+            (best_bias - (best / truth - 1.0)).abs() < 1e-3,
+            "world {seed}: best_bias {best_bias} against {}",
+            best / truth - 1.0
+        );
         // The log is removed after training unless --keep-logs.
         assert!(!world_dir.join("data/visits.csv").exists());
     }
