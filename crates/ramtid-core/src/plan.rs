@@ -375,8 +375,8 @@ const MIN_JOIN_EVIDENCE: f64 = 20.0;
 /// none or exactly one of them joined (one joiner is a visit by itself): that is the latent
 /// part, resolved by EM. Counting "joined" only where a likely host was present, as the
 /// first planner did, undercounts codes that join one another without a host: a joiner
-/// with no other joiner that day looks alone, and the plan then had 2–4 % more visits than
-/// the truth in random worlds.
+/// with no other joiner that day looks alone, and the plans had more visits than the truth
+/// (median +2.7 % in random worlds; `training/METHOD.md` §6).
 ///
 /// `None` for a code with fewer than [`MIN_JOIN_EVIDENCE`] informative occasions.
 fn join_shares(
@@ -387,8 +387,9 @@ fn join_shares(
 ) -> Vec<Option<f64>> {
     let mut joined = vec![0.0f64; n];
     let mut informative = vec![0.0f64; n];
-    // Slots where every task was alone, by their set of codes (the latent part).
-    let mut alone: std::collections::HashMap<Vec<u16>, f64> = std::collections::HashMap::new();
+    // Slots where every task was alone, by their set of codes (the latent part); ordered,
+    // so that the sums, and so the model, are the same from run to run.
+    let mut alone: std::collections::BTreeMap<Vec<u16>, f64> = std::collections::BTreeMap::new();
     let mut shared: Vec<u16> = Vec::new();
     let mut single: Vec<u16> = Vec::new();
     for &(start, end) in groups {
