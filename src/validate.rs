@@ -91,6 +91,10 @@ pub struct WorldResult {
     /// The same of the best achievable predictor: how far the held-out recipients' effects
     /// are from averaging to one (a sample of people, not a fault of the estimator).
     pub best_bias: f64,
+    /// From the world's `simulation.json` (the estimator never sees it): the share of
+    /// visits done by substitutes × their slowness. No column of the data contract marks a
+    /// substitute's visit, so this part of the time is in every team's pace.
+    pub substitute_term: f64,
     /// Share of held-out weeks whose truth lies in the estimate's P10–P90.
     pub week_coverage: f64,
     /// Share of held-out visits whose efficient minutes lie in the visit's P10–P90.
@@ -208,6 +212,8 @@ pub fn run_world(
         message: "no held-out visits were evaluated".into(),
     })?;
     let best_mape = finite(seed, "best achievable MAPE", best.mape)?;
+    let substitute_term = substitute_term(&data.join("simulation.json"))
+        .map_err(|message| ValidateError::Figures { seed, message })?;
     let mape = finite(seed, "MAPE", w.ours.mape)?;
     let schablon_mape = finite(seed, "schablon MAPE", w.schablon.mape)?;
     Ok(WorldResult {
@@ -220,6 +226,7 @@ pub fn run_world(
         ratio: mape / best_mape,
         bias: finite(seed, "bias", w.ours.bias)?,
         best_bias: finite(seed, "best achievable bias", best.bias)?,
+        substitute_term,
         week_coverage: finite(
             seed,
             "week coverage",
@@ -238,6 +245,20 @@ pub fn run_world(
         logged_over_efficient: summary.fit.logged_over_efficient,
         seconds: t0.elapsed().as_secs_f64(),
     })
+}
+
+/// `substitute_p × (substitute_pace − 1)` of the world's record.
+fn substitute_term(path: &Path) -> Result<f64, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let world: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let field = |name: &str| {
+        world[name]
+            .as_f64()
+            .ok_or_else(|| format!("{}: no number {name}", path.display()))
+    };
+    Ok(field("substitute_p")? * (field("substitute_pace")? - 1.0))
 }
 
 fn max(v: impl Iterator<Item = f64>) -> f64 {
@@ -584,17 +605,18 @@ pub fn html(v: &Validation) -> String {
         ],
         &[(0.75, "75 %"), (0.85, "85 %")],
     ));
-    s.push_str("</div><h2>Worlds</h2><table><thead><tr><th>world</th><th class=\"ours\">MAPE</th><th>best</th><th class=\"ours\">ratio</th><th class=\"ours\">bias</th><th>best achievable's bias</th><th class=\"ours\">weeks in P10–P90</th><th class=\"ours\">visits in P10–P90</th><th class=\"sch\">schablon MAPE</th><th class=\"sch\">schablon bias</th><th>logged ÷ efficient</th><th>rows</th><th>report</th></tr></thead><tbody>");
+    s.push_str("</div><h2>Worlds</h2><table><thead><tr><th>world</th><th class=\"ours\">MAPE</th><th>best</th><th class=\"ours\">ratio</th><th class=\"ours\">bias</th><th>best achievable's bias</th><th>substitutes' share × slowness</th><th class=\"ours\">weeks in P10–P90</th><th class=\"ours\">visits in P10–P90</th><th class=\"sch\">schablon MAPE</th><th class=\"sch\">schablon bias</th><th>logged ÷ efficient</th><th>rows</th><th>report</th></tr></thead><tbody>");
     for w in &v.worlds {
         let _ = write!(
             s,
-            r#"<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><a href="world-{}/evaluation/report.html">open</a></td></tr>"#,
+            r#"<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><a href="world-{}/evaluation/report.html">open</a></td></tr>"#,
             w.seed,
             pct(w.mape),
             pct(w.best_mape),
             num(w.ratio, 3),
             signed_pct(w.bias),
             signed_pct(w.best_bias),
+            signed_pct(w.substitute_term),
             pct(w.week_coverage),
             pct(w.visit_coverage),
             pct(w.schablon_mape),

@@ -41,6 +41,7 @@ fn validate_runs_small_random_worlds_end_to_end() {
             "ratio",
             "bias",
             "best_bias",
+            "substitute_term",
             "week_coverage",
             "visit_coverage",
             "schablon_mape",
@@ -51,6 +52,9 @@ fn validate_runs_small_random_worlds_end_to_end() {
             assert!(x.is_finite(), "world {}: {key} = {}", w["seed"], w[key]);
         }
         assert!(w["best_mape"].as_f64().unwrap() > 0.0);
+        // Substitutes: a share of 2–15 % of visits, 10–50 % slower (the worlds' priors).
+        let sub = w["substitute_term"].as_f64().unwrap();
+        assert!((0.002..=0.075).contains(&sub), "substitute term {sub}");
         assert!((0.0..=1.0).contains(&w["week_coverage"].as_f64().unwrap()));
         assert!(w["recipients_evaluated"].as_u64().unwrap() == 40);
         let seed = w["seed"].as_u64().unwrap();
