@@ -160,8 +160,13 @@ fn median(v: &mut [f64]) -> f64 {
 
 /// Teams within this share of the fastest are as efficient as it: case-mix adjustment
 /// cannot resolve smaller differences where teams and areas are partly confounded (teams
-/// serve mostly their own area), whatever the standard errors say.
-pub const FRONTIER_BAND: f64 = 0.02;
+/// serve mostly their own area), whatever the standard errors say. Measured: in `sjobygd`
+/// seven teams at the same true pace are estimated 0.99–1.03 (their standard errors are
+/// 0.6 %), and in random worlds honest teams within 0.3 % of each other in truth come out
+/// up to 5 % apart. A 2 % band took the four luckiest of sjobygd's seven (bias −1.2 %); at
+/// 3 % it is −0.8 %. Chosen on random worlds with seeds 101–140: 3 % left every summary
+/// figure as at 2 %, 4 % raised the median |bias| from 2.4 % to 2.6 %.
+pub const FRONTIER_BAND: f64 = 0.03;
 
 /// Chooses the frontier among the units' weekday cells.
 pub fn choose(cells: &Cells, evidence: &[CellEvidence], rules: &FrontierRules) -> Choice {
@@ -483,7 +488,7 @@ mod tests {
     #[test]
     fn an_implausibly_fast_team_is_set_aside() {
         // 0.85 leads the next (1.0) by 18 %, where the others are spaced 2-4 %.
-        let e: Vec<_> = [1.0, 0.85, 1.03, 1.06, 1.08, 1.12, 1.15]
+        let e: Vec<_> = [1.0, 0.85, 1.04, 1.07, 1.09, 1.12, 1.15]
             .iter()
             .map(|&t| ev(t, 0.005))
             .collect();
@@ -512,7 +517,7 @@ mod tests {
             c.fastest_share,
             1.0 - w
         );
-        // Without the fastest, the frontier is 1.0 and 1.02 (within the 2 % band of it).
+        // Without the fastest, the frontier is 1.0 and 1.02 (within the 3 % band of it).
         let without = (1.0 + 1.02) / 2.0;
         let expected = c.fastest_share * 0.93 + (1.0 - c.fastest_share) * without;
         assert!(
@@ -540,6 +545,21 @@ mod tests {
         let c = choose(&day_cells(5), &e, &RULES);
         assert_eq!(c.members.len(), 3);
         assert!((c.level - 1.0).abs() < 0.002, "{}", c.level);
+    }
+
+    #[test]
+    fn teams_apart_by_less_than_case_mix_can_resolve_share_the_frontier() {
+        // sjobygd's shape: seven teams of one true pace, estimated 0.99-1.03 with standard
+        // errors of 0.6 % (case mix and area, not sampling), and three slow teams. Taking
+        // only the fastest few would put the level below the teams' common pace.
+        let paces = [0.992, 0.999, 1.003, 1.008, 1.022, 1.025, 1.030, 1.29, 1.32, 1.45];
+        let e: Vec<_> = paces.iter().map(|&t| ev(t, 0.006)).collect();
+        let c = choose(&day_cells(10), &e, &RULES);
+        let members = c.roles.iter().filter(|r| **r == Role::Frontier).count();
+        // (A 2 % band took the first four.)
+        assert!(members >= 5, "{:?}", c.roles);
+        assert_eq!(c.roles[6], Role::Benchmarked, "1.030 is 3.8 % behind 0.992");
+        assert!(c.level > 1.003 && c.level < 1.012, "{}", c.level);
     }
 
     #[test]
