@@ -192,6 +192,19 @@ impl Command {
             "fit: {} visits, {} recipients, {} features ({} task pairs), λ = {}",
             f.visits, f.recipients, f.features, f.pairs, f.lambda
         );
+        if let Some(cp) = &f.context_pairs {
+            if cp.kept {
+                eprintln!(
+                    "  context pairs: {} pairs of conditions acting together kept by cross-validation (out-of-fold RMSE {:.2} min against {:.2} without; penalty {}× λ)",
+                    cp.candidates, cp.rmse_with_min, cp.rmse_without_min, cp.penalty_over_lambda
+                );
+            } else {
+                eprintln!(
+                    "  context pairs: {} candidates left out by cross-validation (out-of-fold RMSE {:.2} min with them, {:.2} without)",
+                    cp.candidates, cp.rmse_with_min, cp.rmse_without_min
+                );
+            }
+        }
         eprintln!(
             "efficiency: {:.1}% of visits by teams judged inefficient, on average {:.1}% slower; logged time is {:.1}% above efficient",
             100.0 * f.share_visits_inefficient,

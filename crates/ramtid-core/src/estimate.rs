@@ -181,6 +181,29 @@ fn context_deltas(
         }
         vars.push((from..changes.len(), label));
     }
+    // Context pairs move with either of their variables: per variable, each pair's change
+    // of value when that variable is at its reference.
+    let pair_changes: Vec<Vec<(usize, f64)>> = vars
+        .iter()
+        .map(|(range, _)| {
+            if space.context_pairs.is_empty() || range.is_empty() {
+                return Vec::new();
+            }
+            let mut at_ref = z.to_vec();
+            for &(j, dz) in &changes[range.clone()] {
+                at_ref[j] += dz;
+            }
+            (0..space.context_pairs.len())
+                .map(|i| {
+                    (
+                        i,
+                        space.context_pair_value(i, &at_ref) - space.context_pair_value(i, z),
+                    )
+                })
+                .filter(|&(_, d)| d != 0.0)
+                .collect()
+        })
+        .collect();
     let mut without = vec![0.0; n_vars];
     if !changes.is_empty() {
         // Per visit: what one unit of each context column adds (overhead and its tasks).
@@ -193,14 +216,23 @@ fn context_deltas(
                     *s += c;
                 }
             }
-            for ((range, _), without) in vars.iter().zip(&mut without) {
+            let task_scale = space.task_scale(&v.tasks);
+            for (((range, _), without), pairs) in vars.iter().zip(&mut without).zip(&pair_changes) {
                 if range.is_empty() {
                     continue;
                 }
+                let pair_delta: f64 = pairs
+                    .iter()
+                    .map(|&(i, d)| {
+                        let c = l.context_pairs + 2 * i;
+                        d * (visit.coef[c] + visit.coef[c + 1] * task_scale)
+                    })
+                    .sum();
                 let delta: f64 = changes[range.clone()]
                     .iter()
                     .map(|&(j, dz)| dz * slope[j])
-                    .sum();
+                    .sum::<f64>()
+                    + pair_delta;
                 *without += v.per_week * (r + delta).max(MIN_VISIT_MIN);
             }
         }

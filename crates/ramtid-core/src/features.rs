@@ -1,5 +1,7 @@
 //! The features of one visit: per-visit overhead, each task, pairs of tasks done in the same
-//! visit, task × context interactions, double staffing and the time-of-day slot.
+//! visit, task × context interactions, double staffing and the time-of-day slot, and pairs of
+//! context conditions that act together (cognition ≥ 2 *and* living alone; mobility ≥ 1 *in*
+//! the archipelago), per visit and per schablon minute of its tasks.
 //!
 //! Context is encoded once per visit into centred columns `z` (centred on the training log's
 //! mean, so that a task's main effect is its time for an average recipient and the
@@ -52,6 +54,9 @@ pub struct Layout {
     pub tasks: usize,
     pub interactions: usize,
     pub pairs: usize,
+    /// Context pairs: two columns each, per visit (minutes) and per ten schablon minutes of
+    /// the visit's tasks.
+    pub context_pairs: usize,
     pub len: usize,
 }
 
@@ -65,6 +70,7 @@ pub enum Group {
     Task,
     TaskContext,
     Pair,
+    ContextPair,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,6 +84,14 @@ pub struct FeatureSpace {
     /// less than hashing each pair).
     #[serde(skip)]
     pair_index: Vec<(u32, usize)>,
+    /// Pairs of indicator context columns (indices into `context`, of different variables)
+    /// that get coefficients of their own: where two conditions together change a visit by
+    /// more than each does alone. Absent in models trained before they were learned.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub context_pairs: Vec<(u16, u16)>,
+    /// Per code, its schablon minutes: the scale of the per-task part of a context pair.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub task_schablon: Vec<f64>,
 }
 
 fn pair_key((a, b): (u16, u16)) -> u32 {
@@ -159,6 +173,8 @@ impl FeatureSpace {
             context,
             pairs,
             pair_index: Vec::new(),
+            context_pairs: Vec::new(),
+            task_schablon: catalog.insatser.iter().map(|i| i.schablon_min).collect(),
         };
         space.rebuild_index();
         space
@@ -196,6 +212,7 @@ impl FeatureSpace {
         let tasks = context + k;
         let interactions = tasks + self.n_tasks;
         let pairs = interactions + self.n_tasks * k;
+        let context_pairs = pairs + self.pairs.len();
         Layout {
             slots,
             staff2,
@@ -203,7 +220,8 @@ impl FeatureSpace {
             tasks,
             interactions,
             pairs,
-            len: pairs + self.pairs.len(),
+            context_pairs,
+            len: context_pairs + 2 * self.context_pairs.len(),
         }
     }
 
@@ -262,6 +280,48 @@ impl FeatureSpace {
                 }
             }
         }
+        if !self.context_pairs.is_empty() {
+            let scale = self.task_scale(tasks);
+            for (i, &(a, b)) in self.context_pairs.iter().enumerate() {
+                let v = self.both(a, z) * self.both(b, z);
+                if v != 0.0 {
+                    let c = (l.context_pairs + 2 * i) as u32;
+                    out.push((c, v));
+                    if scale > 0.0 {
+                        out.push((c + 1, v * scale));
+                    }
+                }
+            }
+        }
+    }
+
+    /// A context column's raw indicator (0 or 1) from its centred value.
+    fn both(&self, column: u16, z: &[f64]) -> f64 {
+        let c = &self.context[column as usize];
+        let raw = z[column as usize] * c.scale + c.center;
+        // Undo the centring exactly: an indicator is 0 or 1, and a product of two must be 0
+        // wherever either condition is absent, or every visit would carry the pair.
+        if raw.abs() < 1e-9 {
+            0.0
+        } else {
+            raw
+        }
+    }
+
+    /// The visit's tasks in units of ten schablon minutes: the scale on which a context
+    /// pair that slows the tasks (rather than the visit's overhead) acts.
+    pub fn task_scale(&self, tasks: &[u16]) -> f64 {
+        tasks
+            .iter()
+            .map(|&t| self.task_schablon.get(t as usize).copied().unwrap_or(0.0))
+            .sum::<f64>()
+            / 10.0
+    }
+
+    /// The value of context pair `i` for a visit with centred context `z`.
+    pub fn context_pair_value(&self, i: usize, z: &[f64]) -> f64 {
+        let (a, b) = self.context_pairs[i];
+        self.both(a, z) * self.both(b, z)
     }
 
     /// Which group a coefficient belongs to.
@@ -274,7 +334,8 @@ impl FeatureSpace {
             c if c < l.tasks => Group::OverheadContext,
             c if c < l.interactions => Group::Task,
             c if c < l.pairs => Group::TaskContext,
-            _ => Group::Pair,
+            c if c < l.context_pairs => Group::Pair,
+            _ => Group::ContextPair,
         }
     }
 
@@ -314,6 +375,14 @@ impl FeatureSpace {
                 "pair:{}+{}",
                 catalog.insatser[a as usize].code, catalog.insatser[b as usize].code
             ));
+        }
+        for &(a, b) in &self.context_pairs {
+            let (a, b) = (
+                &self.context[a as usize].name,
+                &self.context[b as usize].name,
+            );
+            names.push(format!("overhead×{a}×{b}"));
+            names.push(format!("tasks×{a}×{b}"));
         }
         names
     }

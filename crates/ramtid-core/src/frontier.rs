@@ -552,7 +552,9 @@ mod tests {
         // sjobygd's shape: seven teams of one true pace, estimated 0.99-1.03 with standard
         // errors of 0.6 % (case mix and area, not sampling), and three slow teams. Taking
         // only the fastest few would put the level below the teams' common pace.
-        let paces = [0.992, 0.999, 1.003, 1.008, 1.022, 1.025, 1.030, 1.29, 1.32, 1.45];
+        let paces = [
+            0.992, 0.999, 1.003, 1.008, 1.022, 1.025, 1.030, 1.29, 1.32, 1.45,
+        ];
         let e: Vec<_> = paces.iter().map(|&t| ev(t, 0.006)).collect();
         let c = choose(&day_cells(10), &e, &RULES);
         let members = c.roles.iter().filter(|r| **r == Role::Frontier).count();
