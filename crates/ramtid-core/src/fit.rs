@@ -1213,7 +1213,22 @@ pub fn fit(
     let n_total = table.len() as f64;
     for &(pair_penalty, weight) in &structures {
         let with_pairs = pair_penalty.is_some();
-        for &lambda in &settings.lambdas {
+        // With the pairs, only the λ next to the best one without them are tried: the pairs
+        // carry a penalty of their own, and the visits' λ they need is the same within a
+        // step of the grid (this halves the cost of the structure search).
+        let lambdas: Vec<f64> = match (&best_without, with_pairs) {
+            (Some(b), true) => {
+                let at = settings
+                    .lambdas
+                    .iter()
+                    .position(|&l| l == b.0)
+                    .unwrap_or(0);
+                settings.lambdas[at.saturating_sub(1)..(at + 2).min(settings.lambdas.len())]
+                    .to_vec()
+            }
+            _ => settings.lambdas.clone(),
+        };
+        for &lambda in &lambdas {
             // The folds' solves are independent: spread over the threads, summed in fold
             // order (so the result does not depend on the number of threads).
             let solve_fold = |f: usize| -> Result<(f64, Solution), FitError> {
