@@ -192,6 +192,13 @@ impl Command {
             "fit: {} visits, {} recipients, {} features ({} task pairs), λ = {}",
             f.visits, f.recipients, f.features, f.pairs, f.lambda
         );
+        if f.short_visits_set_aside > 0 {
+            eprintln!(
+                "  early check-outs: {} visits ({:.1} %) far shorter than their tasks and their recipient's other visits take, set aside",
+                f.short_visits_set_aside,
+                100.0 * f.short_visits_set_aside as f64 / f.visits.max(1) as f64
+            );
+        }
         if let Some(cp) = &f.context_pairs {
             if cp.kept {
                 eprintln!(
