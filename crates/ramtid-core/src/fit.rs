@@ -319,6 +319,27 @@ impl Stats {
         }
     }
 
+    /// The Gram matrix of all folds and each fold's, made symmetric (a pass fills only the
+    /// upper triangle).
+    fn grams(&self) -> (Array2<f64>, Vec<Array2<f64>>) {
+        let p = self.gram.first().map_or(0, |g| g.nrows());
+        let symmetrize = |g: &mut Array2<f64>| {
+            for i in 0..p {
+                for j in i + 1..p {
+                    g[[j, i]] = g[[i, j]];
+                }
+            }
+        };
+        let mut total = Array2::zeros((p, p));
+        for g in &self.gram {
+            total += g;
+        }
+        symmetrize(&mut total);
+        let mut folds = self.gram.clone();
+        folds.iter_mut().for_each(symmetrize);
+        (total, folds)
+    }
+
     /// Takes another pass's visits out again (statistics are sums).
     fn subtract(&mut self, other: &Stats) {
         for (g, o) in self.gram.iter_mut().zip(&other.gram) {
@@ -1250,20 +1271,7 @@ pub fn fit(
         }
         first
     });
-    let mut gram_total = Array2::zeros((p, p));
-    for g in &stats.gram {
-        gram_total += g;
-    }
-    let symmetrize = |g: &mut Array2<f64>| {
-        for i in 0..p {
-            for j in i + 1..p {
-                g[[j, i]] = g[[i, j]];
-            }
-        }
-    };
-    symmetrize(&mut gram_total);
-    let mut fold_grams = stats.gram.clone();
-    fold_grams.iter_mut().for_each(symmetrize);
+    let (mut gram_total, fold_grams) = stats.grams();
 
     // Cross-validation over λ and over the structure (with or without the context pairs),
     // grouped by recipient. Without them is the same fit with their columns held at zero
@@ -1399,16 +1407,11 @@ pub fn fit(
         None => weight_without,
     };
 
+    let solve_at_choice = |gram: &Array2<f64>, cells: &[Cell]| {
+        solve(gram, cells, lambda, &weight, &prior, adjust_teams, settings)
+    };
     let mut all_cells = sum_cells(&stats, None, teams, p);
-    let mut full = solve(
-        &gram_total,
-        &all_cells,
-        lambda,
-        &weight,
-        &prior,
-        adjust_teams,
-        settings,
-    )?;
+    let mut full = solve_at_choice(&gram_total, &all_cells)?;
     // Early check-outs, found against this fit, are taken out of the statistics and the
     // model solved again at the λ and structure chosen (the choice does not hinge on them).
     let set_aside = short_visits(table, &space, &cols, &cells, &full);
@@ -1426,36 +1429,18 @@ pub fn fit(
             &crate::progress::NoProgress,
         );
         stats.subtract(&short);
-        gram_total.fill(0.0);
-        for g in &stats.gram {
-            gram_total += g;
-        }
-        symmetrize(&mut gram_total);
-        let mut fold_grams = stats.gram.clone();
-        fold_grams.iter_mut().for_each(symmetrize);
+        let fold_grams;
+        (gram_total, fold_grams) = stats.grams();
         fold_solutions = (0..k)
             .map(|f| {
-                solve(
+                solve_at_choice(
                     &(&gram_total - &fold_grams[f]),
                     &sum_cells(&stats, Some(f), teams, p),
-                    lambda,
-                    &weight,
-                    &prior,
-                    adjust_teams,
-                    settings,
                 )
             })
             .collect::<Result<Vec<_>, _>>()?;
         all_cells = sum_cells(&stats, None, teams, p);
-        full = solve(
-            &gram_total,
-            &all_cells,
-            lambda,
-            &weight,
-            &prior,
-            adjust_teams,
-            settings,
-        )?;
+        full = solve_at_choice(&gram_total, &all_cells)?;
     }
     let visits: Vec<u64> = all_cells.iter().map(|c| c.n).collect();
     let evidence = cell_evidence(table, &space, &cols, &cells, &full, &set_aside);
