@@ -623,6 +623,44 @@ mod tests {
     }
 
     #[test]
+    fn context_effects_count_a_context_pair_with_either_of_its_variables() {
+        // The shipped model with two pairs of conditions given minutes of their own (per
+        // visit and per schablon minute): what each variable adds must still equal the
+        // week predicted again with that variable at its reference.
+        let mut model = nordstad();
+        let column = |name: &str| {
+            model
+                .visit
+                .space
+                .context
+                .iter()
+                .position(|c| c.name == name)
+                .unwrap_or_else(|| panic!("{name}")) as u16
+        };
+        let pairs = vec![
+            (column("lives_alone"), column("interpreter")),
+            (column("interpreter"), column("area=rural")),
+        ];
+        let needs = needs_of(&model, vec![91.0, 1.0, 2.0, 3.0, 1.0, 2.0], &WEEK);
+        let before = estimate(&model, &needs);
+        model.visit.space.context_pairs = pairs;
+        model.visit.coef.extend([4.0, 0.6, -1.5, 0.9]);
+        assert_eq!(model.visit.coef.len(), model.visit.space.len());
+        let after = estimate(&model, &needs);
+        // The pairs are on for this person, and they move the week.
+        assert!(
+            after.weekly_min > before.weekly_min + 10.0,
+            "{} {}",
+            after.weekly_min,
+            before.weekly_min
+        );
+        assert_eq!(differences(&model, &needs), Vec::<String>::new());
+        // Not living alone: the first pair is off, the second still on.
+        let needs = needs_of(&model, vec![91.0, 0.0, 2.0, 3.0, 1.0, 2.0], &WEEK);
+        assert_eq!(differences(&model, &needs), Vec::<String>::new());
+    }
+
+    #[test]
     fn context_effects_clamp_each_visit_as_the_prediction_does() {
         let mut model = nordstad();
         let needs = needs_of(&model, vec![91.0, 1.0, 2.0, 3.0, 1.0, 2.0], &WEEK);
