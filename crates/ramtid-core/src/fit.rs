@@ -1751,13 +1751,7 @@ mod tests {
     ) -> (VisitTable, Vec<String>) {
         let mut table = VisitTable::new(catalog.contexts.len());
         let context = vec![0.0; catalog.contexts.len()];
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = |m: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % m
-        };
+        let mut next = crate::test_rng::below(0x9e37_79b9_7f4a_7c15u64);
         let monday = crate::visits::time::days_from_civil(2025, 3, 3);
         let codes = catalog.insatser.len() as u64;
         for recipient in 0..800u32 {
@@ -1898,13 +1892,7 @@ mod tests {
         let cognition = catalog.context_index("cognition").unwrap();
         let world = |effect: f64| {
             let mut table = VisitTable::new(catalog.contexts.len());
-            let mut state = 0x2545_f491_4f6c_dd1du64;
-            let mut next = |m: u64| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state % m
-            };
+            let mut next = crate::test_rng::below(0x2545_f491_4f6c_dd1du64);
             let monday = crate::visits::time::days_from_civil(2025, 3, 3);
             for recipient in 0..600u32 {
                 let mut context = vec![0.0f64; catalog.contexts.len()];

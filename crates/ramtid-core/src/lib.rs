@@ -49,6 +49,8 @@ pub mod plan;
 pub mod progress;
 pub mod redact;
 pub mod slot;
+#[cfg(test)]
+mod test_rng;
 pub mod train;
 pub mod visit_time;
 pub mod visits;

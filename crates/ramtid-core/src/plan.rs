@@ -856,13 +856,7 @@ mod tests {
         let shares = [0.8, 0.5, 0.2];
         let mut table = VisitTable::new(catalog.contexts.len());
         let context = vec![0.0; catalog.contexts.len()];
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut uniform = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut uniform = crate::test_rng::uniform(0x2545_f491_4f6c_dd1du64);
         for recipient in 0..400u32 {
             for day in 0..28 {
                 let (mut joined, mut alone) = (Vec::new(), Vec::new());

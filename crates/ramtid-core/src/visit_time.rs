@@ -506,13 +506,7 @@ mod tests {
     /// A varied table: every slot, both staff counts, several tasks and contexts, six teams.
     fn table(catalog: &Catalog, n: usize) -> (VisitTable, Vec<String>) {
         let mut t = VisitTable::new(catalog.contexts.len());
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = |m: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % m
-        };
+        let mut next = crate::test_rng::below(0x2545_f491_4f6c_dd1du64);
         let contexts: Vec<Vec<f64>> = catalog
             .contexts
             .iter()
