@@ -11,6 +11,7 @@ pub struct TrainFlags {
     pub tolerance: Option<f64>,
     pub implausible_gap: Option<f64>,
     pub weekend_apart: Option<bool>,
+    pub team_slack: Option<bool>,
     pub folds: Option<usize>,
     pub lambdas: Option<Vec<f64>>,
     pub seed: Option<u64>,
@@ -36,6 +37,9 @@ pub fn fit_params(f: &TrainFlags) -> Result<CheckedFitParams, ParamError> {
     }
     if let Some(w) = f.weekend_apart {
         p = p.weekend_apart(w);
+    }
+    if let Some(t) = f.team_slack {
+        p = p.team_slack(t);
     }
     // After the other methods' values: `--efficiency pooled` wins over them.
     if f.efficiency == Some(Method::Pooled) {

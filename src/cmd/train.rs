@@ -45,6 +45,10 @@ pub enum Command {
         /// pace of their own and the efficient level is that of weekdays).
         #[arg(long)]
         weekends_together: bool,
+        /// frontier: a team's time is its pace alone (by default also minutes per visit of
+        /// its own, and the efficient visit is the frontier teams' line).
+        #[arg(long)]
+        no_team_slack: bool,
         /// Cross-validation folds, grouped by recipient (2 to 20; default 5).
         #[arg(long)]
         folds: Option<usize>,
@@ -102,6 +106,7 @@ impl Command {
             tolerance,
             implausible_gap,
             weekends_together,
+            no_team_slack,
             folds,
             lambdas,
             seed,
@@ -125,6 +130,7 @@ impl Command {
             tolerance,
             implausible_gap,
             weekend_apart: weekends_together.then_some(false),
+            team_slack: no_team_slack.then_some(false),
             folds,
             lambdas,
             seed,
@@ -234,12 +240,15 @@ impl Command {
                 );
             }
             eprintln!("  weekend pace over weekday pace: {:.3}", fr.weekend_factor);
-            eprintln!("  team paces (weekday, over the efficient level, 90 % interval):");
+            eprintln!(
+                "  team paces (weekday, over the efficient level, 90 % interval; slack: minutes \
+                 per visit beside the pace, over the frontier's):"
+            );
             let mut teams: Vec<_> = f.teams.iter().collect();
             teams.sort_by(|a, b| a.multiplier.total_cmp(&b.multiplier));
             for t in teams {
                 eprintln!(
-                    "    {:<16} {:>6.3} [{:.3}, {:.3}]  weekend ×{}  {:>7} visits  {}{}",
+                    "    {:<16} {:>6.3} [{:.3}, {:.3}]  weekend ×{}{}  {:>7} visits  {}{}",
                     t.unit_id,
                     t.multiplier,
                     t.multiplier_interval[0],
@@ -247,6 +256,9 @@ impl Command {
                     t.weekend_factor
                         .map(|w| format!("{w:.3}"))
                         .unwrap_or_else(|| "–".into()),
+                    t.slack_min
+                        .map(|s| format!("  slack {s:+.1} min"))
+                        .unwrap_or_default(),
                     t.visits,
                     t.role.map(|r| r.as_str()).unwrap_or(""),
                     if t.inefficient { ", inefficient" } else { "" }

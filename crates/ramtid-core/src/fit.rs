@@ -81,6 +81,12 @@ pub struct FitSettings {
     /// is performed, not what the person needs). Off: one pace per team.
     #[serde(default = "yes")]
     pub weekend_apart: bool,
+    /// The frontier teams' time is their own line through the common model's prediction,
+    /// minutes per visit beside the pace (a team that adds the same few minutes to every
+    /// visit, a long walk from the car, is slower on short visits than on long ones).
+    /// Off: the pace alone, one ratio.
+    #[serde(default = "yes")]
+    pub team_slack: bool,
 }
 
 impl Default for FitSettings {
@@ -100,6 +106,7 @@ impl Default for FitSettings {
                 .unwrap_or(1)
                 .min(8),
             weekend_apart: true,
+            team_slack: true,
         }
     }
 }
@@ -150,6 +157,10 @@ pub struct TeamEffect {
     /// The team's part in the frontier.
     #[serde(default)]
     pub role: Option<crate::frontier::Role>,
+    /// Weekday minutes per visit beside the pace, over the frontier teams' own: the
+    /// intercept of the team's line through the common model (absent without slack).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slack_min: Option<f64>,
 }
 
 /// How the efficient level was chosen, for the report and the manifest.
@@ -962,6 +973,44 @@ fn quantile_f32(v: &mut [f32], q: f64) -> f32 {
     *v.select_nth_unstable_by(k, f32::total_cmp).1
 }
 
+/// A cell's time as a line through the common model's prediction `p` (at pace 1):
+/// `slope × p + slack_min`. The pace θ is one ratio over the cell's visits; the line also
+/// sees whether the cell is slower on short visits than on long ones: minutes added to
+/// every visit (a walk from the car, a habit of writing notes on site) beside the pace.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct CellLine {
+    slope: f64,
+    slack_min: f64,
+}
+
+/// Least squares of logged on predicted minutes, within a cell: `(n, Σp, Σp², Σy, Σyp)`.
+/// Where the cell's visits barely vary in predicted length, or the line would not rise,
+/// the line is the ratio through the origin (`theta`).
+fn cell_line([n, sp, spp, sy, syp]: [f64; 5], theta: f64, min_visits: u64) -> CellLine {
+    let ratio = CellLine {
+        slope: theta,
+        slack_min: 0.0,
+    };
+    if n < min_visits as f64 || n < 2.0 {
+        return ratio;
+    }
+    let (mp, my) = (sp / n, sy / n);
+    let var_p = spp / n - mp * mp;
+    // Visits of one length (a cell that only ever does one task) cannot tell minutes per
+    // visit from pace: a spread of predicted lengths under 10 % of their mean is too little.
+    if var_p.is_nan() || var_p <= (0.1 * mp).powi(2) {
+        return ratio;
+    }
+    let slope = (syp / n - mp * my) / var_p;
+    if !(slope.is_finite() && slope > 0.25 * theta && slope < 4.0 * theta) {
+        return ratio;
+    }
+    CellLine {
+        slope,
+        slack_min: my - slope * mp,
+    }
+}
+
 fn cell_evidence(
     table: &VisitTable,
     space: &FeatureSpace,
@@ -969,9 +1018,12 @@ fn cell_evidence(
     cells: &Cells,
     sol: &Solution,
     set_aside: &[bool],
-) -> Vec<CellEvidence> {
+    min_visits: u64,
+) -> (Vec<CellEvidence>, Vec<CellLine>) {
     let n = cells.count();
     let mut predicted = vec![0.0; n];
+    // Per cell (n, Σp, Σp², Σy, Σyp) for the cell's line.
+    let mut moments = vec![[0.0f64; 5]; n];
     // Ordered, so that the squares below are summed in the same order on every run: a
     // model trained twice on the same log is the same to the last bit.
     let mut resid: std::collections::BTreeMap<(u32, u32), f64> = Default::default();
@@ -990,6 +1042,12 @@ fn cell_evidence(
         let pred: f64 = x.iter().map(|&(j, v)| sol.beta[j as usize] * v).sum();
         predicted[c] += pred;
         n_visits[c] += 1;
+        let m = &mut moments[c];
+        m[0] += 1.0;
+        m[1] += pred;
+        m[2] += pred * pred;
+        m[3] += row.duration;
+        m[4] += row.duration * pred;
         *resid.entry((c as u32, row.recipient)).or_default() += row.duration - sol.theta[c] * pred;
         unit_slots[row.unit as usize][row.slot.index()] += 1;
         slot_total[row.slot.index()] += 1;
@@ -1014,7 +1072,7 @@ fn cell_evidence(
             shared as f64 / total.max(1) as f64
         })
         .collect();
-    (0..n)
+    let evidence = (0..n)
         .map(|c| {
             let unit = if cells.weekend_apart { c / 2 } else { c };
             CellEvidence {
@@ -1029,7 +1087,11 @@ fn cell_evidence(
                 overlap: overlap.get(unit).copied().unwrap_or(0.0),
             }
         })
-        .collect()
+        .collect();
+    let lines = (0..n)
+        .map(|c| cell_line(moments[c], sol.theta[c], min_visits))
+        .collect();
+    (evidence, lines)
 }
 
 /// Weeks the log covers (first to last visit day).
@@ -1443,7 +1505,15 @@ pub fn fit(
         full = solve_at_choice(&gram_total, &all_cells)?;
     }
     let visits: Vec<u64> = all_cells.iter().map(|c| c.n).collect();
-    let evidence = cell_evidence(table, &space, &cols, &cells, &full, &set_aside);
+    let (evidence, lines) = cell_evidence(
+        table,
+        &space,
+        &cols,
+        &cells,
+        &full,
+        &set_aside,
+        settings.min_team_visits,
+    );
     let choice = crate::frontier::choose(
         &cells,
         &evidence,
@@ -1463,12 +1533,33 @@ pub fn fit(
         _ => reference_level(&settings.efficiency, theta, &visits),
     };
     let reference = level_of(&full.theta);
-    let mut coef = cols.expand(&full.beta, &weight_full, &prior_full, lambda, reference);
+    // The efficient visit: `scale × x'β + add`. With slack, the frontier members' own lines
+    // (weighted as in their level); over their own visits they give the same minutes as
+    // their pace, but short and long visits each get what those teams take for them.
+    let (scale, add) = match settings.efficiency {
+        Efficiency::Frontier { .. } if settings.team_slack => {
+            let w: f64 = choice.members.iter().map(|m| m.1).sum();
+            let (s, a) = choice.members.iter().fold((0.0, 0.0), |(s, a), &(c, m)| {
+                (s + m * lines[c].slope, a + m * lines[c].slack_min)
+            });
+            (s / w, a / w)
+        }
+        _ => (reference, 0.0),
+    };
+
+    let mut coef = cols.expand(&full.beta, &weight_full, &prior_full, lambda, scale);
+    // The members' slack is minutes per visit, like the overhead.
+    coef[0] += add;
     let unlogged = cols.unlogged_tasks(&space);
     price_unlogged_by_category(&mut coef, &space, catalog, &unlogged);
 
     // Out-of-fold pass: residual ratios on held-out recipients calibrate the intervals.
+    // A fold's efficient visit is the full fit's line at the fold's level.
     let fold_refs: Vec<f64> = fold_solutions.iter().map(|s| level_of(&s.theta)).collect();
+    let fold_terms: Vec<(f64, f64)> = fold_refs
+        .iter()
+        .map(|&r| (scale * r / reference, add * r / reference))
+        .collect();
     // (ratio, calibration half of the recipient) per visit.
     let mut ratios: Vec<(f64, u8)> = Vec::with_capacity(table.len());
     let mut per_recipient: HashMap<u32, RecipientLog> = HashMap::new();
@@ -1491,14 +1582,18 @@ pub fn fit(
         space.encode_context(context, &mut z);
         space.encode(tasks, slot, staff, &z, &mut x);
         cols.map(&mut x);
-        let efficient_pred: f64 = x
-            .iter()
-            .map(|&(c, v)| sol.beta[c as usize] * v)
-            .sum::<f64>()
-            * fold_refs[f];
-        // The visit's time at the efficient level: its log time with its team's excess taken out.
-        let team_rel = sol.theta[cells.of(unit, day)] / fold_refs[f];
-        let efficient_obs = duration / team_rel;
+        let pred: f64 = x.iter().map(|&(c, v)| sol.beta[c as usize] * v).sum();
+        let (fold_scale, fold_add) = fold_terms[f];
+        let efficient_pred = fold_scale * pred + fold_add;
+        // The visit's time at the efficient level: its log time with its team's excess taken
+        // out (the ratio of the efficient visit to the team's own).
+        let theta = sol.theta[cells.of(unit, day)];
+        let own_pred = theta * pred;
+        let efficient_obs = if own_pred > 0.0 && efficient_pred > 0.0 {
+            duration * efficient_pred / own_pred
+        } else {
+            duration * fold_refs[f] / theta
+        };
         let half = calibration_half(recipient, settings.seed);
         if efficient_pred > 0.0 {
             ratios.push((efficient_obs / efficient_pred, half));
@@ -1580,8 +1675,9 @@ pub fn fit(
                         let d = cols.dense[c as usize];
                         (d != u32::MAX).then(|| sol.beta[d as usize] * val)
                     })
-                    .sum::<f64>()
-                    * fold_refs[e.fold];
+                    .sum::<f64>();
+                let (fold_scale, fold_add) = fold_terms[e.fold];
+                let m = fold_scale * m + fold_add;
                 v.per_week * m.max(crate::estimate::MIN_VISIT_MIN)
             })
             .sum();
@@ -1627,6 +1723,7 @@ pub fn fit(
                 weekend_factor,
                 recipients: evidence[wd].recipients,
                 role: adjust_teams.then_some(choice.roles[t]),
+                slack_min: (add != 0.0 || scale != reference).then(|| lines[wd].slack_min - add),
             }
         })
         .collect();
@@ -1644,7 +1741,7 @@ pub fn fit(
     let logged: f64 = all_cells.iter().map(|c| c.y).sum();
     let efficient_total: f64 = all_cells
         .iter()
-        .map(|c| full.beta.dot(&c.xs) * reference)
+        .map(|c| full.beta.dot(&c.xs) * scale + add * c.n as f64)
         .sum();
     let n = table.len() as f64;
     let var_y = sum_y2 / n - (sum_y / n).powi(2);
@@ -1749,6 +1846,16 @@ mod tests {
         catalog: &Catalog,
         task_min: impl Fn(&Catalog, u16) -> f64,
     ) -> (VisitTable, Vec<String>) {
+        known_world_with(catalog, task_min, &[0.0; PACES.len()])
+    }
+
+    /// [`known_world_by`], each team adding `slack[team]` minutes to every visit beside
+    /// its pace.
+    fn known_world_with(
+        catalog: &Catalog,
+        task_min: impl Fn(&Catalog, u16) -> f64,
+        slack: &[f64],
+    ) -> (VisitTable, Vec<String>) {
         let mut table = VisitTable::new(catalog.contexts.len());
         let context = vec![0.0; catalog.contexts.len()];
         let mut next = crate::test_rng::below(0x9e37_79b9_7f4a_7c15u64);
@@ -1774,7 +1881,7 @@ mod tests {
                     day,
                     Slot::Morning,
                     1,
-                    efficient * PACES[unit as usize] * weekend * noise,
+                    efficient * PACES[unit as usize] * weekend * noise + slack[unit as usize],
                     &tasks,
                     &context,
                 );
@@ -1833,6 +1940,69 @@ mod tests {
             (mean.relative / expected - 1.0).abs() < 0.03,
             "{} ≠ {expected}",
             mean.relative
+        );
+    }
+
+    /// A visit's efficient minutes for each code alone, against the known ones: the worst
+    /// relative error and the total's.
+    fn single_task_errors(model: &VisitModel, catalog: &Catalog) -> (f64, f64) {
+        let (mut z, mut x) = (Vec::new(), Vec::new());
+        model
+            .space
+            .encode_context(&vec![0.0; catalog.contexts.len()], &mut z);
+        let (mut worst, mut got_sum, mut want_sum) = (0.0f64, 0.0, 0.0);
+        for t in 0..catalog.insatser.len() as u16 {
+            model.space.encode(&[t], Slot::Morning, 1, &z, &mut x);
+            let got = model.predict_encoded(&x);
+            let want = OVERHEAD + base(catalog, t);
+            worst = worst.max((got / want - 1.0).abs());
+            got_sum += got;
+            want_sum += want;
+        }
+        (worst, got_sum / want_sum - 1.0)
+    }
+
+    #[test]
+    fn teams_that_add_minutes_to_every_visit_are_told_apart_from_their_pace() {
+        // Three of the slower teams add 5 minutes to every visit beside their pace (the
+        // walk from a far car park); the frontier team T0 and the next one add none. With
+        // the pace alone, those teams' short visits look slow and their long ones fast,
+        // which pulls the overhead up and the tasks' minutes down for everyone.
+        let catalog = catalog();
+        let slack = [0.0, 0.0, 0.0, 5.0, 0.0, 5.0, 0.0, 5.0];
+        let (table, units) = known_world_with(&catalog, base, &slack);
+        let params = FitParams::new().folds(3).threads(1).check().unwrap();
+        let (model, report) = fit(&table, &units, &catalog, &params, &NoProgress).unwrap();
+        let (worst, total) = single_task_errors(&model, &catalog);
+        assert!(
+            worst < 0.03 && total.abs() < 0.01,
+            "worst {worst}, total {total}"
+        );
+        let fr = report.frontier.as_ref().unwrap();
+        assert_eq!(fr.members, vec!["T0".to_string()], "{fr:?}");
+        // Each team's minutes per visit beside its pace, against the frontier's, to a
+        // minute.
+        for (t, team) in report.teams.iter().enumerate() {
+            let got = team.slack_min.unwrap();
+            assert!(
+                (got - slack[t]).abs() < 1.0,
+                "{}: slack {got}",
+                team.unit_id
+            );
+        }
+
+        // The same log with the pace alone misses by more (the check above can fail).
+        let params = FitParams::new()
+            .folds(3)
+            .threads(1)
+            .team_slack(false)
+            .check()
+            .unwrap();
+        let (model, _) = fit(&table, &units, &catalog, &params, &NoProgress).unwrap();
+        let (worst_pace_only, _) = single_task_errors(&model, &catalog);
+        assert!(
+            worst_pace_only > 2.0 * worst,
+            "{worst_pace_only} against {worst}"
         );
     }
 

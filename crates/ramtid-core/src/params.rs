@@ -184,6 +184,13 @@ impl FitParams {
         self
     }
 
+    /// Each team gets minutes per visit of its own beside its pace (the default, with the
+    /// frontier); off, the pace alone.
+    pub fn team_slack(mut self, slack: bool) -> Self {
+        self.0.settings.team_slack = slack;
+        self
+    }
+
     fn implausible_gap_in_force(&self) -> f64 {
         match self.0.settings.efficiency {
             Efficiency::Frontier {
@@ -448,6 +455,7 @@ struct Flat {
     tolerance: f64,
     implausible_gap: f64,
     weekend_apart: bool,
+    team_slack: bool,
     folds: usize,
     lambdas: Vec<f64>,
     min_pair_visits: u64,
@@ -483,6 +491,7 @@ impl From<FitParams> for Flat {
             tolerance,
             implausible_gap,
             weekend_apart: settings.weekend_apart,
+            team_slack: settings.team_slack,
             folds: settings.folds,
             lambdas: settings.lambdas,
             min_pair_visits: settings.min_pair_visits,
@@ -542,6 +551,7 @@ impl From<Flat> for FitParams {
                 seed: f.seed,
                 threads: f.threads,
                 weekend_apart: f.weekend_apart,
+                team_slack: f.team_slack,
             },
             CleaningRules {
                 min_duration_min: f.min_visit_min,

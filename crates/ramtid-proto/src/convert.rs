@@ -396,6 +396,7 @@ pub fn fit_figures(m: &Manifest) -> pb::FitFigures {
                 weekend_factor: t.weekend_factor,
                 role: t.role.map(|r| r.as_str().to_string()).unwrap_or_default(),
                 inefficient: t.inefficient,
+                slack_min: t.slack_min,
             })
             .collect(),
     }
@@ -489,6 +490,9 @@ pub fn train_params(
     }
     if let Some(w) = s.weekend_apart {
         p = p.weekend_apart(w);
+    }
+    if let Some(t) = s.team_slack {
+        p = p.team_slack(t);
     }
     // After the other methods' values: "pooled" wins over them.
     if method == Some(Method::Pooled) {
