@@ -277,10 +277,19 @@ pub fn estimate_with(model: &Model, needs: &ValidNeeds, detail: Detail) -> Estim
     let mut raw = Vec::with_capacity(if full { plan.len() } else { 0 });
     let space = &model.visit.space;
     space.encode_context(&needs.context, &mut scratch.z);
+    // Two staff act on the tasks that need them, not on what is planned into their visit.
+    let needs_two = needs.needs_two(space.n_tasks);
     let (mut weekly, mut weekly_staff, mut per_week) = (0.0, 0.0, 0.0);
     for v in &plan {
         // As predict_visit, with the context encoded once for the whole plan.
-        space.encode(&v.tasks, v.slot, v.staff, &scratch.z, &mut scratch.x);
+        space.encode_staffed(
+            &v.tasks,
+            v.slot,
+            v.staff,
+            Some(&needs_two),
+            &scratch.z,
+            &mut scratch.x,
+        );
         let unclamped = model.visit.predict_encoded(&scratch.x);
         let minutes = unclamped.max(MIN_VISIT_MIN);
         weekly += minutes * v.per_week;
@@ -658,6 +667,55 @@ mod tests {
         // Not living alone: the first pair is off, the second still on.
         let needs = needs_of(&model, vec![91.0, 0.0, 2.0, 3.0, 1.0, 2.0], &WEEK);
         assert_eq!(differences(&model, &needs), Vec::<String>::new());
+    }
+
+    #[test]
+    fn two_staff_act_on_the_task_that_needs_them_not_on_what_shares_its_visit() {
+        // The shipped model given a two-staff column per code: TRANSFER with two is 3
+        // minutes quicker, MORNING_CARE with two (were it ordered so) 6 minutes slower.
+        let mut model = nordstad();
+        let code = |c: &str| {
+            model
+                .catalog
+                .insatser
+                .iter()
+                .position(|i| i.code == c)
+                .unwrap()
+        };
+        let (transfer, morning) = (code("TRANSFER"), code("MORNING_CARE"));
+        let needs = needs_of(
+            &model,
+            vec![85.0, 1.0, 1.0, 2.0, 0.0, 0.0],
+            &[
+                ("MORNING_CARE", 7.0, Some(Slot::Morning), 1),
+                ("TRANSFER", 7.0, Some(Slot::Morning), 2),
+            ],
+        );
+        let before = estimate(&model, &needs);
+        let l = model.visit.space.layout();
+        assert_eq!(
+            l.staff2_tasks,
+            model.visit.coef.len(),
+            "no context pairs shipped"
+        );
+        model.visit.space.staff2_tasks = true;
+        let n = model.visit.space.n_tasks;
+        model.visit.coef.extend(std::iter::repeat_n(0.0, n));
+        model.visit.coef[l.staff2_tasks + transfer] = -3.0;
+        model.visit.coef[l.staff2_tasks + morning] = 6.0;
+        let after = estimate(&model, &needs);
+        // Morning care is planned into the transfer's two-staff visits on some days ...
+        assert!(
+            after
+                .visits
+                .iter()
+                .any(|v| v.staff == 2 && v.tasks.contains(&"MORNING_CARE".to_string())),
+            "{:?}",
+            after.visits
+        );
+        // ... yet only the transfer's seven occasions change: 3 minutes less each.
+        let change = after.weekly_min - before.weekly_min;
+        assert!((change + 21.0).abs() < 1e-6, "{change}");
     }
 
     #[test]

@@ -54,6 +54,9 @@ pub struct Layout {
     pub tasks: usize,
     pub interactions: usize,
     pub pairs: usize,
+    /// Per code, its minutes when the visit has two staff and the code is one that needs
+    /// them (empty block in models trained before they were learned).
+    pub staff2_tasks: usize,
     /// Context pairs: two columns each, per visit (minutes) and per ten schablon minutes of
     /// the visit's tasks.
     pub context_pairs: usize,
@@ -70,6 +73,7 @@ pub enum Group {
     Task,
     TaskContext,
     Pair,
+    Staff2Task,
     ContextPair,
 }
 
@@ -92,6 +96,11 @@ pub struct FeatureSpace {
     /// Per code, its schablon minutes: the scale of the per-task part of a context pair.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub task_schablon: Vec<f64>,
+    /// Whether each code has a column for what a second staff member changes in its own
+    /// time (a transfer with two is quicker, or slower, than with one), beside the visit's
+    /// staff column. Absent in models trained before: the visit's column alone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub staff2_tasks: bool,
 }
 
 fn pair_key((a, b): (u16, u16)) -> u32 {
@@ -175,6 +184,7 @@ impl FeatureSpace {
             pair_index: Vec::new(),
             context_pairs: Vec::new(),
             task_schablon: catalog.insatser.iter().map(|i| i.schablon_min).collect(),
+            staff2_tasks: true,
         };
         space.rebuild_index();
         space
@@ -212,7 +222,8 @@ impl FeatureSpace {
         let tasks = context + k;
         let interactions = tasks + self.n_tasks;
         let pairs = interactions + self.n_tasks * k;
-        let context_pairs = pairs + self.pairs.len();
+        let staff2_tasks = pairs + self.pairs.len();
+        let context_pairs = staff2_tasks + if self.staff2_tasks { self.n_tasks } else { 0 };
         Layout {
             slots,
             staff2,
@@ -220,6 +231,7 @@ impl FeatureSpace {
             tasks,
             interactions,
             pairs,
+            staff2_tasks,
             context_pairs,
             len: context_pairs + 2 * self.context_pairs.len(),
         }
@@ -240,12 +252,28 @@ impl FeatureSpace {
     }
 
     /// The non-zero features of one visit, as (column, value). `tasks` must be sorted and
-    /// free of repeats.
+    /// free of repeats. With two staff, every task is taken to be one that needs them (a
+    /// logged visit does not say which did): see [`FeatureSpace::encode_staffed`].
     pub fn encode(
         &self,
         tasks: &[u16],
         slot: Slot,
         staff: u8,
+        z: &[f64],
+        out: &mut Vec<(u32, f64)>,
+    ) {
+        self.encode_staffed(tasks, slot, staff, None, z, out);
+    }
+
+    /// [`FeatureSpace::encode`], with two staff applied only to the tasks `needs_two` marks
+    /// (by code): a transfer that needs two, not the breakfast planned into the same visit.
+    /// `None` marks every task.
+    pub fn encode_staffed(
+        &self,
+        tasks: &[u16],
+        slot: Slot,
+        staff: u8,
+        needs_two: Option<&[bool]>,
         z: &[f64],
         out: &mut Vec<(u32, f64)>,
     ) {
@@ -277,6 +305,14 @@ impl FeatureSpace {
             for &b in &tasks[a_i + 1..] {
                 if let Some(p) = self.pair(a, b) {
                     out.push(((l.pairs + p) as u32, 1.0));
+                }
+            }
+        }
+        if self.staff2_tasks && staff >= 2 {
+            for &t in tasks {
+                let two = needs_two.is_none_or(|m| m.get(t as usize).copied().unwrap_or(false));
+                if two {
+                    out.push(((l.staff2_tasks + t as usize) as u32, 1.0));
                 }
             }
         }
@@ -334,7 +370,8 @@ impl FeatureSpace {
             c if c < l.tasks => Group::OverheadContext,
             c if c < l.interactions => Group::Task,
             c if c < l.pairs => Group::TaskContext,
-            c if c < l.context_pairs => Group::Pair,
+            c if c < l.staff2_tasks => Group::Pair,
+            c if c < l.context_pairs => Group::Staff2Task,
             _ => Group::ContextPair,
         }
     }
@@ -375,6 +412,11 @@ impl FeatureSpace {
                 "pair:{}+{}",
                 catalog.insatser[a as usize].code, catalog.insatser[b as usize].code
             ));
+        }
+        if self.staff2_tasks {
+            for i in &catalog.insatser {
+                names.push(format!("task:{}×staff:2", i.code));
+            }
         }
         for &(a, b) in &self.context_pairs {
             let (a, b) = (
@@ -430,7 +472,8 @@ levels = ["urban", "suburban", "rural"]
         // cognition>=1, >=2, >=3 (one step per level above the lowest), area=suburban,
         // area=rural
         assert_eq!(space.context.len(), 5);
-        assert_eq!(l.len, 1 + 4 + 1 + 5 + 2 + 2 * 5 + 1);
+        // ... and one two-staff column per code.
+        assert_eq!(l.len, 1 + 4 + 1 + 5 + 2 + 2 * 5 + 1 + 2);
         assert_eq!(space.names(&c).len(), l.len);
         let mut z = Vec::new();
         space.encode_context(&[2.0f64, 2.0], &mut z);
@@ -446,6 +489,17 @@ levels = ["urban", "suburban", "rural"]
         assert!(cols.contains(&((l.tasks + 1) as u32)));
         assert!(cols.contains(&(l.pairs as u32)));
         assert_eq!(space.group(l.pairs), Group::Pair);
+        // A logged visit with two staff does not say which task needed them: both.
+        assert!(cols.contains(&(l.staff2_tasks as u32)));
+        assert!(cols.contains(&((l.staff2_tasks + 1) as u32)));
+        assert_eq!(space.group(l.staff2_tasks + 1), Group::Staff2Task);
+        // A planned one does: only B needs two, so A's two-staff column stays off.
+        space.encode_staffed(&[0, 1], Slot::Evening, 2, Some(&[false, true]), &z, &mut x);
+        let staffed: Vec<u32> = x.iter().map(|(c, _)| *c).collect();
+        assert!(staffed.contains(&(l.staff2 as u32)));
+        assert!(!staffed.contains(&(l.staff2_tasks as u32)));
+        assert!(staffed.contains(&((l.staff2_tasks + 1) as u32)));
+        assert_eq!(staffed.len(), cols.len() - 1);
         assert_eq!(space.context_var_of(l.interactions + 5 + 3), Some(1));
         assert_eq!(space.context_var_of(l.interactions + 5 + 2), Some(0));
         // morning, one staff, one task: no slot, staff or pair column

@@ -87,6 +87,10 @@ pub struct FitSettings {
     /// Off: the pace alone, one ratio.
     #[serde(default = "yes")]
     pub team_slack: bool,
+    /// Each code gets minutes of its own for when a second staff member is there for it,
+    /// beside the visit's staff column. Off: the visit's column alone.
+    #[serde(default = "yes")]
+    pub staff2_tasks: bool,
 }
 
 impl Default for FitSettings {
@@ -107,6 +111,7 @@ impl Default for FitSettings {
                 .min(8),
             weekend_apart: true,
             team_slack: true,
+            staff2_tasks: true,
         }
     }
 }
@@ -603,10 +608,13 @@ impl FittedColumns {
         let l = space.layout();
         let k = space.context.len();
         let mut used = vec![false; space.n_tasks];
+        // Codes seen in a visit with two staff: only they inform a two-staff column.
+        let mut with_two = vec![false; space.n_tasks];
         for row in table.iter() {
             for &t in row.tasks {
                 if let Some(u) = used.get_mut(t as usize) {
                     *u = true;
+                    with_two[t as usize] |= row.staff >= 2;
                 }
             }
         }
@@ -614,6 +622,11 @@ impl FittedColumns {
         for (t, _) in used.iter().enumerate().filter(|(_, u)| !**u) {
             keep[l.tasks + t] = false;
             keep[l.interactions + t * k..l.interactions + (t + 1) * k].fill(false);
+        }
+        if space.staff2_tasks {
+            for (t, _) in with_two.iter().enumerate().filter(|(_, w)| !**w) {
+                keep[l.staff2_tasks + t] = false;
+            }
         }
         let mut dense = vec![u32::MAX; l.len];
         let mut full = Vec::new();
@@ -734,7 +747,8 @@ pub fn plan(
     catalog: &Catalog,
     settings: &FitSettings,
 ) -> FitPlan {
-    let space = learn_space(table, catalog, settings.min_pair_visits);
+    let mut space = learn_space(table, catalog, settings.min_pair_visits);
+    space.staff2_tasks = settings.staff2_tasks;
     let p = FittedColumns::new(&space, table).len() as u64;
     let folds = settings.folds.max(1) as u64;
     let threads = settings.threads.max(1).min(table.len() / 10_000 + 1) as u64;
@@ -1305,7 +1319,8 @@ pub fn fit(
     let teams = cells.count();
     let k = settings.folds;
 
-    let space = learn_space(table, catalog, settings.min_pair_visits);
+    let mut space = learn_space(table, catalog, settings.min_pair_visits);
+    space.staff2_tasks = settings.staff2_tasks;
     // The statistics cover only the columns some visit can touch (see `FittedColumns`).
     let cols = FittedColumns::new(&space, table);
     let p = cols.len();
@@ -1662,11 +1677,12 @@ pub fn fit(
         };
         let sol = &fold_solutions[e.fold];
         space.encode_context(&e.context, &mut z);
+        let needs_two = needs.needs_two(space.n_tasks);
         let planned: f64 = planner
             .plan(&needs)
             .iter()
             .map(|v| {
-                space.encode(&v.tasks, v.slot, v.staff, &z, &mut x);
+                space.encode_staffed(&v.tasks, v.slot, v.staff, Some(&needs_two), &z, &mut x);
                 // The fold's solution is over the fitted (dense) columns; the log's own
                 // needs touch only those.
                 let m = x
@@ -2004,6 +2020,84 @@ mod tests {
             worst_pace_only > 2.0 * worst,
             "{worst_pace_only} against {worst}"
         );
+    }
+
+    #[test]
+    fn two_staff_change_the_time_of_the_tasks_that_need_them_only() {
+        // A quarter of the recipients need TRANSFER with two staff (then 40 % quicker), a
+        // quarter SHOWER with two (then 40 % slower); their other tasks take what they
+        // take with one. One column for the visit's second staff member cannot say both.
+        let catalog = catalog();
+        let code = |c: &str| catalog.insatser.iter().position(|i| i.code == c).unwrap() as u16;
+        let (transfer, shower) = (code("TRANSFER"), code("SHOWER"));
+        let mut table = VisitTable::new(catalog.contexts.len());
+        let context = vec![0.0; catalog.contexts.len()];
+        let mut next = crate::test_rng::below(0x5851_f42d_4c95_7f2du64);
+        let monday = crate::visits::time::days_from_civil(2025, 3, 3);
+        let codes = catalog.insatser.len() as u64;
+        for recipient in 0..800u32 {
+            let unit = recipient % PACES.len() as u32;
+            let (two, factor) = match (recipient / 8) % 4 {
+                1 => (Some(transfer), 0.6),
+                2 => (Some(shower), 1.4),
+                _ => (None, 1.0),
+            };
+            for v in 0..40 {
+                let day = monday + v % 28;
+                let mut tasks: Vec<u16> = (0..1 + next(3)).map(|_| next(codes) as u16).collect();
+                tasks.extend(two);
+                tasks.sort_unstable();
+                tasks.dedup();
+                let minutes =
+                    |t: u16| base(&catalog, t) * if Some(t) == two { factor } else { 1.0 };
+                let efficient = OVERHEAD + tasks.iter().map(|&t| minutes(t)).sum::<f64>();
+                let noise = 0.9 + 0.2 * next(10_001) as f64 / 10_000.0;
+                table.push(
+                    recipient,
+                    unit,
+                    day,
+                    Slot::Morning,
+                    if two.is_some() { 2 } else { 1 },
+                    efficient * PACES[unit as usize] * noise,
+                    &tasks,
+                    &context,
+                );
+            }
+        }
+        let units: Vec<String> = (0..PACES.len()).map(|u| format!("T{u}")).collect();
+        let dressing = code("DRESSING");
+        let worst = |staff2_tasks: bool| {
+            let params = FitParams::new()
+                .folds(3)
+                .threads(1)
+                .staff2_tasks(staff2_tasks)
+                .check()
+                .unwrap();
+            let (model, _) = fit(&table, &units, &catalog, &params, &NoProgress).unwrap();
+            let (mut z, mut x) = (Vec::new(), Vec::new());
+            model.space.encode_context(&context, &mut z);
+            let mut worst = 0.0f64;
+            // A visit of the task that needs two and DRESSING, planned together: the second
+            // staff member changes the first only.
+            for (task, factor) in [(transfer, 0.6), (shower, 1.4)] {
+                let mut needs_two = vec![false; catalog.insatser.len()];
+                needs_two[task as usize] = true;
+                let mut tasks = vec![task, dressing];
+                tasks.sort_unstable();
+                model
+                    .space
+                    .encode_staffed(&tasks, Slot::Morning, 2, Some(&needs_two), &z, &mut x);
+                let got = model.predict_encoded(&x);
+                let want = OVERHEAD + factor * base(&catalog, task) + base(&catalog, dressing);
+                worst = worst.max((got / want - 1.0).abs());
+            }
+            worst
+        };
+        let with = worst(true);
+        assert!(with < 0.03, "worst {with}");
+        // With the visit's column alone (the check above can fail).
+        let without = worst(false);
+        assert!(without > 2.0 * with, "{without} against {with}");
     }
 
     #[test]

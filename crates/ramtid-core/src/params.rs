@@ -191,6 +191,13 @@ impl FitParams {
         self
     }
 
+    /// Each code gets minutes of its own for a second staff member (the default); off, the
+    /// visit's staff column alone.
+    pub fn staff2_tasks(mut self, per_task: bool) -> Self {
+        self.0.settings.staff2_tasks = per_task;
+        self
+    }
+
     fn implausible_gap_in_force(&self) -> f64 {
         match self.0.settings.efficiency {
             Efficiency::Frontier {
@@ -456,6 +463,7 @@ struct Flat {
     implausible_gap: f64,
     weekend_apart: bool,
     team_slack: bool,
+    staff2_tasks: bool,
     folds: usize,
     lambdas: Vec<f64>,
     min_pair_visits: u64,
@@ -492,6 +500,7 @@ impl From<FitParams> for Flat {
             implausible_gap,
             weekend_apart: settings.weekend_apart,
             team_slack: settings.team_slack,
+            staff2_tasks: settings.staff2_tasks,
             folds: settings.folds,
             lambdas: settings.lambdas,
             min_pair_visits: settings.min_pair_visits,
@@ -552,6 +561,7 @@ impl From<Flat> for FitParams {
                 threads: f.threads,
                 weekend_apart: f.weekend_apart,
                 team_slack: f.team_slack,
+                staff2_tasks: f.staff2_tasks,
             },
             CleaningRules {
                 min_duration_min: f.min_visit_min,
