@@ -252,28 +252,15 @@ impl FeatureSpace {
     }
 
     /// The non-zero features of one visit, as (column, value). `tasks` must be sorted and
-    /// free of repeats. With two staff, every task is taken to be one that needs them (a
-    /// logged visit does not say which did): see [`FeatureSpace::encode_staffed`].
+    /// free of repeats. With two staff, every task carries its code's two-staff column: a
+    /// logged visit does not say which task needed them, so each code's column says what a
+    /// second person changes in its time, where one is there (nothing, for a breakfast
+    /// that only shares a transfer's visit, where the second person does not help with it).
     pub fn encode(
         &self,
         tasks: &[u16],
         slot: Slot,
         staff: u8,
-        z: &[f64],
-        out: &mut Vec<(u32, f64)>,
-    ) {
-        self.encode_staffed(tasks, slot, staff, None, z, out);
-    }
-
-    /// [`FeatureSpace::encode`], with two staff applied only to the tasks `needs_two` marks
-    /// (by code): a transfer that needs two, not the breakfast planned into the same visit.
-    /// `None` marks every task.
-    pub fn encode_staffed(
-        &self,
-        tasks: &[u16],
-        slot: Slot,
-        staff: u8,
-        needs_two: Option<&[bool]>,
         z: &[f64],
         out: &mut Vec<(u32, f64)>,
     ) {
@@ -310,10 +297,7 @@ impl FeatureSpace {
         }
         if self.staff2_tasks && staff >= 2 {
             for &t in tasks {
-                let two = needs_two.is_none_or(|m| m.get(t as usize).copied().unwrap_or(false));
-                if two {
-                    out.push(((l.staff2_tasks + t as usize) as u32, 1.0));
-                }
+                out.push(((l.staff2_tasks + t as usize) as u32, 1.0));
             }
         }
         if !self.context_pairs.is_empty() {
@@ -489,17 +473,10 @@ levels = ["urban", "suburban", "rural"]
         assert!(cols.contains(&((l.tasks + 1) as u32)));
         assert!(cols.contains(&(l.pairs as u32)));
         assert_eq!(space.group(l.pairs), Group::Pair);
-        // A logged visit with two staff does not say which task needed them: both.
+        // With two staff, each task's two-staff column.
         assert!(cols.contains(&(l.staff2_tasks as u32)));
         assert!(cols.contains(&((l.staff2_tasks + 1) as u32)));
         assert_eq!(space.group(l.staff2_tasks + 1), Group::Staff2Task);
-        // A planned one does: only B needs two, so A's two-staff column stays off.
-        space.encode_staffed(&[0, 1], Slot::Evening, 2, Some(&[false, true]), &z, &mut x);
-        let staffed: Vec<u32> = x.iter().map(|(c, _)| *c).collect();
-        assert!(staffed.contains(&(l.staff2 as u32)));
-        assert!(!staffed.contains(&(l.staff2_tasks as u32)));
-        assert!(staffed.contains(&((l.staff2_tasks + 1) as u32)));
-        assert_eq!(staffed.len(), cols.len() - 1);
         assert_eq!(space.context_var_of(l.interactions + 5 + 3), Some(1));
         assert_eq!(space.context_var_of(l.interactions + 5 + 2), Some(0));
         // morning, one staff, one task: no slot, staff or pair column

@@ -1677,12 +1677,11 @@ pub fn fit(
         };
         let sol = &fold_solutions[e.fold];
         space.encode_context(&e.context, &mut z);
-        let needs_two = needs.needs_two(space.n_tasks);
         let planned: f64 = planner
             .plan(&needs)
             .iter()
             .map(|v| {
-                space.encode_staffed(&v.tasks, v.slot, v.staff, Some(&needs_two), &z, &mut x);
+                space.encode(&v.tasks, v.slot, v.staff, &z, &mut x);
                 // The fold's solution is over the fitted (dense) columns; the log's own
                 // needs touch only those.
                 let m = x
@@ -2077,16 +2076,12 @@ mod tests {
             let (mut z, mut x) = (Vec::new(), Vec::new());
             model.space.encode_context(&context, &mut z);
             let mut worst = 0.0f64;
-            // A visit of the task that needs two and DRESSING, planned together: the second
-            // staff member changes the first only.
+            // A two-staff visit of the task that needs two and DRESSING: the second staff
+            // member changes the first only, and DRESSING's own column has learned that.
             for (task, factor) in [(transfer, 0.6), (shower, 1.4)] {
-                let mut needs_two = vec![false; catalog.insatser.len()];
-                needs_two[task as usize] = true;
                 let mut tasks = vec![task, dressing];
                 tasks.sort_unstable();
-                model
-                    .space
-                    .encode_staffed(&tasks, Slot::Morning, 2, Some(&needs_two), &z, &mut x);
+                model.space.encode(&tasks, Slot::Morning, 2, &z, &mut x);
                 let got = model.predict_encoded(&x);
                 let want = OVERHEAD + factor * base(&catalog, task) + base(&catalog, dressing);
                 worst = worst.max((got / want - 1.0).abs());

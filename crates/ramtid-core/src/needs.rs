@@ -109,22 +109,6 @@ pub struct ValidNeeds {
 /// Longest recipient id accepted; ids are pseudonymous keys, not free text.
 pub const MAX_ID_LEN: usize = 128;
 
-impl ValidNeeds {
-    /// Per code (`codes` of them), whether some need for it asks for two staff: the tasks a
-    /// second staff member is there for, in a visit that has two.
-    pub fn needs_two(&self, codes: usize) -> Vec<bool> {
-        let mut two = vec![false; codes];
-        for n in &self.needs {
-            if n.staff >= 2 {
-                if let Some(t) = two.get_mut(n.insats) {
-                    *t = true;
-                }
-            }
-        }
-        two
-    }
-}
-
 impl NeedsSet {
     pub fn validate(&self, catalog: &Catalog) -> Result<ValidNeeds, NeedsError> {
         let mut v = Vec::new();
