@@ -995,6 +995,8 @@ fn quantile_f32(v: &mut [f32], q: f64) -> f32 {
 struct CellLine {
     slope: f64,
     slack_min: f64,
+    /// Whether the line was fitted (not the ratio through the origin for want of data).
+    fitted: bool,
 }
 
 /// Least squares of logged on predicted minutes, within a cell: `(n, Σp, Σp², Σy, Σyp)`.
@@ -1004,6 +1006,7 @@ fn cell_line([n, sp, spp, sy, syp]: [f64; 5], theta: f64, min_visits: u64) -> Ce
     let ratio = CellLine {
         slope: theta,
         slack_min: 0.0,
+        fitted: false,
     };
     if n < min_visits as f64 || n < 2.0 {
         return ratio;
@@ -1022,6 +1025,7 @@ fn cell_line([n, sp, spp, sy, syp]: [f64; 5], theta: f64, min_visits: u64) -> Ce
     CellLine {
         slope,
         slack_min: my - slope * mp,
+        fitted: true,
     }
 }
 
@@ -1551,15 +1555,16 @@ pub fn fit(
     // The efficient visit: `scale × x'β + add`. With slack, the frontier members' own lines
     // (weighted as in their level); over their own visits they give the same minutes as
     // their pace, but short and long visits each get what those teams take for them.
-    let (scale, add) = match settings.efficiency {
-        Efficiency::Frontier { .. } if settings.team_slack => {
-            let w: f64 = choice.members.iter().map(|m| m.1).sum();
-            let (s, a) = choice.members.iter().fold((0.0, 0.0), |(s, a), &(c, m)| {
-                (s + m * lines[c].slope, a + m * lines[c].slack_min)
-            });
-            (s / w, a / w)
-        }
-        _ => (reference, 0.0),
+    let with_slack =
+        matches!(settings.efficiency, Efficiency::Frontier { .. }) && settings.team_slack;
+    let (scale, add) = if with_slack {
+        let w: f64 = choice.members.iter().map(|m| m.1).sum();
+        let (s, a) = choice.members.iter().fold((0.0, 0.0), |(s, a), &(c, m)| {
+            (s + m * lines[c].slope, a + m * lines[c].slack_min)
+        });
+        (s / w, a / w)
+    } else {
+        (reference, 0.0)
     };
 
     let mut coef = cols.expand(&full.beta, &weight_full, &prior_full, lambda, scale);
@@ -1738,7 +1743,7 @@ pub fn fit(
                 weekend_factor,
                 recipients: evidence[wd].recipients,
                 role: adjust_teams.then_some(choice.roles[t]),
-                slack_min: (add != 0.0 || scale != reference).then(|| lines[wd].slack_min - add),
+                slack_min: (with_slack && lines[wd].fitted).then(|| lines[wd].slack_min - add),
             }
         })
         .collect();
