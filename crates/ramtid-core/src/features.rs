@@ -54,8 +54,8 @@ pub struct Layout {
     pub tasks: usize,
     pub interactions: usize,
     pub pairs: usize,
-    /// Per code, its minutes when the visit has two staff and the code is one that needs
-    /// them (empty block in models trained before they were learned).
+    /// Per code, what a second staff member changes in its minutes, for every task of a
+    /// visit with two staff (an empty block in models trained before they were learned).
     pub staff2_tasks: usize,
     /// Context pairs: two columns each, per visit (minutes) and per ten schablon minutes of
     /// the visit's tasks.
