@@ -10,9 +10,11 @@
 use ramtid_core::params::CheckedFitParams;
 use ramtid_core::progress::NoProgress;
 use ramtid_core::train::{train, TrainError, TrainRequest};
-use ramtid_report::evaluate::metrics::median;
+use ramtid_report::evaluate::metrics::{self, median};
 use ramtid_report::evaluate::report::{card, esc, num, pct, signed_pct, Series, STYLE};
-use ramtid_report::evaluate::{evaluate, write_report, EvaluateError, EvaluateInputs};
+use ramtid_report::evaluate::{
+    evaluate, write_report, EvaluateError, EvaluateInputs, RecipientRow,
+};
 use ramtid_sim::random::{simulate_random, RandomConfig, RandomError};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -95,6 +97,12 @@ pub struct WorldResult {
     /// visits done by substitutes × their slowness. No column of the data contract marks a
     /// substitute's visit, so this part of the time is in every team's pace.
     pub substitute_term: f64,
+    /// The floor under any estimator that learns the level from this log: the best
+    /// achievable predictor × (1 + `substitute_term`), because no column marks which visits
+    /// a substitute made, so their slowness is in every team's pace. Its MAPE ÷ the best
+    /// achievable MAPE, and its Σ ÷ Σ truth − 1.
+    pub floor_ratio: f64,
+    pub floor_bias: f64,
     /// Share of held-out weeks whose truth lies in the estimate's P10–P90.
     pub week_coverage: f64,
     /// Share of held-out visits whose efficient minutes lie in the visit's P10–P90.
@@ -132,6 +140,9 @@ pub struct Summary {
     #[serde(flatten)]
     pub ours: Distribution,
     pub schablon: Distribution,
+    /// The same of the floor (`WorldResult::floor_ratio`, `floor_bias`): what the targets
+    /// are to be read against.
+    pub floor: Distribution,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -214,6 +225,11 @@ pub fn run_world(
     let best_mape = finite(seed, "best achievable MAPE", best.mape)?;
     let substitute_term = substitute_term(&data.join("simulation.json"))
         .map_err(|message| ValidateError::Figures { seed, message })?;
+    let (floor_ratio, floor_bias) =
+        floor(&e.recipients, substitute_term, best_mape).ok_or_else(|| ValidateError::Figures {
+            seed,
+            message: "no held-out recipient has a best achievable week".into(),
+        })?;
     let mape = finite(seed, "MAPE", w.ours.mape)?;
     let schablon_mape = finite(seed, "schablon MAPE", w.schablon.mape)?;
     Ok(WorldResult {
@@ -227,6 +243,8 @@ pub fn run_world(
         bias: finite(seed, "bias", w.ours.bias)?,
         best_bias: finite(seed, "best achievable bias", best.bias)?,
         substitute_term,
+        floor_ratio: finite(seed, "floor ratio", floor_ratio)?,
+        floor_bias: finite(seed, "floor bias", floor_bias)?,
         week_coverage: finite(
             seed,
             "week coverage",
@@ -244,6 +262,26 @@ pub fn run_world(
         schablon_bias: finite(seed, "schablon bias", w.schablon.bias)?,
         logged_over_efficient: summary.fit.logged_over_efficient,
         seconds: t0.elapsed().as_secs_f64(),
+    })
+}
+
+/// The best achievable weeks scaled by `1 + substitute_term`: (MAPE ÷ `best_mape`, bias).
+/// None when no recipient has a best achievable week.
+fn floor(rows: &[RecipientRow], substitute_term: f64, best_mape: f64) -> Option<(f64, f64)> {
+    let (pred, truth): (Vec<f64>, Vec<f64>) = rows
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r.best_weekly_min? * (1.0 + substitute_term),
+                r.true_weekly_min,
+            ))
+        })
+        .unzip();
+    (!pred.is_empty()).then(|| {
+        (
+            metrics::mape(&pred, &truth) / best_mape,
+            metrics::bias(&pred, &truth),
+        )
     })
 }
 
@@ -305,6 +343,7 @@ pub fn summarize(worlds: &[WorldResult]) -> Summary {
             None,
             None,
         ),
+        floor: distribution(&col(|w| w.floor_ratio), &col(|w| w.floor_bias), None, None),
     }
 }
 
@@ -391,7 +430,9 @@ pub fn summary_text(v: &Validation) -> String {
         "{} worlds ({} recipients × {} weeks, {} held out; seeds {}–{}), all figures on held-out recipients:\n\
          ramtid:   MAPE / best achievable median {:.3}×, worst {:.3}×; |bias| median {:.2} %, worst {:.2} %; \
          P10–P90 coverage median: weeks {}, visits {}\n\
-         schablon: MAPE / best achievable median {:.3}×, worst {:.3}×; |bias| median {:.2} %, worst {:.2} %\n",
+         schablon: MAPE / best achievable median {:.3}×, worst {:.3}×; |bias| median {:.2} %, worst {:.2} %\n\
+         floor:    MAPE / best achievable median {:.3}×, worst {:.3}×; |bias| median {:.2} %, worst {:.2} % \
+         (the best achievable with its level learned from this log, where no column marks a substitute's visit)\n",
         s.worlds,
         v.recipients,
         v.weeks,
@@ -408,6 +449,10 @@ pub fn summary_text(v: &Validation) -> String {
         s.schablon.worst_ratio,
         s.schablon.median_abs_bias_pct,
         s.schablon.worst_abs_bias_pct,
+        s.floor.median_ratio,
+        s.floor.worst_ratio,
+        s.floor.median_abs_bias_pct,
+        s.floor.worst_abs_bias_pct,
     )
 }
 
@@ -509,6 +554,7 @@ fn strip_svg(title: &str, y_label: &str, series: &[Series], refs: &[(f64, &str)]
 pub fn html(v: &Validation) -> String {
     let o = &v.summary.ours;
     let sc = &v.summary.schablon;
+    let fl = &v.summary.floor;
     let mut s = String::new();
     let _ = write!(
         s,
@@ -552,8 +598,19 @@ pub fn html(v: &Validation) -> String {
         &num(sc.median_ratio, 2),
         &format!("|bias| median {} %", num(sc.median_abs_bias_pct, 1)),
     ));
+    s.push_str(&card(
+        "",
+        "Floor: |bias| (median)",
+        &format!("{} %", num(fl.median_abs_bias_pct, 2)),
+        &format!(
+            "worst {} %; ratio median {}, worst {}",
+            num(fl.worst_abs_bias_pct, 2),
+            num(fl.median_ratio, 3),
+            num(fl.worst_ratio, 3)
+        ),
+    ));
     s.push_str("</div>");
-    s.push_str(r#"<p class="note">Every figure is measured on held-out recipients (not in the training log), against the world's best-practice truth. The best achievable MAPE is that of the world's true model without the recipient effect, which no predictor seeing only needs and context can know.</p>"#);
+    s.push_str(r#"<p class="note">Every figure is measured on held-out recipients (not in the training log), against the world's best-practice truth. The best achievable MAPE is that of the world's true model without the recipient effect, which no predictor seeing only needs and context can know. The floor is that best achievable predictor with its level learned from the log, as every estimator's must be: no column marks the visits a substitute made, so their slowness (each world's substitutes' share × slowness) is in every team's pace, the best team's too. No estimator that reads this log can be expected to do better than the floor.</p>"#);
     let idx = |f: fn(&WorldResult) -> f64| -> Vec<(f64, f64)> {
         v.worlds
             .iter()
@@ -565,11 +622,18 @@ pub fn html(v: &Validation) -> String {
     s.push_str(&strip_svg(
         "Person-week MAPE ÷ best achievable MAPE",
         "ratio",
-        &[Series {
-            name: "ramtid",
-            color: "#0b6bcb",
-            points: idx(|w| w.ratio),
-        }],
+        &[
+            Series {
+                name: "ramtid",
+                color: "#0b6bcb",
+                points: idx(|w| w.ratio),
+            },
+            Series {
+                name: "floor (level from the log)",
+                color: "#8a8f98",
+                points: idx(|w| w.floor_ratio),
+            },
+        ],
         &[
             (1.0, "best achievable"),
             (1.15, "target median 1.15"),
@@ -580,11 +644,18 @@ pub fn html(v: &Validation) -> String {
     s.push_str(&strip_svg(
         "Σ estimate ÷ Σ truth − 1 (%)",
         "bias %",
-        &[Series {
-            name: "ramtid",
-            color: "#0b6bcb",
-            points: idx(|w| 100.0 * w.bias),
-        }],
+        &[
+            Series {
+                name: "ramtid",
+                color: "#0b6bcb",
+                points: idx(|w| 100.0 * w.bias),
+            },
+            Series {
+                name: "floor (level from the log)",
+                color: "#8a8f98",
+                points: idx(|w| 100.0 * w.floor_bias),
+            },
+        ],
         &[(0.0, "no bias"), (3.0, "+3 %"), (-3.0, "−3 %")],
     ));
     s.push_str("</div><h2>Interval coverage (held-out)</h2><div class=\"plotbox\">");
@@ -605,11 +676,11 @@ pub fn html(v: &Validation) -> String {
         ],
         &[(0.75, "75 %"), (0.85, "85 %")],
     ));
-    s.push_str("</div><h2>Worlds</h2><table><thead><tr><th>world</th><th class=\"ours\">MAPE</th><th>best</th><th class=\"ours\">ratio</th><th class=\"ours\">bias</th><th>best achievable's bias</th><th>substitutes' share × slowness</th><th class=\"ours\">weeks in P10–P90</th><th class=\"ours\">visits in P10–P90</th><th class=\"sch\">schablon MAPE</th><th class=\"sch\">schablon bias</th><th>logged ÷ efficient</th><th>rows</th><th>report</th></tr></thead><tbody>");
+    s.push_str("</div><h2>Worlds</h2><table><thead><tr><th>world</th><th class=\"ours\">MAPE</th><th>best</th><th class=\"ours\">ratio</th><th class=\"ours\">bias</th><th>best achievable's bias</th><th>substitutes' share × slowness</th><th>floor ratio</th><th>floor bias</th><th class=\"ours\">weeks in P10–P90</th><th class=\"ours\">visits in P10–P90</th><th class=\"sch\">schablon MAPE</th><th class=\"sch\">schablon bias</th><th>logged ÷ efficient</th><th>rows</th><th>report</th></tr></thead><tbody>");
     for w in &v.worlds {
         let _ = write!(
             s,
-            r#"<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><a href="world-{}/evaluation/report.html">open</a></td></tr>"#,
+            r#"<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><a href="world-{}/evaluation/report.html">open</a></td></tr>"#,
             w.seed,
             pct(w.mape),
             pct(w.best_mape),
@@ -617,6 +688,8 @@ pub fn html(v: &Validation) -> String {
             signed_pct(w.bias),
             signed_pct(w.best_bias),
             signed_pct(w.substitute_term),
+            num(w.floor_ratio, 3),
+            signed_pct(w.floor_bias),
             pct(w.week_coverage),
             pct(w.visit_coverage),
             pct(w.schablon_mape),

@@ -42,6 +42,8 @@ fn validate_runs_small_random_worlds_end_to_end() {
             "bias",
             "best_bias",
             "substitute_term",
+            "floor_ratio",
+            "floor_bias",
             "week_coverage",
             "visit_coverage",
             "schablon_mape",
@@ -79,6 +81,14 @@ fn validate_runs_small_random_worlds_end_to_end() {
             "world {seed}: best_bias {best_bias} against {}",
             best / truth - 1.0
         );
+        // The floor is the best achievable scaled by the substitutes' term: its bias is
+        // (1 + best_bias)(1 + substitute_term) − 1 exactly (the same weeks, one factor).
+        let floor_bias = w["floor_bias"].as_f64().unwrap();
+        let expected = best / truth * (1.0 + sub) - 1.0;
+        assert!(
+            (floor_bias - expected).abs() < 1e-3,
+            "world {seed}: floor_bias {floor_bias} against {expected}"
+        );
         // The log is removed after training unless --keep-logs.
         assert!(!world_dir.join("data/visits.csv").exists());
     }
@@ -105,6 +115,18 @@ fn validate_runs_small_random_worlds_end_to_end() {
             "summary.schablon.{key}"
         );
     }
+    for key in [
+        "median_ratio",
+        "worst_ratio",
+        "median_abs_bias_pct",
+        "worst_abs_bias_pct",
+    ] {
+        assert!(
+            s["floor"][key].as_f64().is_some_and(f64::is_finite),
+            "summary.floor.{key}"
+        );
+    }
+    assert!(stdout.contains("floor:"), "{stdout}");
     assert!(s["worst_ratio"].as_f64() >= s["median_ratio"].as_f64());
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(html.contains("<svg") && html.contains("world-11/evaluation/report.html"));
