@@ -198,6 +198,13 @@ impl FitParams {
         self
     }
 
+    /// A unit alone in its slots (a night patrol) is taken at the frontier's pace (the
+    /// default); off, its pace is fitted like any team's.
+    pub fn lone_units_at_frontier(mut self, at_frontier: bool) -> Self {
+        self.0.settings.lone_units_at_frontier = at_frontier;
+        self
+    }
+
     fn implausible_gap_in_force(&self) -> f64 {
         match self.0.settings.efficiency {
             Efficiency::Frontier {
@@ -464,6 +471,7 @@ struct Flat {
     weekend_apart: bool,
     team_slack: bool,
     staff2_tasks: bool,
+    lone_units_at_frontier: bool,
     folds: usize,
     lambdas: Vec<f64>,
     min_pair_visits: u64,
@@ -501,6 +509,7 @@ impl From<FitParams> for Flat {
             weekend_apart: settings.weekend_apart,
             team_slack: settings.team_slack,
             staff2_tasks: settings.staff2_tasks,
+            lone_units_at_frontier: settings.lone_units_at_frontier,
             folds: settings.folds,
             lambdas: settings.lambdas,
             min_pair_visits: settings.min_pair_visits,
@@ -562,6 +571,7 @@ impl From<Flat> for FitParams {
                 weekend_apart: f.weekend_apart,
                 team_slack: f.team_slack,
                 staff2_tasks: f.staff2_tasks,
+                lone_units_at_frontier: f.lone_units_at_frontier,
             },
             CleaningRules {
                 min_duration_min: f.min_visit_min,
