@@ -1256,6 +1256,7 @@ fn frontier_report(
         0.0
     };
     let mut what_if = crate::frontier::what_if(
+        cells,
         choice,
         evidence,
         totals.model_minutes,

@@ -378,22 +378,30 @@ pub fn fastest_share_level(theta: &[f64], visits: &[u64], quantile: f64) -> f64 
 }
 
 /// What the log's visits would take per week under each definition of efficient.
-/// `model_minutes` is the visits' total at θ = 1; `logged_minutes` what was logged.
+/// `model_minutes` is the visits' total at θ = 1; `logged_minutes` what was logged. The
+/// team definitions rank comparable units only: a unit alone in its slots has no pace of
+/// its own to rank (the fit holds it at the frontier's).
 pub fn what_if(
+    cells: &Cells,
     choice: &Choice,
     evidence: &[CellEvidence],
     model_minutes: f64,
     logged_minutes: f64,
     weeks: f64,
 ) -> Vec<WhatIf> {
+    let comparable = |c: usize| {
+        let unit = if cells.weekend_apart { c / 2 } else { c };
+        choice.roles.get(unit) != Some(&Role::NotComparable)
+    };
     let theta: Vec<f64> = evidence.iter().map(|e| e.theta).collect();
-    let visits: Vec<u64> = evidence.iter().map(|e| e.visits).collect();
+    let visits: Vec<u64> = (0..evidence.len())
+        .map(|c| if comparable(c) { evidence[c].visits } else { 0 })
+        .collect();
     let weeks = weeks.max(1.0 / 7.0);
     let hours = |level: f64| model_minutes * level / weeks / 60.0;
-    let best_team = evidence
-        .iter()
-        .filter(|e| e.visits > 0 && e.theta.is_finite())
-        .map(|e| e.theta)
+    let best_team = (0..evidence.len())
+        .filter(|&c| visits[c] > 0 && theta[c].is_finite())
+        .map(|c| theta[c])
         .fold(f64::INFINITY, f64::min);
     let mut out = vec![WhatIf {
         definition: "frontier".into(),
@@ -599,10 +607,26 @@ mod tests {
         let e: Vec<_> = [1.0, 1.2, 1.4].iter().map(|&t| ev(t, 0.005)).collect();
         let c = choose(&day_cells(3), &e, &RULES);
         // 6000 model minutes at θ = 1 over 1 week: 100 h at the frontier.
-        let w = what_if(&c, &e, 6000.0, 7200.0, 1.0);
+        let w = what_if(&day_cells(3), &c, &e, 6000.0, 7200.0, 1.0);
         let get = |d: &str| w.iter().find(|x| x.definition == d).unwrap().clone();
         assert!((get("frontier").hours_per_week - 100.0).abs() < 1e-6);
         assert!((get("fastest_50").relative - (5000.0 + 2500.0 * 1.2) / 7500.0).abs() < 1e-9);
         assert!((get("mean").hours_per_week - 120.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn what_if_ranks_comparable_units_only() {
+        // A night patrol alone in its slots, at whatever pace the fit gave it, is neither
+        // the best team nor among the fastest.
+        let mut e: Vec<_> = [1.0, 1.2, 1.4].iter().map(|&t| ev(t, 0.005)).collect();
+        e.push(CellEvidence {
+            overlap: 0.0,
+            ..ev(0.7, 0.005)
+        });
+        let c = choose(&day_cells(4), &e, &RULES);
+        let w = what_if(&day_cells(4), &c, &e, 6000.0, 7200.0, 1.0);
+        let get = |d: &str| w.iter().find(|x| x.definition == d).unwrap().clone();
+        assert!((get("best_team").relative - 1.0).abs() < 1e-9);
+        assert!((get("fastest_50").relative - (5000.0 + 2500.0 * 1.2) / 7500.0).abs() < 1e-9);
     }
 }
