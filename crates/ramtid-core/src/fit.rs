@@ -1593,7 +1593,7 @@ pub fn fit(
         },
         min_overlap: 0.5,
     };
-    let mut choice = crate::frontier::choose(&cells, &evidence, &rules);
+    let choice = crate::frontier::choose(&cells, &evidence, &rules);
     // A unit alone in its slots: its pace and those slots' own time solve the same
     // equation, so the penalty alone would split them (in random worlds a night patrol at
     // the best teams' pace came out 4–29 % slower, and its visits' efficient time as
@@ -1627,7 +1627,9 @@ pub fn fit(
             &set_aside,
             settings.min_team_visits,
         );
-        choice = crate::frontier::choose(&cells, &evidence, &rules);
+        // The choice stands: holding a unit that is not a candidate moves the candidates'
+        // paces by little, and choosing again could weigh an ambiguous lead anew on that
+        // little (and leave the held unit off the level it was held at).
     }
     let level_of = |theta: &[f64]| match settings.efficiency {
         Efficiency::Frontier { .. } => choice.level_of(theta),
