@@ -21,6 +21,7 @@ mod world;
 use crate::sink::Sink;
 use people::{day_visits, draw_person, DayVisit, Person};
 use rand::Rng;
+use rand_distr::{Distribution, Gamma};
 use rng::{normal, stream, uniform};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
@@ -274,11 +275,20 @@ fn tasks_text(w: &World, v: &DayVisit) -> String {
     codes.join("|")
 }
 
-/// The visit-noise multiplier: lognormal with mean 1, and now and then an incident; the
-/// mixture keeps mean exactly 1.
+/// The visit-noise multiplier: lognormal with mean 1 (or gamma with the same mean and
+/// coefficient of variation), and now and then an incident; the mixture keeps mean
+/// exactly 1.
 fn noise<R: Rng>(w: &World, rng: &mut R) -> f64 {
     let s = w.visit_sigma;
-    let ln = (s * normal(rng) - s * s / 2.0).exp();
+    let ln = if w.noise_gamma {
+        // The lognormal's coefficient of variation, √(e^{σ²} − 1); shape 1/cv², mean 1.
+        let shape = 1.0 / (s * s).exp_m1();
+        Gamma::new(shape, 1.0 / shape)
+            .expect("shape and scale are positive")
+            .sample(rng)
+    } else {
+        (s * normal(rng) - s * s / 2.0).exp()
+    };
     // Incidents multiply by U(1.3, 2.0), mean 1.65.
     let norm = 1.0 + w.incident_p * 0.65;
     if rng.gen::<f64>() < w.incident_p {
@@ -638,6 +648,7 @@ fn parameters_json(w: &World, cfg: &RandomConfig, s: &RandomSummary) -> Value {
         "staff2_extra_min": w.staff2_extra_min,
         "recipient_sigma": w.recipient_sigma,
         "visit_sigma": w.visit_sigma,
+        "visit_noise": if w.noise_gamma { "gamma" } else { "lognormal" },
         "incident_p": w.incident_p,
     });
     let rest = json!({
@@ -732,5 +743,37 @@ mod tests {
         // Best practice is a team at pace 1 without slack.
         let best = &a.teams[a.best_team];
         assert_eq!((best.pace, best.slack_min), (1.0, 0.0));
+    }
+
+    #[test]
+    fn visit_noise_has_mean_one_and_the_drawn_spread_in_either_family() {
+        // Both families: mean 1, the lognormal's coefficient of variation; only the gamma's
+        // log leans left (many visits a little short, a few much shorter).
+        let mut w = World::draw(3);
+        w.incident_p = 0.0;
+        w.visit_sigma = 0.25;
+        let cv = (0.25f64 * 0.25).exp_m1().sqrt();
+        for gamma in [false, true] {
+            w.noise_gamma = gamma;
+            let mut rng = stream(7, 99, u64::from(gamma));
+            let x: Vec<f64> = (0..200_000).map(|_| noise(&w, &mut rng)).collect();
+            let n = x.len() as f64;
+            let mean = x.iter().sum::<f64>() / n;
+            let sd = (x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+            let logs: Vec<f64> = x.iter().map(|v| v.ln()).collect();
+            let lm = logs.iter().sum::<f64>() / n;
+            let ls = (logs.iter().map(|v| (v - lm).powi(2)).sum::<f64>() / n).sqrt();
+            let skew = logs.iter().map(|v| ((v - lm) / ls).powi(3)).sum::<f64>() / n;
+            assert!((mean - 1.0).abs() < 0.005, "gamma {gamma}: mean {mean}");
+            assert!(
+                (sd / cv - 1.0).abs() < 0.02,
+                "gamma {gamma}: cv {sd} ≠ {cv}"
+            );
+            if gamma {
+                assert!(skew < -0.2, "gamma: log skew {skew}");
+            } else {
+                assert!(skew.abs() < 0.03, "lognormal: log skew {skew}");
+            }
+        }
     }
 }

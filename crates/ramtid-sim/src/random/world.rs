@@ -215,6 +215,10 @@ pub struct World {
     pub staff2_extra_min: f64,
     pub recipient_sigma: f64,
     pub visit_sigma: f64,
+    /// The visit noise's family: lognormal, or gamma of the same mean and spread (whose
+    /// log has a long left tail: many visits a little short, a few much shorter), so that
+    /// no estimator can lean on the noise being symmetric on the log scale.
+    pub noise_gamma: bool,
     /// Share of visits with an incident (×1.3–2.0).
     pub incident_p: f64,
     pub teams: Vec<Team>,
@@ -858,6 +862,8 @@ impl World {
             age_beta: (uniform(rng, 2.5, 4.0), uniform(rng, 2.5, 3.5)),
             windows,
             start_day: 7 * rng.gen_range(0..40i64),
+            // Drawn last, so that every other draw of a world is as it was before.
+            noise_gamma: rng.gen::<f64>() < 0.5,
         }
     }
 
