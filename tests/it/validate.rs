@@ -104,26 +104,18 @@ fn validate_runs_small_random_worlds_end_to_end() {
     ] {
         assert!(s[key].as_f64().is_some_and(f64::is_finite), "summary.{key}");
     }
-    for key in [
-        "median_ratio",
-        "worst_ratio",
-        "median_abs_bias_pct",
-        "worst_abs_bias_pct",
-    ] {
+    for (predictor, key) in ["schablon", "floor"].iter().flat_map(|p| {
+        [
+            "median_ratio",
+            "worst_ratio",
+            "median_abs_bias_pct",
+            "worst_abs_bias_pct",
+        ]
+        .map(|k| (p, k))
+    }) {
         assert!(
-            s["schablon"][key].as_f64().is_some_and(f64::is_finite),
-            "summary.schablon.{key}"
-        );
-    }
-    for key in [
-        "median_ratio",
-        "worst_ratio",
-        "median_abs_bias_pct",
-        "worst_abs_bias_pct",
-    ] {
-        assert!(
-            s["floor"][key].as_f64().is_some_and(f64::is_finite),
-            "summary.floor.{key}"
+            s[predictor][key].as_f64().is_some_and(f64::is_finite),
+            "summary.{predictor}.{key}"
         );
     }
     assert!(stdout.contains("floor:"), "{stdout}");

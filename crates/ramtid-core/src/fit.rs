@@ -1574,15 +1574,18 @@ pub fn fit(
         full = solve_at_choice(&gram_total, &all_cells, &[])?;
     }
     let visits: Vec<u64> = all_cells.iter().map(|c| c.n).collect();
-    let (mut evidence, mut lines) = cell_evidence(
-        table,
-        &space,
-        &cols,
-        &cells,
-        &full,
-        &set_aside,
-        settings.min_team_visits,
-    );
+    let evidence_of = |sol: &Solution| {
+        cell_evidence(
+            table,
+            &space,
+            &cols,
+            &cells,
+            sol,
+            &set_aside,
+            settings.min_team_visits,
+        )
+    };
+    let (mut evidence, mut lines) = evidence_of(&full);
     let rules = FrontierRules {
         min_team_visits: settings.min_team_visits,
         implausible_gap: match settings.efficiency {
@@ -1618,15 +1621,7 @@ pub fn fit(
             })
             .collect::<Result<Vec<_>, _>>()?;
         full = solve_at_choice(&gram_total, &all_cells, &pins)?;
-        (evidence, lines) = cell_evidence(
-            table,
-            &space,
-            &cols,
-            &cells,
-            &full,
-            &set_aside,
-            settings.min_team_visits,
-        );
+        (evidence, lines) = evidence_of(&full);
         // The choice stands: holding a unit that is not a candidate moves the candidates'
         // paces by little, and choosing again could weigh an ambiguous lead anew on that
         // little (and leave the held unit off the level it was held at).
